@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs every Debian package sola needs to build, test and run. Debian 12, as root or with sudo.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+  build-essential cmake ninja-build git pkg-config
+  libtorch-dev                 # LibTorch 1.13 (CPU, oneDNN)
+  libopenblas0-pthread         # fast BLAS for linear layers / matmul
+  libopencv-dev opencv-data    # image and video I/O, face cascades
+  libdlib-dev libdlib-data     # face detector and 68-point landmarks
+  libcli11-dev nlohmann-json3-dev libfmt-dev
+  libgtest-dev googletest
+  python3-torch python3-torchvision   # reference checks only; never needed at run time
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages already installed" >&2
+fi

@@ -1,0 +1,11 @@
+#pragma once
+// One file per subcommand: setup_x registers it (options struct defaults shown in --help),
+// run_x does the work and returns the exit code.
+#include <CLI/CLI.hpp>
+
+namespace sola::cli {
+
+void setup_info(CLI::App& app);
+void setup_forward(CLI::App& app);
+
+}  // namespace sola::cli

@@ -1,0 +1,63 @@
+#include "cli/common.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace sola::cli {
+
+void add_model_config_options(CLI::App* app, ModelConfigArgs& args) {
+  app->add_option("--config", args.config_file,
+                  "JSON config file: {\"model\": {key: value, ...}} (see `sola info --keys`)");
+  app->add_option("--variant", args.variant, "start from a named variant (see `sola info --variants`)");
+  app->add_option("--set", args.sets, "override a model key: --set grid=8 (repeatable; applied last)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);  // one KEY=VALUE per --set
+}
+
+void add_threads_option(CLI::App* app, int& threads) {
+  app->add_option("--threads", threads, "LibTorch threads (0 = one per core)")->capture_default_str()->check(
+      CLI::Range(0, 1024));
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(path)) throw IoError(path, "file not found");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path, "cannot open for reading");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string text = buffer.str();
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // UTF-8 BOM
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError(path + ": not valid JSON: " + e.what());
+  }
+}
+
+ModelOptions resolve_model_options(const ModelConfigArgs& args) {
+  ModelOptions opts;
+  if (!args.variant.empty()) opts = variant_options(args.variant);
+  if (!args.config_file.empty()) {
+    auto j = read_json_file(args.config_file);
+    if (!j.is_object()) throw ConfigError(args.config_file + ": config must be a JSON object");
+    for (const auto& [section, value] : j.items()) {
+      if (section != "model")
+        throw ConfigError(args.config_file + ": unknown config section '" + section + "' (known: model)");
+    }
+    if (j.contains("model")) opts = options_from_json(j.at("model"), opts, args.config_file);
+  }
+  for (const auto& kv : args.sets) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--set '" + kv + "': expected KEY=VALUE, e.g. --set grid=8");
+    set_option(opts, kv.substr(0, eq), kv.substr(eq + 1), "--set " + kv);
+  }
+  opts.validate();
+  return opts;
+}
+
+}  // namespace sola::cli

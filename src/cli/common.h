@@ -1,0 +1,31 @@
+#pragma once
+// Pieces every subcommand shares: model configuration options, JSON printing, exit codes.
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "model/options.h"
+
+namespace sola::cli {
+
+enum ExitCode { kOk = 0, kFailure = 1, kUsage = 2 };
+
+/// --config FILE, --variant NAME, --set key=value (repeatable), applied in that order.
+struct ModelConfigArgs {
+  std::string config_file;
+  std::string variant;
+  std::vector<std::string> sets;
+};
+void add_model_config_options(CLI::App* app, ModelConfigArgs& args);
+/// Throws ConfigError (exit 2) naming the file or key that is wrong.
+ModelOptions resolve_model_options(const ModelConfigArgs& args);
+
+/// --threads N (0 = one per core).
+void add_threads_option(CLI::App* app, int& threads);
+
+/// Reads a JSON file; throws IoError / ConfigError naming it.
+nlohmann::json read_json_file(const std::string& path);
+
+}  // namespace sola::cli

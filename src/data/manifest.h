@@ -1,0 +1,61 @@
+#pragma once
+// Dataset manifests: CSV files listing images, labels and forgery masks (see shared/data/README.md).
+//
+//   path,label,mask,group,method
+//   real/ldwxjylmvu.jpg,0,,ldwxjylmvu,real
+//   fake/yuojninrqr.jpg,1,mask/yuojninrqr.png,ldwxjylmvu,dfdc
+//
+// Paths are relative to the manifest's folder. Every reported problem reads `FILE:LINE: problem`.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace sola::data {
+
+/// Largest image width or height `check_images` accepts, in pixels.
+inline constexpr int kMaxImageSide = 8192;
+
+/// One row of a manifest.
+struct Sample {
+  std::string path;    ///< image file: absolute, or lexically normal and relative to the cwd
+  std::string mask;    ///< forgery mask file like `path`, or empty where none is known
+  std::string group;   ///< source id (e.g. video); defaults to `path`
+  std::string method;  ///< manipulation; defaults to "real" / "fake" by label
+  int label = 0;       ///< 0 real, 1 fake
+  std::string source;  ///< the manifest file this row came from
+  size_t line = 0;     ///< 1-based line of the row in `source`
+};
+
+/// The samples of one or more manifests, in file order.
+struct Manifest {
+  std::vector<Sample> samples;
+  std::vector<std::string> sources;  ///< the manifest files read, in order
+
+  /// Number of samples with label 0.
+  size_t n_real() const;
+  /// Number of samples with label 1.
+  size_t n_fake() const;
+  /// Number of samples with a mask.
+  size_t n_with_mask() const;
+};
+
+/// Reads and validates one manifest CSV (UTF-8 with or without BOM, LF or CRLF, RFC-4180 quoting,
+/// blank lines skipped). Header columns are found by name in any order; `path` and `label` are
+/// required, `mask`, `group` and `method` optional, others ignored. Checks every row (field count,
+/// label 0/1, non-empty and unique path, no mask on a real image, image and mask files exist) and
+/// throws one sola::Error listing all problems. Throws IoError when the file cannot be read.
+Manifest read_manifest(const std::string& path);
+
+/// Concatenates manifests in order. Throws sola::Error listing every image that appears in more
+/// than one of them (with both places).
+Manifest combine(const std::vector<Manifest>& manifests);
+
+/// read_manifest for each path, then combine.
+Manifest read_manifests(const std::vector<std::string>& paths);
+
+/// Decodes every image and mask of `m` on `threads` threads (0: hardware concurrency) and throws
+/// one sola::Error listing all problems: undecodable image or mask, a side larger than
+/// kMaxImageSide, mask size different from its image's.
+void check_images(const Manifest& m, unsigned threads = 0);
+
+}  // namespace sola::data

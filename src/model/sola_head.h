@@ -1,0 +1,69 @@
+#pragma once
+// The SOLA learning module (Sec. 3.3, Eq. 7-8) and its classifier.
+//
+// Input: features F [B, C, G, G]. Four neighbour types, always with the neighbour on the left or
+// upper side so every map stays G x G (Eq. 7):
+//   v1: F(i,j) vs F(i,j-1)   1x2 conv, dilation 1     h1: F(i,j) vs F(i-1,j)   2x1 conv, dilation 1
+//   v2: F(i,j) vs F(i,j-2)   1x2 conv, dilation 2     h2: F(i,j) vs F(i-2,j)   2x1 conv, dilation 2
+// delta_*: C -> anomaly_channels kernels, sigmoid  => first-order maps M_*   [B, K, G, G]
+// phi_*:   K -> 1 kernel, same geometry, sigmoid    => second-order maps M'_* [B, 1, G, G] (Eq. 8)
+// Classifier on the stacked 4-channel M': conv(k x k) -> ReLU -> global average pool -> FC -> logit.
+//
+// Borders: the features (and first-order maps) are zero-padded on the left/top, so cells without
+// the neighbour still get a value (the comparison is against zeros). Those cells carry no meaning:
+// `valid_mask` marks them and the losses ignore them. A first-order cell is valid when j >= d
+// (v) or i >= d (h); a second-order cell when j >= 2d or i >= 2d, since M'(i,j) reads M(i,j-d),
+// which in turn reads F(i,j-2d).
+#include <array>
+#include <string>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+namespace sola {
+
+/// Neighbour types in output order.
+enum class Neighbour { v1 = 0, v2 = 1, h1 = 2, h2 = 3 };
+constexpr std::array<const char*, 4> kNeighbourNames{"v1", "v2", "h1", "h2"};
+/// Dilation (distance to the neighbour) and direction of each neighbour type.
+inline int64_t neighbour_distance(int k) { return (k % 2 == 0) ? 1 : 2; }
+inline bool neighbour_is_horizontal_shift(int k) { return k < 2; }  ///< v*: neighbour in the same row
+
+/// [4, G, G] float mask: 1 where the map of that neighbour type is defined (order 1 or 2).
+torch::Tensor valid_mask(int64_t grid, int order);
+
+struct SolaHeadOptions {
+  SolaHeadOptions(int64_t in_channels) : in_channels_(in_channels) {}
+  TORCH_ARG(int64_t, in_channels);
+  TORCH_ARG(int64_t, anomaly_channels) = 64;
+  TORCH_ARG(int64_t, classifier_channels) = 64;
+  TORCH_ARG(int64_t, classifier_kernel) = 3;
+};
+
+struct SolaHeadOutput {
+  torch::Tensor logit;                ///< [B]
+  torch::Tensor first_order_logits;   ///< [B, 4, K, G, G] before the sigmoid
+  torch::Tensor second_order_logits;  ///< [B, 4, G, G] before the sigmoid
+  torch::Tensor first_order;          ///< [B, 4, K, G, G] in (0, 1)
+  torch::Tensor second_order;         ///< [B, 4, G, G] in (0, 1)
+};
+
+class SolaHeadImpl : public torch::nn::Module {
+ public:
+  explicit SolaHeadImpl(SolaHeadOptions options);
+  void reset();
+  SolaHeadOutput forward(const torch::Tensor& features);
+
+  std::array<torch::nn::Conv2d, 4> delta{nullptr, nullptr, nullptr, nullptr};
+  std::array<torch::nn::Conv2d, 4> phi{nullptr, nullptr, nullptr, nullptr};
+  torch::nn::Conv2d classifier_conv{nullptr};
+  torch::nn::Linear fc{nullptr};
+
+ private:
+  SolaHeadOptions options_;
+};
+TORCH_MODULE(SolaHead);
+
+}  // namespace sola

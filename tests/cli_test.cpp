@@ -1,0 +1,113 @@
+// The `sola` program: info output, exit codes, error messages.
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace sola {
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  ///< stdout and stderr together
+  std::string stdout_only;
+};
+
+Result run_cli(const std::string& args) {
+  test::TempDir dir;
+  const std::string err = dir.file("stderr");
+  const std::string cmd = std::string(SOLA_CLI_PATH) + " " + args + " 2>" + err;
+  Result r{};
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, "popen failed", ""};
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.stdout_only.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err);
+  std::string e((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  r.out = r.stdout_only + e;
+  return r;
+}
+
+TEST(Cli, InfoReportsTheDefaultModel) {
+  auto r = run_cli("info --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.stdout_only);
+  EXPECT_EQ(j["config"]["grid"], 16);
+  EXPECT_EQ(j["parameters"]["total"], 5758168);
+  EXPECT_GT(j["compute"]["flops_per_image"].get<double>(), 1e9);
+  EXPECT_EQ(j["outputs"]["second_order"], (std::vector<int64_t>{1, 4, 16, 16}));
+  EXPECT_EQ(j["threads"], 1);
+}
+
+TEST(Cli, InfoReadsConfigFileAndSet) {
+  test::TempDir dir;
+  std::ofstream(dir.file("c.json")) << R"({"model": {"grid": 8, "input_size": 128}})";
+  auto r = run_cli("info --config " + dir.file("c.json") + " --set lem=false");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.stdout_only);
+  EXPECT_EQ(j["config"]["grid"], 8);
+  EXPECT_EQ(j["config"]["input_size"], 128);
+  EXPECT_EQ(j["config"]["lem"], false);
+}
+
+TEST(Cli, UsageAndConfigErrorsExitWith2) {
+  test::TempDir dir;
+  auto r = run_cli("info --bogus");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--bogus"), std::string::npos) << r.out;
+  r = run_cli("info --set grid=12");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("'grid' = 12"), std::string::npos) << r.out;
+  std::ofstream(dir.file("bad.json")) << R"({"model": {"noise": "gauss"}})";
+  r = run_cli("info --config " + dir.file("bad.json"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("bad.json"), std::string::npos) << r.out;
+  std::ofstream(dir.file("broken.json")) << R"({"model": )";
+  r = run_cli("info --config " + dir.file("broken.json"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("not valid JSON"), std::string::npos) << r.out;
+  r = run_cli("frobnicate");
+  EXPECT_EQ(r.code, 2);
+  r = run_cli("");
+  EXPECT_EQ(r.code, 2);
+}
+
+TEST(Cli, HelpEverywhere) {
+  for (const std::string sub : {"", "info ", "forward "}) {
+    auto r = run_cli(sub + "--help");
+    EXPECT_EQ(r.code, 0) << sub;
+    EXPECT_NE(r.stdout_only.find("--help"), std::string::npos) << sub;
+  }
+  auto r = run_cli("info --help");
+  EXPECT_NE(r.stdout_only.find("--threads"), std::string::npos);
+}
+
+TEST(Cli, ForwardScoresAnImageAndReportsBadFiles) {
+  SOLA_REQUIRE_SHARED_DATA(data);
+  test::TempDir dir;
+  std::ofstream(dir.file("corrupt.jpg")) << "\xff\xd8 not really a jpeg";
+  const std::string img = data + "/ffpp-examples/ex_original.png";
+  auto r = run_cli("forward --set input_size=64 " + img + " " + dir.file("corrupt.jpg"));
+  EXPECT_EQ(r.code, 1) << r.out;  // one file failed
+  std::istringstream lines(r.stdout_only);
+  std::string line;
+  std::getline(lines, line);
+  auto ok = nlohmann::json::parse(line);
+  EXPECT_EQ(ok["status"], "ok");
+  EXPECT_GE(ok["score"].get<double>(), 0.0);
+  EXPECT_LE(ok["score"].get<double>(), 1.0);
+  std::getline(lines, line);
+  auto bad = nlohmann::json::parse(line);
+  EXPECT_EQ(bad["status"], "error");
+  EXPECT_NE(bad["error"].get<std::string>().find("corrupt.jpg"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sola

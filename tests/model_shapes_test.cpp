@@ -1,0 +1,68 @@
+// Shapes of every output for the patch grids of Table 7, at 256 px and at a small input.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "model/sola_net.h"
+
+namespace sola {
+namespace {
+
+struct ShapeCase {
+  int64_t input, grid;
+};
+
+class ModelShapes : public ::testing::TestWithParam<ShapeCase> {};
+
+TEST_P(ModelShapes, LogitAndMapsHaveDocumentedShapes) {
+  const auto c = GetParam();
+  auto model = build_model(ModelOptions{}.input_size(c.input).grid(c.grid));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const int64_t batch = 2;
+  auto out = model->forward(torch::rand({batch, 3, c.input, c.input}));
+  ASSERT_TRUE(out.has_maps());
+  EXPECT_EQ(out.logit.sizes(), (std::vector<int64_t>{batch}));
+  EXPECT_EQ(out.first_order.sizes(), (std::vector<int64_t>{batch, 4, 64, c.grid, c.grid}));
+  EXPECT_EQ(out.second_order.sizes(), (std::vector<int64_t>{batch, 4, c.grid, c.grid}));
+  EXPECT_EQ(out.features.sizes(), (std::vector<int64_t>{batch, 256, c.grid, c.grid}));
+  // Maps are sigmoid outputs of their logits.
+  EXPECT_TRUE(torch::allclose(out.second_order, torch::sigmoid(out.second_order_logits)));
+  EXPECT_GT(out.first_order.min().item<float>(), 0.0f);
+  EXPECT_LT(out.first_order.max().item<float>(), 1.0f);
+  EXPECT_TRUE(torch::isfinite(out.logit).all().item<bool>());
+}
+
+INSTANTIATE_TEST_SUITE_P(Grids, ModelShapes,
+                         ::testing::Values(ShapeCase{256, 8}, ShapeCase{256, 16}, ShapeCase{256, 32},
+                                           ShapeCase{64, 8}, ShapeCase{64, 16}, ShapeCase{128, 32}),
+                         [](const auto& info) {
+                           return "input" + std::to_string(info.param.input) + "_grid" + std::to_string(info.param.grid);
+                         });
+
+TEST(ModelShapes, BaselineReturnsLogitOnly) {
+  auto model = build_model(ModelOptions{}.arch("resnet").input_size(64));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto out = model->forward(torch::rand({3, 3, 64, 64}));
+  EXPECT_EQ(out.logit.sizes(), (std::vector<int64_t>{3}));
+  EXPECT_FALSE(out.has_maps());
+}
+
+TEST(ModelShapes, LemBuiltOnlyWherePatchesHoldSeveralPixels) {
+  // 256 px, G=16: stage sides 64, 32, 16 -> patches 4x4, 2x2, 1x1 -> LEM on stages 1 and 2.
+  auto model = std::dynamic_pointer_cast<SolaNetImpl>(build_model(ModelOptions{}));
+  ASSERT_TRUE(model);
+  EXPECT_EQ(model->lem_stages, (std::vector<int64_t>{1, 2}));
+  auto g8 = std::dynamic_pointer_cast<SolaNetImpl>(build_model(ModelOptions{}.grid(8)));
+  EXPECT_EQ(g8->lem_stages, (std::vector<int64_t>{1, 2, 3}));
+  auto nolem = std::dynamic_pointer_cast<SolaNetImpl>(build_model(ModelOptions{}.lem(false)));
+  EXPECT_TRUE(nolem->lem_stages.empty());
+}
+
+TEST(ModelShapes, RejectsWrongInput) {
+  auto model = build_model(ModelOptions{}.input_size(64));
+  EXPECT_THROW(model->forward(torch::rand({1, 1, 64, 64})), c10::Error);
+}
+
+}  // namespace
+}  // namespace sola

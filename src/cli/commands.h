@@ -7,5 +7,7 @@ namespace sola::cli {
 
 void setup_info(CLI::App& app);
 void setup_forward(CLI::App& app);
+void setup_train(CLI::App& app);
+void setup_eval(CLI::App& app);
 
 }  // namespace sola::cli

@@ -38,26 +38,40 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
-ModelOptions resolve_model_options(const ModelConfigArgs& args) {
-  ModelOptions opts;
-  if (!args.variant.empty()) opts = variant_options(args.variant);
+RunConfig resolve_config(const ModelConfigArgs& args) {
+  RunConfig cfg;
+  if (!args.variant.empty()) cfg.model = variant_options(args.variant);
   if (!args.config_file.empty()) {
     auto j = read_json_file(args.config_file);
     if (!j.is_object()) throw ConfigError(args.config_file + ": config must be a JSON object");
     for (const auto& [section, value] : j.items()) {
-      if (section != "model")
-        throw ConfigError(args.config_file + ": unknown config section '" + section + "' (known: model)");
+      if (section == "model")
+        cfg.model = options_from_json(value, cfg.model, args.config_file);
+      else if (section == "train")
+        options_update(cfg.train, value, args.config_file, "train");
+      else
+        throw ConfigError(args.config_file + ": unknown config section '" + section + "' (known: model, train)");
     }
-    if (j.contains("model")) opts = options_from_json(j.at("model"), opts, args.config_file);
   }
   for (const auto& kv : args.sets) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
       throw ConfigError("--set '" + kv + "': expected KEY=VALUE, e.g. --set grid=8");
-    set_option(opts, kv.substr(0, eq), kv.substr(eq + 1), "--set " + kv);
+    const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    if (options_has_key<TrainOptions>(key))
+      options_set_text(cfg.train, key, value, "--set " + kv);
+    else
+      set_option(cfg.model, key, value, "--set " + kv);  // reports unknown keys
   }
-  opts.validate();
-  return opts;
+  cfg.model.validate();
+  try {
+    cfg.train.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError((args.config_file.empty() ? std::string("--set") : args.config_file) + ": " + e.what());
+  }
+  return cfg;
 }
+
+ModelOptions resolve_model_options(const ModelConfigArgs& args) { return resolve_config(args).model; }
 
 }  // namespace sola::cli

@@ -7,19 +7,27 @@
 #include <nlohmann/json.hpp>
 
 #include "model/options.h"
+#include "train/train_options.h"
 
 namespace sola::cli {
 
 enum ExitCode { kOk = 0, kFailure = 1, kUsage = 2 };
 
 /// --config FILE, --variant NAME, --set key=value (repeatable), applied in that order.
+/// A config file is {"model": {...}, "train": {...}}; --set finds the key in either section.
 struct ModelConfigArgs {
   std::string config_file;
   std::string variant;
   std::vector<std::string> sets;
 };
 void add_model_config_options(CLI::App* app, ModelConfigArgs& args);
+
+struct RunConfig {
+  ModelOptions model;
+  TrainOptions train;
+};
 /// Throws ConfigError (exit 2) naming the file or key that is wrong.
+RunConfig resolve_config(const ModelConfigArgs& args);
 ModelOptions resolve_model_options(const ModelConfigArgs& args);
 
 /// --threads N (0 = one per core).

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", SOLA_VERSION);
   sola::cli::setup_info(app);
   sola::cli::setup_forward(app);
+  sola::cli::setup_train(app);
+  sola::cli::setup_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

@@ -40,7 +40,8 @@ void write_atomically(const std::string& path, const std::function<void(const st
   }
 }
 
-void save_model(const std::string& path, DetectorImpl& model, const nlohmann::json& metadata) {
+void save_model(const std::string& path, DetectorImpl& model, const nlohmann::json& metadata,
+                torch::optim::Optimizer* optimizer) {
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("config", c10::IValue(to_json(model.options()).dump()));
@@ -48,10 +49,16 @@ void save_model(const std::string& path, DetectorImpl& model, const nlohmann::js
   torch::serialize::OutputArchive weights;
   model.save(weights);
   archive.write("model", weights);
+  if (optimizer) {
+    torch::serialize::OutputArchive state;
+    optimizer->save(state);
+    archive.write("optimizer", state);
+  }
   write_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
 }
 
-LoadedModel load_model(const std::string& path, const torch::Device& device) {
+namespace {
+torch::serialize::InputArchive open_archive(const std::string& path, const torch::Device& device) {
   if (!fs::exists(path)) throw IoError(path, "model file not found");
   if (fs::is_directory(path)) throw IoError(path, "is a directory, expected a model file");
   torch::serialize::InputArchive archive;
@@ -60,6 +67,23 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   } catch (const std::exception& e) {
     throw IoError(path, "not a readable sola model file (truncated or corrupt?): " + first_line(e.what()));
   }
+  return archive;
+}
+}  // namespace
+
+void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer) {
+  auto archive = open_archive(path, torch::kCPU);
+  torch::serialize::InputArchive state;
+  if (!archive.try_read("optimizer", state)) throw IoError(path, "holds no optimizer state (not a training checkpoint)");
+  try {
+    optimizer.load(state);
+  } catch (const std::exception& e) {
+    throw IoError(path, "optimizer state does not match the model: " + first_line(e.what()));
+  }
+}
+
+LoadedModel load_model(const std::string& path, const torch::Device& device) {
+  auto archive = open_archive(path, device);
   c10::IValue format, config, metadata;
   if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kFormat)
     throw IoError(path, std::string("not a sola model file (missing format tag '") + kFormat + "')");

@@ -4,6 +4,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <torch/optim/optimizer.h>
 
 #include "model/sola_net.h"
 
@@ -15,8 +16,13 @@ struct LoadedModel {
   nlohmann::json metadata;  ///< whatever the writer stored (training state summary, metrics, ...)
 };
 
-/// Writes `model` with its options and `metadata` to `path` (atomic).
-void save_model(const std::string& path, DetectorImpl& model, const nlohmann::json& metadata = nlohmann::json::object());
+/// Writes `model` with its options and `metadata` to `path` (atomic). With `optimizer`, its state
+/// is stored too (a training checkpoint; still loadable as a model).
+void save_model(const std::string& path, DetectorImpl& model, const nlohmann::json& metadata = nlohmann::json::object(),
+                torch::optim::Optimizer* optimizer = nullptr);
+
+/// Restores the optimizer state stored by save_model. Throws IoError naming the path if absent.
+void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer);
 
 /// Reads a file written by save_model. Throws IoError naming the path for a missing, truncated or
 /// foreign file, and for weights that do not match the stored configuration.

@@ -1,7 +1,6 @@
 #include "model/options.h"
 
 #include <algorithm>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -11,42 +10,6 @@ namespace sola {
 namespace {
 
 using json = nlohmann::json;
-
-std::string type_name(const json& v) { return v.type_name(); }
-
-template <typename T>
-T read_value(const json& v, const std::string& key, const std::string& source) {
-  try {
-    if constexpr (std::is_same_v<T, bool>) {
-      if (!v.is_boolean()) throw std::invalid_argument("");
-    } else if constexpr (std::is_integral_v<T>) {
-      if (!v.is_number_integer()) throw std::invalid_argument("");
-    } else if constexpr (std::is_floating_point_v<T>) {
-      if (!v.is_number()) throw std::invalid_argument("");
-    } else {
-      if (!v.is_string()) throw std::invalid_argument("");
-    }
-    return v.get<T>();
-  } catch (const std::exception&) {
-    std::string want = std::is_same_v<T, bool> ? "true or false"
-                       : std::is_integral_v<T> ? "an integer"
-                       : std::is_floating_point_v<T> ? "a number"
-                                                     : "a string";
-    throw ConfigError(source + ": key '" + key + "' must be " + want + ", got " + v.dump() + " (" +
-                      type_name(v) + ")");
-  }
-}
-
-template <typename T>
-json parse_text(const std::string& text) {
-  if constexpr (std::is_same_v<T, std::string>) {
-    return json(text);
-  } else {
-    json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded()) return json(text);  // let read_value report the type error
-    return parsed;
-  }
-}
 
 [[noreturn]] void bad(const std::string& key, const std::string& value, const std::string& allowed) {
   throw ConfigError("config key '" + key + "' = " + value + " is invalid: " + allowed);
@@ -97,42 +60,13 @@ void ModelOptions::validate() const {
   }
 }
 
-std::vector<OptionDoc> model_option_docs() {
-  std::vector<OptionDoc> docs;
-  ModelOptions defaults;
-  json j = to_json(defaults);
-#define SOLA_DOC_OPTION(type, key, def, doc) docs.push_back({#key, j.at(#key).dump(), doc});
-  SOLA_MODEL_OPTIONS(SOLA_DOC_OPTION)
-#undef SOLA_DOC_OPTION
-  return docs;
-}
+std::vector<OptionDoc> model_option_docs() { return options_docs<ModelOptions>(); }
 
-json to_json(const ModelOptions& opts) {
-  json j = json::object();
-#define SOLA_WRITE_OPTION(type, key, def, doc) j[#key] = opts.key();
-  SOLA_MODEL_OPTIONS(SOLA_WRITE_OPTION)
-#undef SOLA_WRITE_OPTION
-  return j;
-}
+json to_json(const ModelOptions& opts) { return options_to_json(opts); }
 
 ModelOptions options_from_json(const json& j, const ModelOptions& base, const std::string& source) {
-  if (!j.is_object()) throw ConfigError(source + ": model config must be a JSON object, got " + type_name(j));
   ModelOptions opts = base;
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-#define SOLA_READ_OPTION(type, name, def, doc)                  \
-  if (key == #name) {                                          \
-    opts.name(read_value<type>(value, key, source));           \
-    known = true;                                              \
-  }
-    SOLA_MODEL_OPTIONS(SOLA_READ_OPTION)
-#undef SOLA_READ_OPTION
-    if (!known) {
-      std::string keys;
-      for (const auto& d : model_option_docs()) keys += (keys.empty() ? "" : ", ") + d.key;
-      throw ConfigError(source + ": unknown model config key '" + key + "' (known keys: " + keys + ")");
-    }
-  }
+  options_update(opts, j, source, "model");
   try {
     opts.validate();
   } catch (const ConfigError& e) {
@@ -142,17 +76,15 @@ ModelOptions options_from_json(const json& j, const ModelOptions& base, const st
 }
 
 void set_option(ModelOptions& opts, const std::string& key, const std::string& value, const std::string& source) {
-  json patch = json::object();
-  bool known = false;
-#define SOLA_TEXT_OPTION(type, name, def, doc) \
-  if (key == #name) {                         \
-    patch[key] = parse_text<type>(value);     \
-    known = true;                             \
+  ModelOptions updated = opts;
+  if (!options_set_text(updated, key, value, source))
+    options_update(updated, json{{key, value}}, source, "model");  // reports the unknown key
+  try {
+    updated.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(source + ": " + e.what());
   }
-  SOLA_MODEL_OPTIONS(SOLA_TEXT_OPTION)
-#undef SOLA_TEXT_OPTION
-  if (!known) patch[key] = value;  // options_from_json reports the unknown key
-  opts = options_from_json(patch, opts, source);
+  opts = updated;
 }
 
 const std::vector<Variant>& model_variants() {

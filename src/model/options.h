@@ -11,6 +11,8 @@
 #include <nlohmann/json_fwd.hpp>
 #include <torch/arg.h>
 
+#include "core/options_io.h"
+
 namespace sola {
 
 // X(type, key, default, documentation)
@@ -32,9 +34,7 @@ namespace sola {
   X(int64_t, classifier_kernel, 3, "kernel size of the classifier convolution (odd)")
 
 struct ModelOptions {
-#define SOLA_DECLARE_OPTION(type, key, def, doc) TORCH_ARG(type, key) = def;
   SOLA_MODEL_OPTIONS(SOLA_DECLARE_OPTION)
-#undef SOLA_DECLARE_OPTION
 
  public:
   /// Throws ConfigError naming the key, the bad value and what is allowed.
@@ -44,10 +44,11 @@ struct ModelOptions {
   int64_t num_stages() const { return arch_ == "resnet" ? 4 : 3; }
 };
 
-/// One config key: its name, default (as JSON text) and documentation.
-struct OptionDoc {
-  std::string key, default_value, doc;
-};
+template <class F>
+void visit_options(ModelOptions& o, F&& f) {
+  SOLA_MODEL_OPTIONS(SOLA_VISIT_OPTION)
+}
+
 std::vector<OptionDoc> model_option_docs();
 
 nlohmann::json to_json(const ModelOptions& opts);

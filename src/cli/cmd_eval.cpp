@@ -1,0 +1,166 @@
+// sola eval: frame/video AUC, AP, EER, accuracy and per-method AUC of models on manifests;
+// with several models, a cross-domain matrix in the form of the paper's Table 2.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/runtime.h"
+#include "data/manifest.h"
+#include "eval/evaluate.h"
+#include "eval/plot.h"
+#include "model/checkpoint.h"
+#include "train/progress.h"
+
+namespace sola::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct EvalOptions {
+  std::vector<std::string> models;
+  std::vector<std::string> data;
+  std::string json_file, markdown_file, roc_dir;
+  int64_t batch_size = 64;
+  int workers = 2;
+  double threshold = 0.5;
+  bool bf16 = false;
+  int threads = 0;
+};
+
+/// "dfdc/val" for .../dfdc/val/manifest.csv; the file stem for other names.
+std::string data_name(const std::string& manifest) {
+  fs::path p = fs::absolute(manifest).lexically_normal();
+  if (p.stem() == "manifest" && p.has_parent_path()) {
+    auto dir = p.parent_path();
+    return (dir.parent_path().filename() / dir.filename()).string();
+  }
+  return p.stem().string();
+}
+
+/// The run directory's name for runs/x/best.pt, else the file stem.
+std::string model_name(const std::string& path) {
+  fs::path p(path);
+  if ((p.stem() == "best" || p.stem() == "last") && p.has_parent_path()) return p.parent_path().filename().string();
+  return p.stem().string();
+}
+
+std::string pct(double v) { return fmt::format("{:.2f}", 100 * v); }
+
+int run_eval(const EvalOptions& opts) {
+  configure_threads(opts.threads);
+  struct Cell {
+    std::string model, data;
+    eval::Report report;
+    eval::RocCurve roc;
+  };
+  std::vector<Cell> cells;
+  std::vector<data::Manifest> manifests;
+  for (const auto& m : opts.data) manifests.push_back(data::read_manifest(m));
+  for (const auto& model_path : opts.models) {
+    auto loaded = load_model(model_path);
+    for (size_t d = 0; d < manifests.size(); ++d) {
+      data::FaceDataset ds(manifests[d], data::DatasetOptions()
+                                             .input_size(loaded.options.input_size())
+                                             .grid(loaded.options.grid()));
+      ProgressBar bar(fmt::format("{} on {}", model_name(model_path), data_name(opts.data[d])), ds.size());
+      auto scored = eval::score_dataset(*loaded.model, ds, opts.batch_size, opts.workers,
+                                        [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
+      Cell cell{model_name(model_path), data_name(opts.data[d]), eval::summarize(scored, opts.threshold),
+                eval::roc_curve(scored.scores, scored.labels)};
+      bar.finish(fmt::format("frame AUC {}", pct(cell.report.frame.auc)));
+      cells.push_back(std::move(cell));
+    }
+  }
+
+  // Human table on stdout.
+  fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7}\n", "model", "data", "n", "frameAUC", "videoAUC", "AP",
+             "EER", "ACC");
+  for (const auto& c : cells)
+    fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7}\n", c.model, c.data, c.report.frame.n,
+               pct(c.report.frame.auc), pct(c.report.video.auc), pct(c.report.frame.ap), pct(c.report.frame.eer),
+               pct(c.report.frame.acc));
+
+  if (!opts.json_file.empty()) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& c : cells) {
+      auto r = c.report.to_json();
+      r["model"] = c.model;
+      r["data"] = c.data;
+      j.push_back(r);
+    }
+    std::ofstream out(opts.json_file);
+    if (!out) throw IoError(opts.json_file, "cannot write");
+    out << j.dump(2) << "\n";
+  }
+  if (!opts.markdown_file.empty()) {
+    std::ofstream md(opts.markdown_file);
+    if (!md) throw IoError(opts.markdown_file, "cannot write");
+    md << "| model | test set | images | frame AUC | video AUC | AP | EER | ACC@" << opts.threshold << " |\n";
+    md << "|---|---|---|---|---|---|---|---|\n";
+    for (const auto& c : cells)
+      md << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", c.model, c.data, c.report.frame.n,
+                        pct(c.report.frame.auc), pct(c.report.video.auc), pct(c.report.frame.ap),
+                        pct(c.report.frame.eer), pct(c.report.frame.acc));
+    if (opts.models.size() > 1 && manifests.size() > 1) {
+      // Table 2 form: one row per model (its training set), one column per test set, frame AUC, average.
+      md << "\nFrame AUC (%), rows: model, columns: test set\n\n| model |";
+      for (const auto& d : opts.data) md << " " << data_name(d) << " |";
+      md << " Avg |\n|---|";
+      for (size_t d = 0; d < opts.data.size(); ++d) md << "---|";
+      md << "---|\n";
+      for (size_t m = 0; m < opts.models.size(); ++m) {
+        md << "| " << model_name(opts.models[m]) << " |";
+        double sum = 0;
+        for (size_t d = 0; d < manifests.size(); ++d) {
+          const double auc = cells[m * manifests.size() + d].report.frame.auc;
+          sum += auc;
+          md << " " << pct(auc) << " |";
+        }
+        md << " " << pct(sum / manifests.size()) << " |\n";
+      }
+    }
+  }
+  if (!opts.roc_dir.empty()) {
+    fs::create_directories(opts.roc_dir);
+    for (const auto& model_path : opts.models) {
+      std::vector<std::pair<std::string, eval::RocCurve>> curves;
+      std::vector<double> aucs;
+      for (const auto& c : cells)
+        if (c.model == model_name(model_path)) {
+          curves.emplace_back(c.data, c.roc);
+          aucs.push_back(c.report.frame.auc);
+        }
+      const auto file = (fs::path(opts.roc_dir) / ("roc_" + model_name(model_path) + ".png")).string();
+      eval::write_png(file, eval::plot_roc(curves, aucs, "ROC of " + model_name(model_path)));
+      fmt::print(stderr, "wrote {}\n", file);
+    }
+  }
+  return kOk;
+}
+
+}  // namespace
+
+void setup_eval(CLI::App& app) {
+  auto opts = std::make_shared<EvalOptions>();
+  auto* sub = app.add_subcommand("eval", "Evaluate models on manifests: frame/video AUC, AP, EER, accuracy, per-method AUC");
+  sub->add_option("--model", opts->models, "model file (repeatable: a cross-domain matrix)")->required()->allow_extra_args(false);
+  sub->add_option("--data", opts->data, "test manifest CSV (repeatable: one row each)")->required()->allow_extra_args(false);
+  sub->add_option("--json", opts->json_file, "write all reports as JSON");
+  sub->add_option("--markdown", opts->markdown_file, "write a Markdown table (and the Table-2 style matrix)");
+  sub->add_option("--roc", opts->roc_dir, "write ROC curve PNGs (one per model) into this directory");
+  sub->add_option("--batch", opts->batch_size, "batch size")->capture_default_str()->check(CLI::Range(1, 4096));
+  sub->add_option("--workers", opts->workers, "decoding threads")->capture_default_str()->check(CLI::Range(1, 64));
+  sub->add_option("--threshold", opts->threshold, "score threshold for accuracy")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  sub->add_flag("--bf16", opts->bf16, "bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX)");
+  add_threads_option(sub, opts->threads);
+  sub->callback([opts] {
+    if (int code = run_eval(*opts); code != kOk) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace sola::cli

@@ -1,0 +1,36 @@
+#pragma once
+// Scoring a dataset with a detector and summarising it with the metrics papers report.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataset.h"
+#include "eval/metrics.h"
+#include "model/sola_net.h"
+
+namespace sola::eval {
+
+struct Scored {
+  std::vector<double> scores;  ///< sigmoid(logit): probability of fake
+  std::vector<int> labels;
+  std::vector<std::string> groups, methods, paths;
+};
+
+/// Scores every sample (no augmentation) in manifest order. `progress(done, total)` is called
+/// after each batch. Uses bf16 autocast when `bf16`.
+Scored score_dataset(DetectorImpl& model, const data::FaceDataset& dataset, int64_t batch_size, int workers,
+                     const std::function<void(size_t, size_t)>& progress = {}, bool bf16 = false);
+
+struct Report {
+  Metrics frame;                                        ///< frame level (per image)
+  Metrics video;                                        ///< mean score per (group, label)
+  std::vector<std::pair<std::string, double>> per_method_auc;
+  nlohmann::json to_json() const;
+};
+
+/// Frame- and video-level metrics and per-method AUC. Throws sola::Error for single-class input.
+Report summarize(const Scored& scored, double threshold = 0.5);
+
+}  // namespace sola::eval

@@ -1,0 +1,53 @@
+#pragma once
+// TrainOptions: the training recipe, one field per config key (section "train" of a config file).
+// Defaults are the paper's (Sec. 4.1): Adam, lr 1e-3, betas 0.9/0.999, eps 1e-8, batch 32, 50 epochs.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+#include <torch/arg.h>
+
+#include "core/options_io.h"
+
+namespace sola {
+
+// X(type, key, default, documentation)
+#define SOLA_TRAIN_OPTIONS(X)                                                                          \
+  X(int64_t, epochs, 50, "training epochs")                                                           \
+  X(int64_t, batch_size, 32, "images per optimizer step")                                             \
+  X(double, lr, 1e-3, "Adam learning rate")                                                           \
+  X(double, adam_beta1, 0.9, "Adam beta1")                                                            \
+  X(double, adam_beta2, 0.999, "Adam beta2")                                                          \
+  X(double, adam_eps, 1e-8, "Adam epsilon")                                                           \
+  X(double, weight_decay, 0.0, "L2 weight decay (Adam)")                                              \
+  X(std::string, lr_schedule, "constant", "learning-rate schedule: constant, or cosine (to 0 over all steps)") \
+  X(std::string, loss, "auto", "supervised (Eq. 9-11), weak (Eq. 12), classifier, or auto (supervised for sola, classifier for resnet)") \
+  X(double, alpha, 1.0, "weight of the classifier BCE (Eq. 11)")                                      \
+  X(double, beta, 1.0, "weight of the first-order map loss (Eq. 10/12)")                              \
+  X(double, gamma, 1.0, "weight of the second-order map loss (Eq. 10/12)")                            \
+  X(bool, augment, true, "training augmentation (the aug_* switches below)")                          \
+  X(bool, aug_hflip, true, "random horizontal flip")                                                  \
+  X(bool, aug_color, true, "colour jitter")                                                           \
+  X(bool, aug_jpeg, true, "JPEG re-compression")                                                      \
+  X(bool, aug_crop, true, "random resized crop")                                                      \
+  X(int64_t, seed, 0, "seed of initialisation, data order and augmentation")                          \
+  X(int64_t, workers, 2, "data-loading threads")                                                      \
+  X(int64_t, max_steps_per_epoch, 0, "cap on steps per epoch (0: the whole training set)")            \
+  X(int64_t, checkpoint_every, 0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)") \
+  X(int64_t, log_every, 10, "write a step line to metrics.jsonl every N steps")                       \
+  X(int64_t, eval_batch_size, 64, "batch size for validation")
+
+struct TrainOptions {
+  SOLA_TRAIN_OPTIONS(SOLA_DECLARE_OPTION)
+ public:
+  /// Throws ConfigError naming the key and the bad value.
+  void validate() const;
+};
+
+template <class F>
+void visit_options(TrainOptions& o, F&& f) {
+  SOLA_TRAIN_OPTIONS(SOLA_VISIT_OPTION)
+}
+
+}  // namespace sola

@@ -1,0 +1,373 @@
+// Training augmentation: determinism, each stage's effect on image and mask, option validation.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/error.h"
+#include "data/augment.h"
+
+namespace sola {
+namespace {
+
+using data::AugmentOptions;
+using data::Augmented;
+using data::augment;
+
+constexpr int kSide = 224;
+
+/// Options with every stage off.
+AugmentOptions none() {
+  AugmentOptions o;
+  o.hflip = o.color_jitter = o.jpeg = o.random_resized_crop = false;
+  return o;
+}
+
+/// Whether `a` and `b` have the same size and type and equal bytes (two empty matrices are equal).
+bool same(const cv::Mat& a, const cv::Mat& b) {
+  if (a.empty() || b.empty()) return a.empty() && b.empty();
+  return a.size() == b.size() && a.type() == b.type() && cv::norm(a, b, cv::NORM_INF) == 0.0;
+}
+
+/// A 224x224 BGR image of uniform noise (fixed seed).
+cv::Mat noise_image() {
+  cv::Mat img(kSide, kSide, CV_8UC3);
+  cv::RNG(7).fill(img, cv::RNG::UNIFORM, 0, 256);
+  return img;
+}
+
+/// A binary mask, 255 inside a rectangle in the left half (not mirror-symmetric), 0 elsewhere.
+cv::Mat rect_mask() {
+  cv::Mat m = cv::Mat::zeros(kSide, kSide, CV_8UC1);
+  m(cv::Rect(30, 60, 50, 100)).setTo(255);
+  return m;
+}
+
+Augmented run(const cv::Mat& image, const cv::Mat& mask, const AugmentOptions& o, unsigned seed) {
+  std::mt19937 rng(seed);
+  return augment(image, mask, o, rng);
+}
+
+/// The message of the ConfigError fn() throws, or "(no ConfigError)".
+std::string config_error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no ConfigError)";
+}
+
+TEST(Augment, SameSeedGivesIdenticalOutput) {
+  const cv::Mat img = noise_image(), mask = rect_mask();
+  for (unsigned seed = 0; seed < 20; ++seed) {
+    const Augmented a = run(img, mask, {}, seed), b = run(img, mask, {}, seed);
+    EXPECT_TRUE(same(a.image, b.image)) << "seed " << seed;
+    EXPECT_TRUE(same(a.mask, b.mask)) << "seed " << seed;
+  }
+}
+
+TEST(Augment, DifferentSeedsGiveDifferentOutput) {
+  const cv::Mat img = noise_image();
+  const Augmented a = run(img, {}, {}, 1), b = run(img, {}, {}, 2);
+  EXPECT_FALSE(same(a.image, b.image));
+}
+
+TEST(Augment, AllOffReturnsInputUnchangedAndUnshared) {
+  const cv::Mat img = noise_image(), mask = rect_mask();
+  for (unsigned seed = 0; seed < 10; ++seed) {
+    const Augmented a = run(img, mask, none(), seed);
+    EXPECT_TRUE(same(a.image, img));
+    EXPECT_TRUE(same(a.mask, mask));
+    EXPECT_NE(a.image.data, img.data);
+    EXPECT_NE(a.mask.data, mask.data);
+  }
+  EXPECT_TRUE(run(img, {}, none(), 0).mask.empty());
+}
+
+TEST(Augment, OutputKeepsSizeAndTypeWithEverythingOn) {
+  AugmentOptions o;
+  o.crop_p = o.jpeg_p = 1.0;
+  // Non-square sizes, one too elongated for any crop of aspect ratio in [3/4, 4/3], and a tiny one.
+  for (const cv::Size size : {cv::Size(200, 150), cv::Size(220, 40), cv::Size(3, 2)}) {
+    const cv::Rect roi({0, 0}, size);
+    const cv::Mat img = noise_image()(roi).clone(), mask = rect_mask()(roi).clone();
+    for (unsigned seed = 0; seed < 10; ++seed) {
+      const Augmented a = run(img, mask, o, seed);
+      EXPECT_EQ(a.image.size(), size);
+      EXPECT_EQ(a.image.type(), CV_8UC3);
+      EXPECT_EQ(a.mask.size(), size);
+      EXPECT_EQ(a.mask.type(), CV_8UC1);
+    }
+  }
+}
+
+TEST(Augment, FlipMirrorsImageAndMaskTogether) {
+  AugmentOptions o = none();
+  o.hflip = true;
+  const cv::Mat img = noise_image(), mask = rect_mask();
+  cv::Mat img_flipped, mask_flipped;
+  cv::flip(img, img_flipped, 1);
+  cv::flip(mask, mask_flipped, 1);
+  int flips = 0;
+  for (unsigned seed = 0; seed < 64; ++seed) {
+    const Augmented a = run(img, mask, o, seed);
+    const bool flipped = same(a.image, img_flipped);
+    EXPECT_TRUE(flipped || same(a.image, img)) << "seed " << seed;
+    EXPECT_TRUE(same(a.mask, flipped ? mask_flipped : mask)) << "seed " << seed;
+    flips += flipped;
+  }
+  // p = 0.5: 64 fixed seeds give some flips and some not.
+  EXPECT_GT(flips, 16);
+  EXPECT_LT(flips, 48);
+}
+
+TEST(Augment, DisabledStageStillAdvancesTheEngine) {
+  // The flip decision of a sample must not depend on whether the crop stage before it is on.
+  AugmentOptions flip_only = none();
+  flip_only.hflip = true;
+  AugmentOptions flip_and_idle_crop = flip_only;
+  flip_and_idle_crop.random_resized_crop = true;
+  flip_and_idle_crop.crop_p = 0.0;
+  const cv::Mat img = noise_image(), mask = rect_mask();
+  for (unsigned seed = 0; seed < 32; ++seed) {
+    const Augmented a = run(img, mask, flip_only, seed);
+    const Augmented b = run(img, mask, flip_and_idle_crop, seed);
+    EXPECT_TRUE(same(a.mask, b.mask)) << "seed " << seed;
+  }
+}
+
+TEST(Augment, CropMovesMaskWithImage) {
+  // Channel 0 holds the x coordinate, channel 1 the y coordinate; the mask marks a rectangle.
+  cv::Mat img(kSide, kSide, CV_8UC3);
+  for (int y = 0; y < kSide; ++y) {
+    for (int x = 0; x < kSide; ++x) img.at<cv::Vec3b>(y, x) = cv::Vec3b(x, y, 128);
+  }
+  const cv::Rect marked(90, 60, 40, 100);
+  cv::Mat mask = cv::Mat::zeros(kSide, kSide, CV_8UC1);
+  mask(marked).setTo(255);
+
+  AugmentOptions o = none();
+  o.random_resized_crop = true;
+  o.crop_p = 1.0;
+  o.crop_scale_min = 0.5;
+  int cropped = 0;
+  for (unsigned seed = 0; seed < 30; ++seed) {
+    const Augmented a = run(img, mask, o, seed);
+    ASSERT_EQ(a.image.size(), img.size());
+    ASSERT_EQ(a.mask.size(), img.size());
+    for (int y = 0; y < kSide; ++y) {
+      for (int x = 0; x < kSide; ++x) {
+        const cv::Vec3b px = a.image.at<cv::Vec3b>(y, x);
+        const uchar m = a.mask.at<uchar>(y, x);
+        ASSERT_TRUE(m == 0 || m == 255) << "mask value " << int(m) << " is not from the input";
+        // The source pixel read from the image must agree with the mask within one pixel.
+        const bool inside = px[0] >= marked.x + 1 && px[0] <= marked.br().x - 2 &&
+                            px[1] >= marked.y + 1 && px[1] <= marked.br().y - 2;
+        const bool outside = px[0] <= marked.x - 2 || px[0] >= marked.br().x + 1 ||
+                             px[1] <= marked.y - 2 || px[1] >= marked.br().y + 1;
+        if (inside) {
+          ASSERT_EQ(m, 255) << "seed " << seed << " at " << x << "," << y;
+        }
+        if (outside) {
+          ASSERT_EQ(m, 0) << "seed " << seed << " at " << x << "," << y;
+        }
+      }
+    }
+    // The crop's extent, read off the coordinate ramps, obeys the area and aspect-ratio ranges.
+    const int w = a.image.at<cv::Vec3b>(0, kSide - 1)[0] - a.image.at<cv::Vec3b>(0, 0)[0] + 1;
+    const int h = a.image.at<cv::Vec3b>(kSide - 1, 0)[1] - a.image.at<cv::Vec3b>(0, 0)[1] + 1;
+    const double area = double(w) * h / (kSide * kSide), ratio = double(w) / h;
+    EXPECT_GE(area, o.crop_scale_min - 0.02) << "seed " << seed;
+    EXPECT_LE(area, 1.0) << "seed " << seed;
+    EXPECT_GE(ratio, 0.75 - 0.02) << "seed " << seed;
+    EXPECT_LE(ratio, 4.0 / 3.0 + 0.02) << "seed " << seed;
+    cropped += area < 0.99;
+  }
+  EXPECT_GT(cropped, 20);
+}
+
+TEST(Augment, JpegChangesPixelsNotSizeNorMask) {
+  AugmentOptions o = none();
+  o.jpeg = true;
+  o.jpeg_p = 1.0;
+  const cv::Mat img = noise_image(), mask = rect_mask();
+  for (unsigned seed = 0; seed < 5; ++seed) {
+    const Augmented a = run(img, mask, o, seed);
+    EXPECT_EQ(a.image.size(), img.size());
+    EXPECT_EQ(a.image.type(), CV_8UC3);
+    EXPECT_FALSE(same(a.image, img)) << "seed " << seed;
+    EXPECT_TRUE(same(a.mask, mask)) << "seed " << seed;
+  }
+  o.jpeg_p = 0.0;
+  EXPECT_TRUE(same(run(img, mask, o, 0).image, img));
+}
+
+TEST(Augment, ColorJitterChangesImageNotMask) {
+  AugmentOptions o = none();
+  o.color_jitter = true;
+  const cv::Mat img = noise_image(), mask = rect_mask();
+  int changed = 0;
+  for (unsigned seed = 0; seed < 40; ++seed) {
+    const Augmented a = run(img, mask, o, seed);
+    EXPECT_TRUE(same(a.mask, mask)) << "seed " << seed;
+    changed += !same(a.image, img);
+  }
+  // p = 0.8: most of 40 fixed seeds jitter, some do not.
+  EXPECT_GT(changed, 24);
+  EXPECT_LT(changed, 40);
+}
+
+TEST(Augment, ColorJitterOnGreyIsBrightnessWithinRange) {
+  // Contrast, saturation and hue leave a uniform grey image as it is; brightness scales it by a
+  // factor in [0.8, 1.2].
+  AugmentOptions o = none();
+  o.color_jitter = true;
+  const cv::Mat grey(kSide, kSide, CV_8UC3, cv::Scalar::all(128));
+  double lowest = 255, highest = 0;
+  for (unsigned seed = 0; seed < 60; ++seed) {
+    const cv::Mat out = run(grey, {}, o, seed).image;
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(out.reshape(1), &lo, &hi);
+    ASSERT_EQ(lo, hi) << "seed " << seed << ": a uniform grey image did not stay uniform";
+    EXPECT_GE(lo, std::floor(128 * 0.8)) << "seed " << seed;
+    EXPECT_LE(lo, std::ceil(128 * 1.2)) << "seed " << seed;
+    lowest = std::min(lowest, lo);
+    highest = std::max(highest, lo);
+  }
+  EXPECT_LT(lowest, 115);
+  EXPECT_GT(highest, 141);
+}
+
+TEST(Augment, ColorJitterContrastWithinRange) {
+  // Grey halves 64 | 192 (mean 128): saturation and hue leave greys alone, brightness b and
+  // contrast c give left = b (64 c + 128 (1 - c)) and right = b (192 c + 128 (1 - c)), so
+  // b = (left + right) / 256 and c = 2 (right - left) / (right + left).
+  AugmentOptions o = none();
+  o.color_jitter = true;
+  cv::Mat img(kSide, kSide, CV_8UC3, cv::Scalar::all(64));
+  img.colRange(kSide / 2, kSide).setTo(cv::Scalar::all(192));
+  double lowest = 2, highest = 0;
+  for (unsigned seed = 0; seed < 60; ++seed) {
+    const cv::Mat out = run(img, {}, o, seed).image;
+    const double left = out.at<cv::Vec3b>(0, 0)[1], right = out.at<cv::Vec3b>(0, kSide - 1)[1];
+    const double contrast = 2 * (right - left) / (right + left);
+    EXPECT_GE(contrast, 0.8 - 0.02) << "seed " << seed;
+    EXPECT_LE(contrast, 1.2 + 0.02) << "seed " << seed;
+    lowest = std::min(lowest, contrast);
+    highest = std::max(highest, contrast);
+  }
+  EXPECT_LT(lowest, 0.85);
+  EXPECT_GT(highest, 1.15);
+}
+
+TEST(Augment, ColorJitterSaturationWithinRange) {
+  // On a uniform colour, contrast and saturation both blend towards the colour's own grey: the
+  // chroma (max - min channel) scales by b c s and the grey level by b (the hue step keeps the
+  // chroma and moves the grey level by ~1%). So chroma ratio / grey ratio = c s, in
+  // [0.64, 1.44]; without the saturation step it would stay in [0.8, 1.2].
+  AugmentOptions o = none();
+  o.color_jitter = true;
+  const cv::Mat img(kSide, kSide, CV_8UC3, cv::Scalar(100, 140, 180));
+  const auto chroma = [](const cv::Vec3b& p) {
+    return double(std::max({p[0], p[1], p[2]}) - std::min({p[0], p[1], p[2]}));
+  };
+  const auto grey = [](const cv::Vec3b& p) { return 0.114 * p[0] + 0.587 * p[1] + 0.299 * p[2]; };
+  const cv::Vec3b in = img.at<cv::Vec3b>(0, 0);
+  double lowest = 2, highest = 0;
+  for (unsigned seed = 0; seed < 200; ++seed) {
+    const cv::Vec3b px = run(img, {}, o, seed).image.at<cv::Vec3b>(kSide / 2, kSide / 2);
+    const double cs = (chroma(px) / chroma(in)) / (grey(px) / grey(in));
+    EXPECT_GE(cs, 0.64 - 0.05) << "seed " << seed;
+    EXPECT_LE(cs, 1.44 + 0.05) << "seed " << seed;
+    lowest = std::min(lowest, cs);
+    highest = std::max(highest, cs);
+  }
+  EXPECT_LT(lowest, 0.75);
+  EXPECT_GT(highest, 1.25);
+}
+
+/// Hue in degrees of the BGR colour `px`.
+double hue_of(const cv::Vec3b& px) {
+  cv::Mat hsv;
+  cv::Mat(1, 1, CV_8UC3, cv::Scalar(px[0], px[1], px[2])).convertTo(hsv, CV_32F, 1.0 / 255.0);
+  cv::cvtColor(hsv, hsv, cv::COLOR_BGR2HSV);
+  return hsv.at<cv::Vec3f>(0, 0)[0];
+}
+
+TEST(Augment, ColorJitterRotatesHueWithinRange) {
+  // Brightness, contrast and saturation move every channel of a uniform colour by the same affine
+  // map, which keeps its hue; only the hue step, up to 0.02 * 360 = 7.2 degrees, changes it.
+  AugmentOptions o = none();
+  o.color_jitter = true;
+  const cv::Vec3b orange(100, 140, 180);
+  const cv::Mat img(kSide, kSide, CV_8UC3, cv::Scalar(orange[0], orange[1], orange[2]));
+  const double hue = hue_of(orange);
+  double most_negative = 0, most_positive = 0;
+  for (unsigned seed = 0; seed < 60; ++seed) {
+    const cv::Mat out = run(img, {}, o, seed).image;
+    const double shift = hue_of(out.at<cv::Vec3b>(kSide / 2, kSide / 2)) - hue;
+    EXPECT_LE(std::abs(shift), 7.2 + 2.0) << "seed " << seed;  // 2 degrees for 8-bit rounding
+    most_negative = std::min(most_negative, shift);
+    most_positive = std::max(most_positive, shift);
+  }
+  EXPECT_LT(most_negative, -4.0);
+  EXPECT_GT(most_positive, 4.0);
+}
+
+TEST(Augment, RejectsBadInputs) {
+  std::mt19937 rng(0);
+  const cv::Mat img = noise_image();
+  EXPECT_THROW(augment(cv::Mat(), {}, {}, rng), std::invalid_argument);
+  EXPECT_THROW(augment(cv::Mat(8, 8, CV_8UC1), {}, {}, rng), std::invalid_argument);
+  EXPECT_THROW(augment(img, cv::Mat(8, 8, CV_8UC1), {}, rng), std::invalid_argument);
+  EXPECT_THROW(augment(img, cv::Mat(kSide, kSide, CV_8UC3), {}, rng), std::invalid_argument);
+  AugmentOptions bad;
+  bad.crop_p = 2.0;
+  EXPECT_THROW(augment(img, {}, bad, rng), ConfigError);
+}
+
+TEST(AugmentOptions, ValidateAcceptsDefaultsAndLimits) {
+  EXPECT_NO_THROW(data::validate({}));
+  AugmentOptions o;
+  o.jpeg_quality_min = 100;
+  o.crop_scale_min = 1.0;
+  o.jpeg_p = o.crop_p = 0.0;
+  EXPECT_NO_THROW(data::validate(o));
+  o.jpeg_quality_min = 1;
+  o.jpeg_p = o.crop_p = 1.0;
+  EXPECT_NO_THROW(data::validate(o));
+}
+
+TEST(AugmentOptions, ValidateNamesFieldAndValue) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  struct Case {
+    std::function<void(AugmentOptions&)> set;
+    std::string field, value;
+  };
+  const Case cases[] = {
+      {[](AugmentOptions& o) { o.crop_scale_min = 0.0; }, "crop_scale_min", "= 0 "},
+      {[](AugmentOptions& o) { o.crop_scale_min = 1.5; }, "crop_scale_min", "= 1.5 "},
+      {[&](AugmentOptions& o) { o.crop_scale_min = nan; }, "crop_scale_min", "= nan "},
+      {[](AugmentOptions& o) { o.jpeg_quality_min = 0; }, "jpeg_quality_min", "= 0 "},
+      {[](AugmentOptions& o) { o.jpeg_quality_min = 101; }, "jpeg_quality_min", "= 101 "},
+      {[](AugmentOptions& o) { o.jpeg_p = -0.1; }, "jpeg_p", "= -0.1 "},
+      {[](AugmentOptions& o) { o.crop_p = 1.25; }, "crop_p", "= 1.25 "},
+  };
+  for (const Case& c : cases) {
+    AugmentOptions o;
+    c.set(o);
+    const std::string msg = config_error_of([&] { data::validate(o); });
+    EXPECT_NE(msg.find("'" + c.field + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(c.value), std::string::npos) << msg;
+  }
+}
+
+}  // namespace
+}  // namespace sola

@@ -1,0 +1,105 @@
+// Samples, seeded augmentation and the threaded batch loader.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "data/dataset.h"
+#include "test_data.h"
+#include "test_util.h"
+
+namespace sola {
+namespace {
+
+TEST(Dataset, SampleIsScaledRgbWithPatchScores) {
+  test::TempDir dir;
+  auto manifest = data::read_manifest(test::make_tiny_dataset(dir.path.string(), 2, 96));
+  data::FaceDataset ds(manifest, data::DatasetOptions().input_size(64).grid(8));
+  auto real = ds.get(0, 0);
+  EXPECT_EQ(real.image.sizes(), (std::vector<int64_t>{3, 64, 64}));
+  EXPECT_GE(real.image.min().item<float>(), 0.0f);
+  EXPECT_LE(real.image.max().item<float>(), 1.0f);
+  EXPECT_FALSE(real.has_mask);
+  EXPECT_EQ(real.patch_scores.sum().item<float>(), 0.0f);
+  auto fake = ds.get(1, 0);
+  EXPECT_TRUE(fake.has_mask);
+  EXPECT_EQ(fake.label, 1);
+  // The square covers some patches fully (score 1) and some partially.
+  EXPECT_FLOAT_EQ(fake.patch_scores.max().item<float>(), 1.0f);
+  EXPECT_EQ(fake.patch_scores.min().item<float>(), 0.0f);
+  // Pixel order: channel 0 is red. Write a pure blue image and check.
+  cv::Mat blue(32, 32, CV_8UC3, cv::Scalar(255, 0, 0));  // BGR
+  cv::imwrite(dir.file("blue.png"), blue);
+  std::ofstream(dir.file("blue.csv")) << "path,label\nblue.png,0\n";
+  data::FaceDataset bds(data::read_manifest(dir.file("blue.csv")), data::DatasetOptions().input_size(32).grid(4));
+  auto b = bds.get(0, 0).image;
+  EXPECT_FLOAT_EQ(b[2].mean().item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(b[0].mean().item<float>(), 0.0f);
+}
+
+TEST(Dataset, AugmentationIsSeededPerEpochAndIndex) {
+  test::TempDir dir;
+  auto manifest = data::read_manifest(test::make_tiny_dataset(dir.path.string(), 2, 64));
+  auto opts = data::DatasetOptions().input_size(64).grid(8).augment(true).seed(5);
+  data::FaceDataset a(manifest, opts), b(manifest, opts);
+  EXPECT_TRUE(torch::equal(a.get(1, 3).image, b.get(1, 3).image));
+  EXPECT_TRUE(torch::equal(a.get(1, 3).patch_scores, b.get(1, 3).patch_scores));
+  bool differs = false;
+  for (uint64_t e = 0; e < 6 && !differs; ++e) differs = !torch::equal(a.get(1, e).image, a.get(1, e + 1).image);
+  EXPECT_TRUE(differs) << "augmentation never changed across epochs";
+  data::FaceDataset plain(manifest, data::DatasetOptions().input_size(64).grid(8));
+  EXPECT_TRUE(torch::equal(plain.get(0, 0).image, plain.get(0, 9).image));
+}
+
+TEST(Dataset, EpochOrderIsASeededPermutation) {
+  auto o1 = data::epoch_order(100, 1, 0, true), o2 = data::epoch_order(100, 1, 0, true);
+  EXPECT_EQ(o1, o2);
+  EXPECT_NE(o1, data::epoch_order(100, 1, 1, true));
+  auto sorted = o1;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, data::epoch_order(100, 1, 0, false));
+}
+
+TEST(BatchLoader, DeliversBatchesInOrderFromWorkers) {
+  test::TempDir dir;
+  auto manifest = data::read_manifest(test::make_tiny_dataset(dir.path.string(), 5, 32));
+  data::FaceDataset ds(manifest, data::DatasetOptions().input_size(32).grid(4));
+  auto order = data::epoch_order(ds.size(), 3, 0, true);
+  data::BatchLoader loader(ds, order, 3, 0, /*workers=*/3, /*prefetch=*/2);
+  EXPECT_EQ(loader.num_batches(), 4u);  // 10 samples: 3 + 3 + 3 + 1
+  std::vector<size_t> seen;
+  while (auto b = loader.next()) {
+    EXPECT_EQ(b->images.size(0), static_cast<int64_t>(b->indices.size()));
+    for (size_t k = 0; k < b->indices.size(); ++k) {
+      EXPECT_EQ(b->labels[k].item<float>(), manifest.samples[b->indices[k]].label);
+      EXPECT_TRUE(torch::equal(b->images[k], ds.get(b->indices[k], 0).image));
+    }
+    seen.insert(seen.end(), b->indices.begin(), b->indices.end());
+  }
+  EXPECT_EQ(seen, order);
+  // Starting at batch 2 with drop_last: only the third full batch.
+  data::BatchLoader tail(ds, order, 3, 0, 2, 2, /*first_batch=*/2, /*drop_last=*/true);
+  auto b = tail.next();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->indices, std::vector<size_t>(order.begin() + 6, order.begin() + 9));
+  EXPECT_FALSE(tail.next());
+}
+
+TEST(BatchLoader, WorkerErrorsReachTheCallerWithTheFile) {
+  test::TempDir dir;
+  auto path = test::make_tiny_dataset(dir.path.string(), 2, 32);
+  auto manifest = data::read_manifest(path);
+  std::ofstream(dir.file("real_1.png"), std::ios::trunc) << "broken";  // corrupt after validation
+  data::FaceDataset ds(manifest, data::DatasetOptions().input_size(32).grid(4));
+  data::BatchLoader loader(ds, data::epoch_order(ds.size(), 0, 0, false), 4, 0, 2);
+  try {
+    while (loader.next()) {
+    }
+    FAIL() << "no error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("real_1.png"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("manifest.csv:4"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sola

@@ -88,7 +88,7 @@ TEST_F(TinyRun, WritesCheckpointsLogAndKeepsTheAsrmConstraint) {
   EXPECT_GE(summary.best_val_auc, 0.0);
   EXPECT_LE(summary.best_val_auc, 1.0);
   EXPECT_GT(summary.train_images_per_second, 0.0);
-  for (const char* f : {"config.json", "last.pt", "best.pt", "metrics.jsonl"})
+  for (const char* f : {"config.json", "last.pt", "best.pt", "metrics.jsonl", "curves.png"})
     EXPECT_TRUE(std::filesystem::exists(out("run") + "/" + f)) << f;
   auto best = load_model(out("run") + "/best.pt");
   auto w = best.model->named_parameters()["asrm.weight"].reshape({-1, 25});

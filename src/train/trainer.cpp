@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "eval/evaluate.h"
+#include "eval/plot.h"
 #include "model/checkpoint.h"
 #include "train/progress.h"
 
@@ -96,6 +97,42 @@ void truncate_log(const std::string& path, int64_t global_step, int64_t epoch) {
   in.close();
   std::ofstream out(path, std::ios::trunc);
   for (const auto& l : keep) out << l << '\n';
+}
+
+/// curves.png: training loss terms (left) and validation metrics (right) per epoch, from the log.
+void plot_curves(const std::string& log_path, const std::string& png_path) {
+  std::ifstream in(log_path);
+  std::string line;
+  eval::Series loss{"train loss"}, cls{"classifier BCE"}, first{"first-order term"}, second{"second-order term"};
+  eval::Series auc{"val frame AUC"}, ap{"val AP"}, eer{"val EER"};
+  while (std::getline(in, line)) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || j.value("type", "") != "epoch") continue;
+    const double e = j.at("epoch").get<double>();
+    for (auto [series, key] : {std::pair{&loss, "train_loss"}, {&cls, "train_cls"}, {&first, "train_first"}, {&second, "train_second"}}) {
+      series->x.push_back(e);
+      series->y.push_back(j.value(key, 0.0));
+    }
+    if (j.contains("val")) {
+      for (auto [series, key] : {std::pair{&auc, "auc"}, {&ap, "ap"}, {&eer, "eer"}}) {
+        series->x.push_back(e);
+        series->y.push_back(j["val"]["frame"].value(key, 0.0));
+      }
+    }
+  }
+  eval::PlotOptions lo;
+  lo.title = "training loss";
+  lo.x_label = "epoch";
+  lo.y_label = "loss";
+  lo.width = 640;
+  lo.height = 480;
+  eval::PlotOptions vo = lo;
+  vo.title = "validation";
+  vo.y_label = "metric";
+  vo.y_unit_range = true;
+  cv::Mat left = eval::plot_lines({loss, cls, first, second}, lo), right = eval::plot_lines({auc, ap, eer}, vo), both;
+  cv::hconcat(left, right, both);
+  eval::write_png(png_path, both);
 }
 
 }  // namespace
@@ -253,6 +290,7 @@ TrainSummary Trainer::run(bool resume) {
     log_line(epoch_line);
     if (improved) save_checkpoint(best_path, false, epoch + 1, 0);
     save_checkpoint(last_path, true, epoch + 1, 0);
+    plot_curves(log_path, (fs::path(out_dir_) / "curves.png").string());
     summary.last_epoch = epoch_line;
   }
   summary.epochs_done = epoch;

@@ -7,6 +7,7 @@
 //   last.pt         training checkpoint (model, optimizer, position); also a loadable model file
 //   best.pt         model with the best validation frame AUC so far
 //   metrics.jsonl   one JSON line per logged step ({"type":"step",...}) and per epoch ({"type":"epoch",...})
+//   curves.png      loss terms and validation metrics per epoch
 //
 // Determinism: initialisation, data order and augmentation derive from `seed`, and nothing in the
 // loop draws other random numbers, so a CPU run with the same seed and thread count repeats

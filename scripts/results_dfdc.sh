@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Trains SOLA (supervised), SOLA (weakly supervised) and the ResNet18 baseline on
+# ../shared/data/dfdc/train, validates on dfdc/val, evaluates the best checkpoints and regenerates
+# docs/RESULTS.md. Resumable: rerunning continues unfinished runs from their last checkpoint.
+#   scripts/results_dfdc.sh [RUNS_DIR]      (default: runs/dfdc)
+# Settings shared by all runs are in SHARED below; a run's own are in its line of RUNS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-runs/dfdc}
+DATA=${SOLA_DATA:-../shared/data}
+SOLA=./build/sola
+mkdir -p "$RUNS"
+SHARED=(--set input_size=128 --set grid=8 --set epochs=5 --set batch_size=32 --set lr=1e-3 --set lr_schedule=cosine --set seed=0)
+declare -A RUN_ARGS=(
+  [sola_supervised]="--set loss=supervised"
+  [sola_weak]="--set loss=weak"
+  [resnet18]="--variant resnet18 --set loss=classifier"
+)
+ORDER=(sola_supervised sola_weak resnet18)
+for name in "${ORDER[@]}"; do
+  out="$RUNS/$name"
+  if [ -f "$out/done.json" ]; then echo "== $name: done" >&2; continue; fi
+  resume=()
+  [ -f "$out/last.pt" ] && resume=(--resume)
+  # shellcheck disable=SC2086
+  cmd=("$SOLA" train ${RUN_ARGS[$name]} "${SHARED[@]}" --train "$DATA/dfdc/train/manifest.csv" --val "$DATA/dfdc/val/manifest.csv" --out "$out")
+  echo "== $name: ${cmd[*]} ${resume[*]}" >&2
+  "${cmd[@]}" "${resume[@]}" > "$out.train.json.tmp"
+  printf '%s\n' "${cmd[*]}" > "$out.command.txt"
+  mv "$out.train.json.tmp" "$out/done.json"
+done
+models=()
+for name in "${ORDER[@]}"; do models+=(--model "$RUNS/$name/best.pt"); done
+"$SOLA" eval "${models[@]}" --data "$DATA/dfdc/val/manifest.csv" --json "$RUNS/eval.json" --markdown "$RUNS/eval.md" --roc docs/figures
+/usr/bin/python3 scripts/make_results.py "$RUNS" "${ORDER[@]}" > docs/RESULTS.md.tmp
+mv docs/RESULTS.md.tmp docs/RESULTS.md
+echo "wrote docs/RESULTS.md" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes docs/RESULTS.md from the outputs of scripts/results_dfdc.sh (stdout).
 
-Usage: make_results.py RUNS_DIR NAME [NAME ...]
+Usage: make_results.py RUNS_DIR --main NAME [NAME ...] [--tried NAME [NAME ...]]
 Reads, per run: RUNS_DIR/NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME/done.json;
 and RUNS_DIR/eval.json (sola eval of every best.pt on dfdc/val). No figure is typed by hand.
 """
@@ -13,6 +13,15 @@ DESCRIPTIONS = {
     "sola_supervised": "SOLA, supervised (Eq. 9-11): BCE on anomaly maps from the masks",
     "sola_weak": "SOLA, weakly supervised (Eq. 12): single-side L1 on real images' maps",
     "resnet18": "vanilla ResNet18 (the paper's baseline), classifier BCE only",
+    "sola_supervised_alpha10": "SOLA supervised with the classifier weight alpha raised from 1 to 10",
+}
+
+# For each run tried while investigating: the run it changes and the hypothesis it tests.
+TRIED = {
+    "sola_supervised_alpha10": ("sola_supervised",
+                                "Loss balance. With alpha = beta = gamma = 1 the map terms (4 first-order + 4 "
+                                "second-order BCEs) outweigh the single classifier BCE, and the classifier only "
+                                "sees the 4 second-order maps; a larger alpha lets the label drive the features."),
 }
 
 
@@ -25,8 +34,20 @@ def pct(v):
     return f"{100 * v:.2f}"
 
 
+def parse_args(argv):
+    runs, groups, current = argv[0], {"--main": [], "--tried": []}, None
+    for a in argv[1:]:
+        if a in groups:
+            current = a
+        elif current is None:
+            sys.exit(f"make_results.py: expected --main before {a}")
+        else:
+            groups[current].append(a)
+    return runs, groups["--main"], groups["--tried"]
+
+
 def main():
-    runs, names = sys.argv[1], sys.argv[2:]
+    runs, names, tried = parse_args(sys.argv[1:])
     evals = {e["model"]: e for e in json.load(open(os.path.join(runs, "eval.json")))}
     out = []
     w = out.append
@@ -86,10 +107,25 @@ def main():
             w(f"| {l['epoch']} | {l['train_loss']:.4f} | {l['train_cls']:.4f} | {l['train_first']:.4f} | "
               f"{l['train_second']:.4f} | {pct(v['auc'])} | {pct(v['ap'])} | {pct(v['eer'])} |")
         w("")
-    extra = os.path.join(runs, "notes.md")
-    if os.path.exists(extra):
-        w(open(extra).read().rstrip())
+    if tried:
+        w("## What we tried")
         w("")
+        w("Each row changes one thing of the run it names, at the same budget (epochs, input size, schedule).")
+        w("")
+        w("| run | changes | hypothesis | frame AUC | base frame AUC | change |")
+        w("|---|---|---|---|---|---|")
+        for name in tried:
+            base, why = TRIED[name]
+            auc, base_auc = evals[name]["frame"]["auc"], evals[base]["frame"]["auc"]
+            cmd = open(os.path.join(runs, name + ".command.txt")).read()
+            changed = " ".join(a for a in cmd.split() if "=" in a and a not in open(os.path.join(runs, base + ".command.txt")).read().split())
+            w(f"| {name} | `{changed}` | {why} | {pct(auc)} | {pct(base_auc)} ({base}) | {100 * (auc - base_auc):+.2f} |")
+        w("")
+        for name in tried:
+            log = load_jsonl(os.path.join(runs, name, "metrics.jsonl"))
+            epochs = [l for l in log if l["type"] == "epoch"]
+            w(f"{name} per epoch (val frame AUC): " + ", ".join(pct(l["val"]["frame"]["auc"]) for l in epochs))
+            w("")
     print("\n".join(out))
 
 

@@ -7,6 +7,8 @@
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -52,16 +54,6 @@ cv::Mat rect_mask() {
 Augmented run(const cv::Mat& image, const cv::Mat& mask, const AugmentOptions& o, unsigned seed) {
   std::mt19937 rng(seed);
   return augment(image, mask, o, rng);
-}
-
-/// The message of the ConfigError fn() throws, or "(no ConfigError)".
-std::string config_error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
 }
 
 TEST(Augment, SameSeedGivesIdenticalOutput) {
@@ -363,7 +355,7 @@ TEST(AugmentOptions, ValidateNamesFieldAndValue) {
   for (const Case& c : cases) {
     AugmentOptions o;
     c.set(o);
-    const std::string msg = config_error_of([&] { data::validate(o); });
+    const std::string msg = test::error_message<ConfigError>([&] { data::validate(o); });
     EXPECT_NE(msg.find("'" + c.field + "'"), std::string::npos) << msg;
     EXPECT_NE(msg.find(c.value), std::string::npos) << msg;
   }

@@ -33,16 +33,6 @@ void write_image(const fs::path& file, int w, int h, int channels = 3) {
   ASSERT_TRUE(cv::imwrite(file.string(), img)) << file;
 }
 
-/// The message of the sola::Error fn() throws, or "(no sola::Error)".
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no sola::Error)";
-}
-
 /// `dir`/ds with real/a.png, real/c.png, fake/b.jpg, fake/d.png (32x32) and mask/b.png.
 fs::path make_dataset(const fs::path& dir) {
   const fs::path ds = dir / "ds";
@@ -170,10 +160,10 @@ TEST(Manifest, UnclosedQuoteIsReported) {
   const fs::path ds = make_dataset(dir.path);
   const std::string file = (ds / "m.csv").string();
   write_text(file, "path,label\nreal/a.png,0\n\"fake/b.jpg,1\nreal/c.png,0\n");
-  const std::string msg = error_of([&] { data::read_manifest(file); });
+  const std::string msg = test::error_message<Error>([&] { data::read_manifest(file); });
   EXPECT_NE(msg.find(file + ":3: quoted field opened on line 3 is never closed"), std::string::npos) << msg;
   write_text(file, "path,label\n\"real/a.png\"x,0\n");
-  const std::string after = error_of([&] { data::read_manifest(file); });
+  const std::string after = test::error_message<Error>([&] { data::read_manifest(file); });
   EXPECT_NE(after.find(file + ":2: unexpected text after the closing quote of field 1"), std::string::npos) << after;
 }
 
@@ -191,7 +181,7 @@ TEST(Manifest, ReportsEveryProblemWithItsLine) {
              ",1,,g3,dfdc\n"
              "real/c.png,0,mask/b.png,g3,real\n"
              "fake/d.png,1,mask/nope.png,g4,dfdc\n");
-  const std::string msg = error_of([&] { data::read_manifest(file); });
+  const std::string msg = test::error_message<Error>([&] { data::read_manifest(file); });
   const std::string at = file + ":";
   for (const std::string& expected : {
            std::string("(7 problems)"),
@@ -213,7 +203,7 @@ TEST(Manifest, HeaderProblems) {
   const std::string file = dir.file("m.csv");
   auto message = [&](const std::string& text) {
     write_text(file, text);
-    return error_of([&] { data::read_manifest(file); });
+    return test::error_message<Error>([&] { data::read_manifest(file); });
   };
   std::string msg = message("file,label\nreal/a.png,0\n");
   EXPECT_NE(msg.find(file + ":1: header has no 'path' column"), std::string::npos) << msg;
@@ -234,7 +224,7 @@ TEST(Manifest, LongReportsAreCut) {
   std::string text = "path,label\n";
   for (int i = 0; i < 25; ++i) text += "x" + std::to_string(i) + ".png,0\n";
   write_text(file, text);
-  const std::string msg = error_of([&] { data::read_manifest(file); });
+  const std::string msg = test::error_message<Error>([&] { data::read_manifest(file); });
   EXPECT_NE(msg.find("(25 problems)"), std::string::npos) << msg;
   EXPECT_NE(msg.find(file + ":21: image file"), std::string::npos) << msg;
   EXPECT_EQ(msg.find(file + ":22:"), std::string::npos) << msg;
@@ -284,7 +274,7 @@ TEST(Manifest, CheckImagesReportsBadImagesAndMasks) {
              "fake/d.png,1,mask/text.png\n"
              "fake/cut.png,1,\n");
   const Manifest m = data::read_manifest(file);
-  const std::string msg = error_of([&] { data::check_images(m, 4); });
+  const std::string msg = test::error_message<Error>([&] { data::check_images(m, 4); });
   const std::string at = file + ":";
   for (const std::string& expected : {
            std::string("(5 problems)"),
@@ -297,7 +287,7 @@ TEST(Manifest, CheckImagesReportsBadImagesAndMasks) {
     EXPECT_NE(msg.find(expected), std::string::npos) << "missing: " << expected << "\nin: " << msg;
   }
   EXPECT_EQ(msg.find(at + "2:"), std::string::npos) << msg;
-  EXPECT_EQ(error_of([&] { data::check_images(m, 1); }), msg);  // same report, same order
+  EXPECT_EQ(test::error_message<Error>([&] { data::check_images(m, 1); }), msg);  // same report, same order
 }
 
 TEST(Manifest, CombineConcatenatesAndRejectsOverlap) {
@@ -319,7 +309,7 @@ TEST(Manifest, CombineConcatenatesAndRejectsOverlap) {
   EXPECT_EQ(r.samples[2].line, 2u);
 
   write_text(b, "path,label\n../ds/real/c.png,0\n../ds/fake/b.jpg,1\n");
-  const std::string msg = error_of([&] { data::read_manifests({a, b}); });
+  const std::string msg = test::error_message<Error>([&] { data::read_manifests({a, b}); });
   EXPECT_NE(msg.find(b + ":3: image '" + (ds / "fake/b.jpg").string() + "' is also listed at " + a + ":3"),
             std::string::npos)
       << msg;

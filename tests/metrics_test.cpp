@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include "core/error.h"
 #include "eval/metrics.h"
 
@@ -25,15 +27,6 @@ using eval::roc_curve;
 
 constexpr double kTol = 1e-12;
 const double kInf = std::numeric_limits<double>::infinity();
-
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no sola::Error)";
-}
 
 // Reals {0.1, 0.2}, fakes {0.8, 0.9}: every fake outscores every real.
 const std::vector<double> kPerfectScores = {0.1, 0.2, 0.8, 0.9};
@@ -191,12 +184,12 @@ TEST(Metrics, AucPerMethodComparesEachMethodWithAllReals) {
 }
 
 TEST(Metrics, AucPerMethodRejectsMethodLabelMismatch) {
-  std::string msg = message_of([] { auc_per_method({0.1, 0.9}, {0, 0}, {"real", "Deepfakes"}); });
+  std::string msg = test::error_message<Error>([] { auc_per_method({0.1, 0.9}, {0, 0}, {"real", "Deepfakes"}); });
   EXPECT_NE(msg.find("sample 1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'Deepfakes'"), std::string::npos) << msg;
-  msg = message_of([] { auc_per_method({0.1, 0.9}, {0, 1}, {"real"}); });
+  msg = test::error_message<Error>([] { auc_per_method({0.1, 0.9}, {0, 1}, {"real"}); });
   EXPECT_NE(msg.find("2 scores but 1 methods"), std::string::npos) << msg;
-  msg = message_of([] { auc_per_method({0.8, 0.9}, {1, 1}, {"Deepfakes", "Deepfakes"}); });
+  msg = test::error_message<Error>([] { auc_per_method({0.8, 0.9}, {1, 1}, {"Deepfakes", "Deepfakes"}); });
   EXPECT_NE(msg.find("both real and fake"), std::string::npos) << msg;
   EXPECT_NE(msg.find("got 0 real, 2 fake"), std::string::npos) << msg;
 }
@@ -205,35 +198,35 @@ TEST(Metrics, SingleClassInputThrows) {
   const std::vector<double> scores = {0.1, 0.2, 0.3};
   const std::vector<int> reals = {0, 0, 0};
   const std::vector<int> fakes = {1, 1, 1};
-  std::string msg = message_of([&] { roc_auc(scores, reals); });
+  std::string msg = test::error_message<Error>([&] { roc_auc(scores, reals); });
   EXPECT_NE(msg.find("AUC needs both real and fake samples: got 3 real, 0 fake"),
             std::string::npos)
       << msg;
-  msg = message_of([&] { average_precision(scores, fakes); });
+  msg = test::error_message<Error>([&] { average_precision(scores, fakes); });
   EXPECT_NE(msg.find("both real and fake"), std::string::npos) << msg;
   EXPECT_NE(msg.find("got 0 real, 3 fake"), std::string::npos) << msg;
-  EXPECT_NE(message_of([&] { equal_error_rate(scores, reals); }).find("both real and fake"),
+  EXPECT_NE(test::error_message<Error>([&] { equal_error_rate(scores, reals); }).find("both real and fake"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { compute_metrics(scores, fakes); }).find("both real and fake"),
+  EXPECT_NE(test::error_message<Error>([&] { compute_metrics(scores, fakes); }).find("both real and fake"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { roc_curve(scores, reals); }).find("both real and fake"),
+  EXPECT_NE(test::error_message<Error>([&] { roc_curve(scores, reals); }).find("both real and fake"),
             std::string::npos);
 }
 
 TEST(Metrics, InvalidInputThrows) {
-  std::string msg = message_of([] { roc_auc({0.1, 0.2, 0.3}, {0, 1}); });
+  std::string msg = test::error_message<Error>([] { roc_auc({0.1, 0.2, 0.3}, {0, 1}); });
   EXPECT_NE(msg.find("3 scores but 2 labels"), std::string::npos) << msg;
-  msg = message_of([] { accuracy({}, {}); });
+  msg = test::error_message<Error>([] { accuracy({}, {}); });
   EXPECT_NE(msg.find("no samples"), std::string::npos) << msg;
-  msg = message_of([] { roc_auc({0.1, 0.2, 0.3}, {0, 2, 1}); });
+  msg = test::error_message<Error>([] { roc_auc({0.1, 0.2, 0.3}, {0, 2, 1}); });
   EXPECT_NE(msg.find("label at index 1 is 2"), std::string::npos) << msg;
-  msg = message_of([] { average_precision({0.1, std::nan(""), 0.3}, {0, 1, 1}); });
+  msg = test::error_message<Error>([] { average_precision({0.1, std::nan(""), 0.3}, {0, 1, 1}); });
   EXPECT_NE(msg.find("score at index 1 is nan"), std::string::npos) << msg;
-  msg = message_of([&] { equal_error_rate({0.1, 0.2, kInf}, {0, 1, 1}); });
+  msg = test::error_message<Error>([&] { equal_error_rate({0.1, 0.2, kInf}, {0, 1, 1}); });
   EXPECT_NE(msg.find("score at index 2 is inf"), std::string::npos) << msg;
-  msg = message_of([] { aggregate_by_group({0.1, 0.2}, {0, 1}, {"v1"}); });
+  msg = test::error_message<Error>([] { aggregate_by_group({0.1, 0.2}, {0, 1}, {"v1"}); });
   EXPECT_NE(msg.find("2 scores but 1 groups"), std::string::npos) << msg;
-  msg = message_of([] { accuracy({0.1, 0.9}, {0, 1}, std::nan("")); });
+  msg = test::error_message<Error>([] { accuracy({0.1, 0.9}, {0, 1}, std::nan("")); });
   EXPECT_NE(msg.find("threshold is nan"), std::string::npos) << msg;
 }
 

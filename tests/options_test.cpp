@@ -1,5 +1,7 @@
 // ModelOptions <-> JSON, validation messages, named variants.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -9,15 +11,6 @@ namespace sola {
 namespace {
 
 using json = nlohmann::json;
-
-std::string message_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
-}
 
 TEST(Options, JsonRoundTripCoversEveryKey) {
   ModelOptions o = ModelOptions{}.grid(8).noise("lsrm").backbone("resnet50").lem(false).asrm_eps(1e-4);
@@ -41,18 +34,18 @@ TEST(Options, DefaultsAreThePapers) {
 }
 
 TEST(Options, ErrorsNameTheKeyAndValue) {
-  auto m = message_of([] { options_from_json(json{{"grid", 12}}, {}, "cfg.json"); });
+  auto m = test::error_message<ConfigError>([] { options_from_json(json{{"grid", 12}}, {}, "cfg.json"); });
   EXPECT_NE(m.find("cfg.json"), std::string::npos) << m;
   EXPECT_NE(m.find("'grid' = 12"), std::string::npos) << m;
-  m = message_of([] { options_from_json(json{{"gird", 8}}, {}, "cfg.json"); });
+  m = test::error_message<ConfigError>([] { options_from_json(json{{"gird", 8}}, {}, "cfg.json"); });
   EXPECT_NE(m.find("unknown model config key 'gird'"), std::string::npos) << m;
-  m = message_of([] { options_from_json(json{{"grid", "eight"}}); });
+  m = test::error_message<ConfigError>([] { options_from_json(json{{"grid", "eight"}}); });
   EXPECT_NE(m.find("'grid' must be an integer"), std::string::npos) << m;
-  m = message_of([] { options_from_json(json{{"noise", "gaussian"}}); });
+  m = test::error_message<ConfigError>([] { options_from_json(json{{"noise", "gaussian"}}); });
   EXPECT_NE(m.find("asrm, lsrm, srm, none"), std::string::npos) << m;
-  m = message_of([] { options_from_json(json{{"input_size", 250}}); });
+  m = test::error_message<ConfigError>([] { options_from_json(json{{"input_size", 250}}); });
   EXPECT_NE(m.find("multiple of 16"), std::string::npos) << m;
-  m = message_of([] { options_from_json(json{{"input_size", 224}}); });  // 56 px does not split into 16 cells
+  m = test::error_message<ConfigError>([] { options_from_json(json{{"input_size", 224}}); });  // 56 px does not split into 16 cells
   EXPECT_NE(m.find("LEM grid"), std::string::npos) << m;
   EXPECT_NO_THROW(options_from_json(json{{"input_size", 224}, {"lem", false}}));
   EXPECT_THROW(options_from_json(json::array()), ConfigError);
@@ -81,7 +74,7 @@ TEST(Options, VariantsAreValidAndDistinct) {
   }
   EXPECT_EQ(configs.size(), model_variants().size());
   EXPECT_EQ(variant_options("resnet18").arch(), "resnet");
-  EXPECT_NE(message_of([] { variant_options("vgg"); }).find("sola-r18"), std::string::npos);
+  EXPECT_NE(test::error_message<ConfigError>([] { variant_options("vgg"); }).find("sola-r18"), std::string::npos);
 }
 
 }  // namespace

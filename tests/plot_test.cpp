@@ -8,6 +8,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -24,19 +26,6 @@ using eval::PlotOptions;
 using eval::Series;
 using eval::series_color;
 using eval::write_png;
-
-/// A fresh temporary directory, removed when the object dies.
-struct ScratchDir {
-  std::filesystem::path path;
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "sola-plot-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 /// Whether a pixel is within 60 of `colour` in every channel (the core of an anti-aliased line).
 bool is_colour(const cv::Vec3b& pixel, const cv::Scalar& colour) {
@@ -221,7 +210,7 @@ TEST(Plot, InvalidInputThrowsNamingTheProblem) {
 }
 
 TEST(Plot, WritePngToMissingDirectoryThrowsIoErrorNamingPath) {
-  ScratchDir dir;
+  test::TempDir dir;
   const std::string path = (dir.path / "no-such-dir" / "plot.png").string();
   try {
     write_png(path, plot_lines({}, PlotOptions{}));
@@ -235,7 +224,7 @@ TEST(Plot, WritePngToMissingDirectoryThrowsIoErrorNamingPath) {
 }
 
 TEST(Plot, WritePngRoundTrips) {
-  ScratchDir dir;
+  test::TempDir dir;
   const std::string path = (dir.path / "roc.png").string();
   const eval::RocCurve roc = eval::roc_curve({0.1, 0.6, 0.4, 0.9}, {0, 0, 1, 1});
   const cv::Mat image = plot_roc({{"test", roc}}, {0.75}, "ROC");

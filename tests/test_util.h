@@ -2,6 +2,7 @@
 // Helpers shared by the tests.
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -21,6 +22,17 @@ struct TempDir {
   }
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
+
+/// The message of the E that fn() throws, or "(no exception)" when it throws none.
+template <class E>
+std::string error_message(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
 
 /// ../shared/data, or skips the calling test when it is absent (a user's machine).
 inline std::string shared_data_or_skip() {

@@ -73,13 +73,22 @@ TEST_F(TinyRun, ResumeAfterACrashIsExact) {
   expect_same_weights(out("full") + "/last.pt", out("crash") + "/last.pt");
   // The log has each step once.
   std::ifstream log(out("crash") + "/metrics.jsonl");
-  std::vector<int64_t> steps;
+  std::vector<int64_t> steps, epochs;
   std::string line;
   while (std::getline(log, line)) {
     auto j = nlohmann::json::parse(line);
-    if (j["type"] == "step") steps.push_back(j["global_step"]);
+    (j["type"] == "step" ? steps : epochs).push_back(j["type"] == "step" ? j["global_step"] : j["epoch"]);
   }
   EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(epochs, (std::vector<int64_t>{1, 2}));
+  // Resuming a finished run trains nothing and keeps the whole log.
+  auto again = Trainer(tiny_model(), t, train, val, out("crash")).run(true);
+  EXPECT_EQ(again.steps, 6);
+  std::ifstream log2(out("crash") + "/metrics.jsonl");
+  size_t lines = 0;
+  while (std::getline(log2, line)) ++lines;
+  EXPECT_EQ(lines, 8u);
+  expect_same_weights(out("full") + "/last.pt", out("crash") + "/last.pt");
 }
 
 TEST_F(TinyRun, WritesCheckpointsLogAndKeepsTheAsrmConstraint) {

@@ -80,9 +80,10 @@ data::AugmentOptions augment_options(const TrainOptions& o) {
   return a;
 }
 
-/// Keeps the log lines a resumed run has already accounted for: steps up to `global_step`,
-/// epochs before `epoch`. Lines written after the checkpoint by a run that died are dropped.
-void truncate_log(const std::string& path, int64_t global_step, int64_t epoch) {
+/// Keeps the log lines a resumed run has already accounted for: steps up to `global_step` and
+/// the first `epochs_done` epoch lines (numbered from 1). Lines written after the checkpoint by
+/// a run that died are dropped.
+void truncate_log(const std::string& path, int64_t global_step, int64_t epochs_done) {
   if (!fs::exists(path)) return;
   std::ifstream in(path);
   std::vector<std::string> keep;
@@ -91,7 +92,7 @@ void truncate_log(const std::string& path, int64_t global_step, int64_t epoch) {
     auto j = json::parse(line, nullptr, false);
     if (j.is_discarded()) continue;  // a line cut short by the crash
     if ((j.value("type", "") == "step" && j.value("global_step", int64_t{0}) <= global_step) ||
-        (j.value("type", "") == "epoch" && j.value("epoch", int64_t{0}) < epoch))
+        (j.value("type", "") == "epoch" && j.value("epoch", int64_t{0}) <= epochs_done))
       keep.push_back(line);
   }
   in.close();

@@ -14,6 +14,7 @@ DESCRIPTIONS = {
     "sola_weak": "SOLA, weakly supervised (Eq. 12): single-side L1 on real images' maps",
     "resnet18": "vanilla ResNet18 (the paper's baseline), classifier BCE only",
     "sola_supervised_alpha10": "SOLA supervised with the classifier weight alpha raised from 1 to 10",
+    "sola_supervised_logits": "SOLA supervised, classifier reading the second-order maps before their sigmoid",
 }
 
 # For each run tried while investigating: the run it changes and the hypothesis it tests.
@@ -22,6 +23,10 @@ TRIED = {
                                 "Loss balance. With alpha = beta = gamma = 1 the map terms (4 first-order + 4 "
                                 "second-order BCEs) outweigh the single classifier BCE, and the classifier only "
                                 "sees the 4 second-order maps; a larger alpha lets the label drive the features."),
+    "sola_supervised_logits": ("sola_supervised",
+                               "Saturation. The map losses push the maps' sigmoids towards 0, where their gradient "
+                               "vanishes, so the classifier's loss barely reaches the network through them (its "
+                               "training BCE stays near ln 2). Reading the logits keeps that gradient."),
 }
 
 

@@ -17,9 +17,10 @@ declare -A RUN_ARGS=(
   [resnet18]="--variant resnet18 --set loss=classifier"
   # What we tried when SOLA trailed the baseline (docs/RESULTS.md, "What we tried"):
   [sola_supervised_alpha10]="--set loss=supervised --set alpha=10"
+  [sola_supervised_logits]="--set loss=supervised --set classifier_input=logits"
 )
 MAIN=(sola_supervised sola_weak resnet18)
-TRIED=(sola_supervised_alpha10)
+TRIED=(sola_supervised_alpha10 sola_supervised_logits)
 ORDER=("${MAIN[@]}" "${TRIED[@]}")
 for name in "${ORDER[@]}"; do
   out="$RUNS/$name"

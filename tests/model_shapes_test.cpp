@@ -66,3 +66,24 @@ TEST(ModelShapes, RejectsWrongInput) {
 
 }  // namespace
 }  // namespace sola
+
+namespace sola {
+namespace {
+
+TEST(ModelShapes, ClassifierCanReadMapLogits) {
+  torch::NoGradGuard no_grad;
+  auto x = torch::rand({2, 3, 64, 64});
+  torch::manual_seed(11);
+  auto maps = build_model(ModelOptions{}.input_size(64).grid(8));
+  torch::manual_seed(11);
+  auto logits = build_model(ModelOptions{}.input_size(64).grid(8).classifier_input("logits"));
+  maps->eval();
+  logits->eval();
+  auto a = maps->forward(x), b = logits->forward(x);
+  EXPECT_TRUE(torch::equal(a.second_order, b.second_order));  // same weights, same maps
+  EXPECT_FALSE(torch::allclose(a.logit, b.logit));             // the classifier reads something else
+  EXPECT_EQ(count_parameters(*maps).total, count_parameters(*logits).total);
+}
+
+}  // namespace
+}  // namespace sola

@@ -1,5 +1,6 @@
 // sola eval: frame/video AUC, AP, EER, accuracy and per-method AUC of models on manifests;
 // with several models, a cross-domain matrix in the form of the paper's Table 2.
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -42,11 +43,20 @@ std::string data_name(const std::string& manifest) {
   return p.stem().string();
 }
 
-/// The run directory's name for runs/x/best.pt, else the file stem.
+/// "x" for runs/x/best.pt, "x/last" for runs/x/last.pt, else the file stem.
 std::string model_name(const std::string& path) {
-  fs::path p(path);
-  if ((p.stem() == "best" || p.stem() == "last") && p.has_parent_path()) return p.parent_path().filename().string();
+  fs::path p = fs::absolute(path).lexically_normal();
+  const std::string run = p.parent_path().filename().string();
+  if (p.stem() == "best") return run;
+  if (p.stem() == "last") return run + "/last";
   return p.stem().string();
+}
+
+/// A name usable in a file name.
+std::string file_safe(std::string s) {
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+  return s;
 }
 
 std::string pct(double v) { return fmt::format("{:.2f}", 100 * v); }
@@ -135,7 +145,7 @@ int run_eval(const EvalOptions& opts) {
           curves.emplace_back(c.data, c.roc);
           aucs.push_back(c.report.frame.auc);
         }
-      const auto file = (fs::path(opts.roc_dir) / ("roc_" + model_name(model_path) + ".png")).string();
+      const auto file = (fs::path(opts.roc_dir) / ("roc_" + file_safe(model_name(model_path)) + ".png")).string();
       eval::write_png(file, eval::plot_roc(curves, aucs, "ROC of " + model_name(model_path)));
       fmt::print(stderr, "wrote {}\n", file);
     }

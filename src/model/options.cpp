@@ -31,6 +31,7 @@ void ModelOptions::validate() const {
   check_choice("normalize", normalize_, {"imagenet", "none"});
   check_choice("noise", noise_, {"asrm", "lsrm", "srm", "none"});
   check_choice("dcam_fusion", dcam_fusion_, {"sum", "concat"});
+  check_choice("classifier_input", classifier_input_, {"maps", "logits"});
   if (input_size_ < 32 || input_size_ > 2048 || input_size_ % 16 != 0)
     bad("input_size", std::to_string(input_size_), "expected a multiple of 16 in [32, 2048]");
   if (!(asrm_eps_ > 0.0 && asrm_eps_ < 1.0)) bad("asrm_eps", std::to_string(asrm_eps_), "expected 0 < eps < 1");

@@ -31,7 +31,8 @@ namespace sola {
   X(int64_t, grid, 16, "patch grid G: LEM cells and SOLA map size G x G (8, 16 or 32)")           \
   X(int64_t, anomaly_channels, 64, "kernels per first-order predictor delta (Eq. 7)")              \
   X(int64_t, classifier_channels, 64, "channels of the classifier convolution")                    \
-  X(int64_t, classifier_kernel, 3, "kernel size of the classifier convolution (odd)")
+  X(int64_t, classifier_kernel, 3, "kernel size of the classifier convolution (odd)")                  \
+  X(std::string, classifier_input, "maps", "what the classifier reads: 'maps' (sigmoid second-order maps) or 'logits' (before the sigmoid)")
 
 struct ModelOptions {
   SOLA_MODEL_OPTIONS(SOLA_DECLARE_OPTION)

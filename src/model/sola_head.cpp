@@ -70,7 +70,7 @@ SolaHeadOutput SolaHeadImpl::forward(const torch::Tensor& features) {
   out.first_order = torch::stack(first, 1);
   out.second_order_logits = torch::cat(second_logits, 1);
   out.second_order = torch::sigmoid(out.second_order_logits);
-  auto h = torch::relu(classifier_conv(out.second_order));
+  auto h = torch::relu(classifier_conv(options_.classifier_on_logits() ? out.second_order_logits : out.second_order));
   h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   out.logit = fc(h).squeeze(1);
   return out;

@@ -8,6 +8,7 @@
 // delta_*: C -> anomaly_channels kernels, sigmoid  => first-order maps M_*   [B, K, G, G]
 // phi_*:   K -> 1 kernel, same geometry, sigmoid    => second-order maps M'_* [B, 1, G, G] (Eq. 8)
 // Classifier on the stacked 4-channel M': conv(k x k) -> ReLU -> global average pool -> FC -> logit.
+// (With classifier_on_logits it reads M' before its sigmoid, where a saturated map still passes gradient.)
 //
 // Borders: the features (and first-order maps) are zero-padded on the left/top, so cells without
 // the neighbour still get a value (the comparison is against zeros). Those cells carry no meaning:
@@ -40,6 +41,8 @@ struct SolaHeadOptions {
   TORCH_ARG(int64_t, anomaly_channels) = 64;
   TORCH_ARG(int64_t, classifier_channels) = 64;
   TORCH_ARG(int64_t, classifier_kernel) = 3;
+  /// The classifier reads the second-order maps after the sigmoid (false) or before it (true).
+  TORCH_ARG(bool, classifier_on_logits) = false;
 };
 
 struct SolaHeadOutput {

@@ -52,7 +52,8 @@ void SolaNetImpl::reset() {
   head = register_module("head", SolaHead(SolaHeadOptions(rgb->stage_channels(3))
                                               .anomaly_channels(o.anomaly_channels())
                                               .classifier_channels(o.classifier_channels())
-                                              .classifier_kernel(o.classifier_kernel())));
+                                              .classifier_kernel(o.classifier_kernel())
+                                              .classifier_on_logits(o.classifier_input() == "logits")));
 }
 
 ModelOutput SolaNetImpl::forward(const torch::Tensor& image) {

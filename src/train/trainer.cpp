@@ -104,8 +104,10 @@ void truncate_log(const std::string& path, int64_t global_step, int64_t epochs_d
 void plot_curves(const std::string& log_path, const std::string& png_path) {
   std::ifstream in(log_path);
   std::string line;
-  eval::Series loss{"train loss"}, cls{"classifier BCE"}, first{"first-order term"}, second{"second-order term"};
-  eval::Series auc{"val frame AUC"}, ap{"val AP"}, eer{"val EER"};
+  auto series = [](const char* name) { return eval::Series{name, {}, {}}; };
+  eval::Series loss = series("train loss"), cls = series("classifier BCE"), first = series("first-order term"),
+               second = series("second-order term"), auc = series("val frame AUC"), ap = series("val AP"),
+               eer = series("val EER");
   while (std::getline(in, line)) {
     auto j = json::parse(line, nullptr, false);
     if (j.is_discarded() || j.value("type", "") != "epoch") continue;

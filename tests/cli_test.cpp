@@ -1,11 +1,13 @@
 // The `sola` program: info output, exit codes, error messages.
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "test_data.h"
 #include "test_util.h"
 
 namespace sola {
@@ -107,6 +109,44 @@ TEST(Cli, ForwardScoresAnImageAndReportsBadFiles) {
   auto bad = nlohmann::json::parse(line);
   EXPECT_EQ(bad["status"], "error");
   EXPECT_NE(bad["error"].get<std::string>().find("corrupt.jpg"), std::string::npos);
+}
+
+TEST(Cli, TrainThenEvalOnATinyDataset) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 4, 32);
+  const std::string out = dir.file("run");
+  const std::string tiny = " --set input_size=32 --set grid=4 --set anomaly_channels=8 --set classifier_channels=8";
+  auto r = run_cli("train --train " + m + " --val " + m + " --out " + out + tiny +
+                   " --set epochs=1 --set batch_size=4 --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.stdout_only);
+  EXPECT_EQ(j["epochs"], 1);
+  EXPECT_TRUE(j.contains("best_val_frame_auc"));
+  EXPECT_NE(r.out.find("epoch 1/1"), std::string::npos) << "no progress bar on stderr";
+  r = run_cli("eval --model " + out + "/best.pt --data " + m + " --json " + dir.file("e.json") + " --markdown " +
+              dir.file("e.md") + " --roc " + dir.file("roc"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto e = nlohmann::json::parse(std::ifstream(dir.file("e.json")));
+  EXPECT_EQ(e[0]["frame"]["n"], 8);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("roc") + "/roc_run.png"));
+  std::ifstream md(dir.file("e.md"));
+  std::string header;
+  std::getline(md, header);
+  EXPECT_NE(header.find("frame AUC"), std::string::npos);
+}
+
+TEST(Cli, TrainReportsEveryManifestProblemBeforeStarting) {
+  test::TempDir dir;
+  test::make_tiny_dataset(dir.path.string(), 2, 32);
+  std::ofstream(dir.file("bad.csv")) << "path,label\nreal_0.png,2\nmissing.png,1\n";
+  auto r = run_cli("train --train " + dir.file("bad.csv") + " --out " + dir.file("run"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("bad.csv:2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bad.csv:3"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run") + "/last.pt"));
+  r = run_cli("train --train " + dir.file("bad.csv") + " --out " + dir.file("run") + " --set lr=-1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("'lr'"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -17,30 +17,6 @@ namespace sola {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-void TrainOptions::validate() const {
-  auto bad = [](const std::string& key, const std::string& value, const std::string& allowed) {
-    throw ConfigError("train config key '" + key + "' = " + value + " is invalid: " + allowed);
-  };
-  if (epochs_ < 1 || epochs_ > 100000) bad("epochs", std::to_string(epochs_), "expected 1..100000");
-  if (batch_size_ < 1 || batch_size_ > 4096) bad("batch_size", std::to_string(batch_size_), "expected 1..4096");
-  if (!(lr_ > 0 && lr_ < 10)) bad("lr", std::to_string(lr_), "expected 0 < lr < 10");
-  if (!(adam_beta1_ >= 0 && adam_beta1_ < 1)) bad("adam_beta1", std::to_string(adam_beta1_), "expected [0, 1)");
-  if (!(adam_beta2_ >= 0 && adam_beta2_ < 1)) bad("adam_beta2", std::to_string(adam_beta2_), "expected [0, 1)");
-  if (!(adam_eps_ > 0)) bad("adam_eps", std::to_string(adam_eps_), "expected > 0");
-  if (!(weight_decay_ >= 0)) bad("weight_decay", std::to_string(weight_decay_), "expected >= 0");
-  if (lr_schedule_ != "constant" && lr_schedule_ != "cosine") bad("lr_schedule", "'" + lr_schedule_ + "'", "expected constant or cosine");
-  if (loss_ != "auto" && loss_ != "supervised" && loss_ != "weak" && loss_ != "classifier")
-    bad("loss", "'" + loss_ + "'", "expected auto, supervised, weak or classifier");
-  for (auto [key, v] : {std::pair{"alpha", alpha_}, {"beta", beta_}, {"gamma", gamma_}})
-    if (!(v >= 0 && v < 1e6)) bad(key, std::to_string(v), "expected a weight >= 0");
-  if (seed_ < 0) bad("seed", std::to_string(seed_), "expected >= 0");
-  if (workers_ < 1 || workers_ > 64) bad("workers", std::to_string(workers_), "expected 1..64");
-  if (max_steps_per_epoch_ < 0) bad("max_steps_per_epoch", std::to_string(max_steps_per_epoch_), "expected >= 0");
-  if (checkpoint_every_ < 0) bad("checkpoint_every", std::to_string(checkpoint_every_), "expected >= 0");
-  if (log_every_ < 1) bad("log_every", std::to_string(log_every_), "expected >= 1");
-  if (eval_batch_size_ < 1) bad("eval_batch_size", std::to_string(eval_batch_size_), "expected >= 1");
-}
-
 std::string resolve_loss_mode(const std::string& mode, const ModelOptions& model) {
   if (mode == "auto") return model.arch() == "resnet" ? "classifier" : "supervised";
   if (model.arch() == "resnet" && mode != "classifier")
@@ -251,15 +227,17 @@ TrainSummary Trainer::run(bool resume) {
       ++n_steps;
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       images_seen += batch->indices.size();
+      const double cls = terms.classifier.item<double>(), first = terms.first.item<double>(),
+                   second = terms.second.item<double>();
       sum_loss += loss_value;
-      sum_cls += terms.classifier.item<double>();
-      sum_first += terms.first.item<double>();
-      sum_second += terms.second.item<double>();
+      sum_cls += cls;
+      sum_first += first;
+      sum_second += second;
       const double ips = batch->indices.size() / std::max(dt, 1e-9);
       if (global_step % options_.log_every() == 0)
         log_line({{"type", "step"}, {"epoch", epoch + 1}, {"step", step_in_epoch}, {"global_step", global_step},
-                  {"loss", loss_value}, {"cls", terms.classifier.item<double>()}, {"first", terms.first.item<double>()},
-                  {"second", terms.second.item<double>()}, {"lr", optimizer.param_groups()[0].options().get_lr()},
+                  {"loss", loss_value}, {"cls", cls}, {"first", first}, {"second", second},
+                  {"lr", optimizer.param_groups()[0].options().get_lr()},
                   {"images_per_second", ips}});
       bar.update(static_cast<size_t>(step_in_epoch),
                  fmt::format("loss {:.4f} (cls {:.3f} 1st {:.3f} 2nd {:.3f}) {:.1f} img/s", sum_loss / n_steps,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes docs/RESULTS.md from the outputs of scripts/results_dfdc.sh (stdout).
 
-Usage: make_results.py RUNS_DIR --main NAME [NAME ...] [--tried NAME [NAME ...]]
+Usage: make_results.py RUNS_DIR --main NAME [NAME ...] [--tried NAME [NAME ...]] [--pseudo NAME [NAME ...]]
 Reads, per run: RUNS_DIR/NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME/done.json;
 and RUNS_DIR/eval.json (sola eval of every best.pt on dfdc/val). No figure is typed by hand.
 """
@@ -15,7 +15,12 @@ DESCRIPTIONS = {
     "resnet18": "vanilla ResNet18 (the paper's baseline), classifier BCE only",
     "sola_supervised_alpha10": "SOLA supervised with the classifier weight alpha raised from 1 to 10",
     "sola_supervised_logits": "SOLA supervised, classifier reading the second-order maps before their sigmoid",
+    "sola_pseudo_logits": "SOLA supervised on the dfdc/train reals plus one self-blended pseudo-fake of each (sola synth); "
+                          "no DFDC fake seen in training",
 }
+
+# For each run without fake data: the run with the same settings trained on the real fakes.
+PSEUDO = {"sola_pseudo_logits": "sola_supervised_logits"}
 
 # For each run tried while investigating: the run it changes and the hypothesis it tests.
 TRIED = {
@@ -47,7 +52,7 @@ def pct(v):
 
 
 def parse_args(argv):
-    runs, groups, current = argv[0], {"--main": [], "--tried": []}, None
+    runs, groups, current = argv[0], {"--main": [], "--tried": [], "--pseudo": []}, None
     for a in argv[1:]:
         if a in groups:
             current = a
@@ -55,11 +60,11 @@ def parse_args(argv):
             sys.exit(f"make_results.py: expected --main before {a}")
         else:
             groups[current].append(a)
-    return runs, groups["--main"], groups["--tried"]
+    return runs, groups["--main"], groups["--tried"], groups["--pseudo"]
 
 
 def main():
-    runs, names, tried = parse_args(sys.argv[1:])
+    runs, names, tried, pseudo = parse_args(sys.argv[1:])
     evals = {e["model"]: e for e in json.load(open(os.path.join(runs, "eval.json")))}
     out = []
     w = out.append
@@ -153,6 +158,42 @@ def main():
             log = load_jsonl(os.path.join(runs, name, "metrics.jsonl"))
             epochs = [l for l in log if l["type"] == "epoch"]
             w(f"{name} per epoch (val frame AUC): " + ", ".join(pct(l["val"]["frame"]["auc"]) for l in epochs))
+            w("")
+    if pseudo:
+        w("## Training without fake data: self-blended pseudo-forgeries")
+        w("")
+        synth_path = os.path.join(runs, "sbi.synth.json")
+        if os.path.exists(synth_path):
+            sj = json.load(open(synth_path))
+            w("`sola synth` made one pseudo-forgery per real training image (the Self-Blended Images idea: the face "
+              "blended with a colour-, frequency- and geometry-transformed copy of itself inside a deformed landmark "
+              "mask; the mask is exact). Summary of that run: `" + json.dumps(sj, sort_keys=True) + "`.")
+            w("")
+        w("Examples (real / pseudo-fake / mask): ![pseudo-fakes](figures/pseudo_fakes.png)")
+        w("")
+        w("Validation is the same `dfdc/val` (real DFDC deepfakes the model never saw any of).")
+        w("")
+        w("| run | trained on | frame AUC | AP | EER | same settings on real DFDC fakes | change |")
+        w("|---|---|---|---|---|---|---|")
+        for name in pseudo:
+            e, base = evals[name], PSEUDO[name]
+            cfg = json.load(open(os.path.join(runs, name, "config.json")))
+            train = ", ".join(cfg.get("provenance", {}).get("train_manifests", []))
+            w(f"| {name} | `{train}` | {pct(e['frame']['auc'])} | {pct(e['frame']['ap'])} | {pct(e['frame']['eer'])} | "
+              f"{pct(evals[base]['frame']['auc'])} ({base}) | {100 * (e['frame']['auc'] - evals[base]['frame']['auc']):+.2f} |")
+        w("")
+        for name in pseudo:
+            cmd = open(os.path.join(runs, name + ".command.txt")).read().strip()
+            log = load_jsonl(os.path.join(runs, name, "metrics.jsonl"))
+            epochs = [l for l in log if l["type"] == "epoch"]
+            w(f"**{name}**: {DESCRIPTIONS.get(name, '')}")
+            w("")
+            w("```sh")
+            w(cmd)
+            w("```")
+            w("")
+            w("Per epoch (val frame AUC): " + ", ".join(pct(l["val"]["frame"]["auc"]) for l in epochs) +
+              f"; train img/s {ips_of(runs, name):.1f}.")
             w("")
     print("\n".join(out))
 

@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian 12 machine: install, build, describe the model, and run it on a
-# face photo that ships with a Debian package (dlib's examples), with no other download.
+# The main job on a fresh Debian 12 machine, with nothing downloaded beyond Debian packages:
+# install, build, then detect forgeries with the shipped model (models/sola-dfdc.pt) in a face photo
+# from a Debian package (dlib's examples) and in a self-blended pseudo-forgery made from that photo,
+# writing heat maps of where the model sees the forgery.
+#   scripts/quickstart.sh [OUT_DIR]     (default: quickstart-out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+OUT=${1:-quickstart-out}
 bash scripts/setup.sh
 bash scripts/build.sh
-./build/sola info --set input_size=256 | head -n 40
 photo=""
-for p in /usr/share/doc/libdlib19.1/examples/faces/Tom_Cruise_avp_2014_4.jpg \
-         /usr/share/doc/libdlib19.1/examples/faces/2008_001322.jpg; do
+for p in /usr/share/doc/libdlib19.1/examples/faces/2008_001322.jpg \
+         /usr/share/doc/libdlib19.1/examples/faces/Tom_Cruise_avp_2014_4.jpg; do
   [ -f "$p" ] && { photo="$p"; break; }
 done
-if [ -z "$photo" ]; then  # some images strip /usr/share/doc: make a test photo with OpenCV's sample-free path
-  photo=$(mktemp --suffix=.png)
-  python3 - "$photo" <<'PY'
-import sys, zlib, struct
-w = h = 256
-raw = b"".join(b"\x00" + bytes(((x * 7 + y * 3) % 256, (x * y) % 256, (y * 5) % 256) * 1 for x in range(w)) for y in range(h))
-def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-PY
-fi
-echo "== forward pass on $photo" >&2
-./build/sola forward "$photo"
+[ -n "$photo" ] || { echo "quickstart: no example photo under /usr/share/doc/libdlib19.1 (is libdlib-dev installed with its docs?)" >&2; exit 1; }
+mkdir -p "$OUT/input"
+cp "$photo" "$OUT/input/real.jpg"
+# A pseudo-forgery: the photo's own face blended with a transformed copy of itself (exact mask written too).
+./build/sola synth --images "$OUT/input/real.jpg" --out "$OUT/synth" --seed 7 > /dev/null
+cp "$OUT"/synth/fake/*.png "$OUT/input/pseudo_fake.png"
+echo "== sola detect (shipped model models/sola-dfdc.pt) on a real photo and on a pseudo-forgery of it" >&2
+./build/sola detect "$OUT/input" --heatmaps "$OUT/heatmaps"
+echo >&2
+echo "Heat maps (face | second-order anomaly map | Grad-CAM): $OUT/heatmaps/" >&2
+echo "The pseudo-forgery's true mask: $(ls "$OUT"/synth/mask/*.png)" >&2
+echo "More: ./build/sola detect --help, ./build/sola serve (web page on http://127.0.0.1:8080)" >&2

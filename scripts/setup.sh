@@ -9,9 +9,12 @@ PACKAGES=(
   libopenblas0-pthread         # fast BLAS for linear layers / matmul
   libopencv-dev opencv-data    # image and video I/O, face cascades
   libdlib-dev libdlib-data     # face detector and 68-point landmarks
-  libcli11-dev nlohmann-json3-dev libfmt-dev
+  libgloo-dev                  # Gloo headers: c10d ProcessGroupGloo (multi-process training)
+  libcpp-httplib-dev           # sola serve
+  libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
   libgtest-dev googletest
-  python3-torch python3-torchvision   # reference checks only; never needed at run time
+  python3-torch python3-torchvision python3-pil   # reference checks only; never needed at run time
+  chromium                     # the web page's browser test (headless)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -23,4 +26,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all Debian packages already installed" >&2
+fi
+# Node.js + npm only run the browser test (tests/browser); Debian's are used where none is installed.
+if ! command -v npm >/dev/null; then
+  echo "setup: installing nodejs npm (browser test)" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
 fi

@@ -5,5 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
+# The web page's browser test drives Debian's chromium with playwright-core from the npm registry
+# (it reports itself skipped where node, npm or chromium is missing).
+if command -v npm >/dev/null && [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || echo "test: npm ci failed: the browser test will be skipped" >&2
+fi
 cd build
 ctest --output-on-failure --timeout 900 -j "$(nproc)"

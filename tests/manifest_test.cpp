@@ -339,3 +339,15 @@ TEST(Manifest, RealDfdcValidation) {
 
 }  // namespace
 }  // namespace sola
+
+namespace sola::data {
+namespace {
+TEST(Manifest, CsvFieldQuotesOnlyWhenNeeded) {
+  EXPECT_EQ(csv_field("a/b.png"), "a/b.png");
+  EXPECT_EQ(csv_field(""), "");
+  EXPECT_EQ(csv_field("a,b"), "\"a,b\"");
+  EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(csv_field("x\ny"), "\"x\ny\"");
+}
+}  // namespace
+}  // namespace sola::data

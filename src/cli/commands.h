@@ -9,5 +9,10 @@ void setup_info(CLI::App& app);
 void setup_forward(CLI::App& app);
 void setup_train(CLI::App& app);
 void setup_eval(CLI::App& app);
+void setup_prepare(CLI::App& app);
+void setup_synth(CLI::App& app);
+void setup_detect(CLI::App& app);
+void setup_serve(CLI::App& app);
+void setup_export(CLI::App& app);
 
 }  // namespace sola::cli

@@ -13,6 +13,11 @@ int main(int argc, char** argv) {
   sola::cli::setup_forward(app);
   sola::cli::setup_train(app);
   sola::cli::setup_eval(app);
+  sola::cli::setup_prepare(app);
+  sola::cli::setup_synth(app);
+  sola::cli::setup_detect(app);
+  sola::cli::setup_serve(app);
+  sola::cli::setup_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

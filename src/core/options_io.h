@@ -5,6 +5,8 @@
 //   template <class F> void visit_options(Opts& o, F&& f);   // calls f("key", o.key(), "doc") per field
 // (see SOLA_VISIT_OPTION below). Everything here is then shared: to JSON, from JSON with
 // unknown-key and type errors that name the source, KEY=VALUE text, and key documentation.
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -25,6 +27,12 @@ struct OptionDoc {
 
 namespace detail {
 
+/// `v` as JSON text for a message. Bytes that are not UTF-8 (a --set value can hold any) become
+/// U+FFFD instead of making dump() throw.
+inline std::string json_text(const nlohmann::json& v) {
+  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 template <typename T>
 T read_json_value(const nlohmann::json& v, const std::string& key, const std::string& source) {
   bool ok;
@@ -37,7 +45,19 @@ T read_json_value(const nlohmann::json& v, const std::string& key, const std::st
                        : std::is_integral_v<T> ? "an integer"
                        : std::is_floating_point_v<T> ? "a number"
                                                      : "a string";
-    throw ConfigError(source + ": key '" + key + "' must be " + want + ", got " + v.dump() + " (" + v.type_name() + ")");
+    throw ConfigError(source + ": key '" + key + "' must be " + want + ", got " + json_text(v) + " (" + v.type_name() + ")");
+  }
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // get<T>() would wrap an integer outside T's range around (18446744073709551615 -> -1).
+    using Limits = std::numeric_limits<T>;
+    const bool fits = v.is_number_unsigned()
+                          ? v.get<uint64_t>() <= static_cast<uint64_t>(Limits::max())
+                          : v.get<int64_t>() >= static_cast<int64_t>(Limits::min()) &&
+                                v.get<int64_t>() <= static_cast<int64_t>(Limits::max());
+    if (!fits) {
+      throw ConfigError(source + ": key '" + key + "' must be an integer from " + std::to_string(Limits::min()) +
+                        " to " + std::to_string(Limits::max()) + ", got " + json_text(v));
+    }
   }
   return v.get<T>();
 }
@@ -86,7 +106,10 @@ bool options_has_key(const std::string& key) {
 template <class Opts>
 void options_update(Opts& opts, const nlohmann::json& j, const std::string& source, const std::string& section) {
   if (!j.is_object()) throw ConfigError(source + ": '" + section + "' config must be a JSON object, got " + j.type_name());
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Named references, not a structured binding: lambdas cannot capture those before C++20 (clang).
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     bool known = false;
     visit_options(opts, [&](const char* k, auto& field, const char*) {
       if (key != k) return;

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "data/face.h"
 
 namespace sola::data {
 
@@ -31,14 +32,64 @@ FaceDataset::FaceDataset(Manifest manifest, DatasetOptions options)
     throw ConfigError("input_size " + std::to_string(options_.input_size()) + " is not a multiple of grid " +
                       std::to_string(options_.grid()));
   if (options_.augment()) validate(options_.augment_options());
+  pseudo_index_.assign(manifest_.samples.size(), SIZE_MAX);
+  if (options_.pseudo_fakes()) {
+    options_.self_blend().validate();
+    for (size_t i = 0; i < manifest_.samples.size(); ++i)
+      if (manifest_.samples[i].label == 0) {
+        pseudo_index_[i] = manifest_.samples.size() + pseudo_of_.size();
+        pseudo_of_.push_back(i);
+      }
+  }
+}
+
+FaceDataset::FaceGeometry FaceDataset::face_geometry(size_t sample, const cv::Mat& image) const {
+  {
+    std::lock_guard<std::mutex> lock(geometry_mutex_);
+    auto it = geometry_.find(sample);
+    if (it != geometry_.end()) return it->second;
+  }
+  // One detector and landmark model per loader thread, made on first use.
+  thread_local std::unique_ptr<FaceDetector> detector;
+  thread_local std::unique_ptr<LandmarkPredictor> predictor;
+  if (!detector) detector = make_face_detector();
+  if (!predictor) predictor = std::make_unique<LandmarkPredictor>();
+  FaceGeometry g;
+  g.landmarks = find_landmarks(image, *detector, *predictor, &g.box);
+  std::lock_guard<std::mutex> lock(geometry_mutex_);
+  geometry_.emplace(sample, g);
+  return g;
+}
+
+std::vector<size_t> FaceDataset::training_order(uint64_t epoch) const {
+  auto order = epoch_order(manifest_.samples.size(), options_.seed(), epoch, true);
+  if (pseudo_of_.empty()) return order;
+  std::vector<size_t> out;
+  out.reserve(size());
+  for (size_t i : order) {
+    out.push_back(i);
+    if (pseudo_index_[i] != SIZE_MAX) out.push_back(pseudo_index_[i]);
+  }
+  return out;
 }
 
 Example FaceDataset::get(size_t index, uint64_t epoch) const {
-  const Sample& s = manifest_.samples.at(index);
+  const size_t n = manifest_.samples.size();
+  if (index >= size()) throw std::out_of_range("FaceDataset index " + std::to_string(index) + " >= " + std::to_string(size()));
+  const bool pseudo = index >= n;
+  const Sample& s = manifest_.samples[pseudo ? pseudo_of_[index - n] : index];
   cv::Mat image = cv::imread(s.path, cv::IMREAD_COLOR);
   if (image.empty()) throw IoError(s.path, "cannot decode image (" + where(s) + ")");
   cv::Mat mask;
-  if (!s.mask.empty() && s.label == 1) {
+  int label = s.label;
+  if (pseudo) {  // a new blend every epoch; the face geometry is found once
+    const auto geometry = face_geometry(pseudo_of_[index - n], image);
+    auto blend = self_blend(image, geometry.landmarks, geometry.box, mix(mix(options_.seed() ^ 0x5b1ULL, epoch), index),
+                            options_.self_blend());
+    image = blend.fake;
+    mask = blend.mask;
+    label = 1;
+  } else if (!s.mask.empty() && s.label == 1) {
     mask = cv::imread(s.mask, cv::IMREAD_GRAYSCALE);
     if (mask.empty()) throw IoError(s.mask, "cannot decode mask (" + where(s) + ")");
     if (mask.size() != image.size())
@@ -59,7 +110,7 @@ Example FaceDataset::get(size_t index, uint64_t epoch) const {
   }
   cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
   Example ex;
-  ex.label = s.label;
+  ex.label = label;
   ex.image = torch::from_blob(image.data, {size, size, 3}, torch::kUInt8)
                  .permute({2, 0, 1})
                  .to(torch::kFloat)

@@ -19,6 +19,7 @@
 
 #include "data/augment.h"
 #include "data/manifest.h"
+#include "data/self_blend.h"
 
 namespace sola::data {
 
@@ -28,6 +29,10 @@ struct DatasetOptions {
   TORCH_ARG(bool, augment) = false;
   TORCH_ARG(AugmentOptions, augment_options) = {};
   TORCH_ARG(uint64_t, seed) = 0;
+  /// Adds one self-blended pseudo-fake per real sample (made on the fly, new each epoch, with its
+  /// exact mask): indices [n, n + n_real) after the manifest's n samples.
+  TORCH_ARG(bool, pseudo_fakes) = false;
+  TORCH_ARG(SelfBlendOptions, self_blend) = {};
 };
 
 struct Example {
@@ -48,17 +53,31 @@ struct Batch {
 class FaceDataset {
  public:
   FaceDataset(Manifest manifest, DatasetOptions options);
-  size_t size() const { return manifest_.samples.size(); }
+  /// Manifest samples plus, with pseudo_fakes, one pseudo-fake per real sample.
+  size_t size() const { return manifest_.samples.size() + pseudo_of_.size(); }
   const Manifest& manifest() const { return manifest_; }
   const DatasetOptions& options() const { return options_; }
   /// Reads sample `index`; augmentation (if enabled) is seeded by (seed, epoch, index).
   /// Throws IoError naming the file and manifest line.
   Example get(size_t index, uint64_t epoch) const;
   Batch collate(const std::vector<size_t>& indices, uint64_t epoch) const;
+  /// A training epoch's order: a seeded permutation of the samples; with pseudo_fakes, every real
+  /// sample is followed by its pseudo-fake (so an even batch holds both halves of each pair when
+  /// the manifest has only reals).
+  std::vector<size_t> training_order(uint64_t epoch) const;
 
  private:
   Manifest manifest_;
   DatasetOptions options_;
+  std::vector<size_t> pseudo_of_;     // pseudo-fake k is made from manifest sample pseudo_of_[k]
+  std::vector<size_t> pseudo_index_;  // manifest index -> index of its pseudo-fake (SIZE_MAX: none)
+  struct FaceGeometry {
+    std::vector<cv::Point2f> landmarks;
+    cv::Rect2f box;
+  };
+  FaceGeometry face_geometry(size_t sample, const cv::Mat& image) const;  // cached per sample
+  mutable std::mutex geometry_mutex_;
+  mutable std::map<size_t, FaceGeometry> geometry_;
 };
 
 /// The order of an epoch: a permutation of [0, n) seeded by (seed, epoch), or 0..n-1 if !shuffle.

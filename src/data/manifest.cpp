@@ -345,6 +345,16 @@ Manifest read_manifest(const std::string& path) {
   return m;
 }
 
+std::string csv_field(const std::string& value) {
+  if (value.find_first_of(",\"\r\n") == std::string::npos) return value;
+  std::string quoted = "\"";
+  for (const char c : value) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
 Manifest combine(const std::vector<Manifest>& manifests) {
   Manifest out;
   std::vector<std::string> problems;

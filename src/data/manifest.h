@@ -53,6 +53,11 @@ Manifest combine(const std::vector<Manifest>& manifests);
 /// read_manifest for each path, then combine.
 Manifest read_manifests(const std::vector<std::string>& paths);
 
+/// `value` as one CSV field (RFC 4180): unchanged when it holds no comma, double quote, CR or LF,
+/// else enclosed in double quotes with every double quote doubled. read_manifest reads it back
+/// as `value`.
+std::string csv_field(const std::string& value);
+
 /// Decodes every image and mask of `m` on `threads` threads (0: hardware concurrency) and throws
 /// one sola::Error listing all problems: undecodable image or mask, a side larger than
 /// kMaxImageSide, mask size different from its image's.

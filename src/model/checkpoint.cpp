@@ -2,10 +2,16 @@
 
 #include <unistd.h>
 
+#include <zlib.h>
+
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
+#include <fmt/format.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
@@ -15,10 +21,111 @@ namespace sola {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr const char* kFormat = "sola-model-v1";
+constexpr const char* kFormat = "sola-model-v2";        // zip archive + CRC trailer
+constexpr const char* kLegacyFormat = "sola-model-v1";  // zip archive only
+constexpr char kTrailerMagic[8] = {'S', 'O', 'L', 'A', 'C', 'R', 'C', '1'};
+constexpr size_t kTrailerSize = 24;
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+uint64_t crc32_of(const char* data, size_t size) {
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  while (size > 0) {  // zlib's length is 32-bit on some platforms: feed in chunks
+    const size_t n = std::min<size_t>(size, 1u << 30);
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(n));
+    data += n;
+    size -= n;
+  }
+  return static_cast<uint64_t>(crc);
+}
+
+void put_u64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t get_u64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+/// The file's bytes, and how many of them are the zip archive. `trailer` tells whether a valid
+/// trailer was found; a trailer with a wrong length or CRC throws.
+struct FileBytes {
+  std::string bytes;
+  size_t archive_size = 0;
+  bool trailer = false;
+};
+
+FileBytes read_model_bytes(const std::string& path) {
+  if (!fs::exists(path)) throw IoError(path, "model file not found");
+  if (fs::is_directory(path)) throw IoError(path, "is a directory, expected a model file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path, "cannot open model file for reading");
+  FileBytes f;
+  f.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) throw IoError(path, "read error");
+  if (f.bytes.empty()) throw IoError(path, "empty file (0 bytes): not a sola model file");
+  f.archive_size = f.bytes.size();
+  if (f.bytes.size() >= kTrailerSize &&
+      std::memcmp(f.bytes.data() + f.bytes.size() - kTrailerSize, kTrailerMagic, sizeof kTrailerMagic) == 0) {
+    const char* t = f.bytes.data() + f.bytes.size() - kTrailerSize;
+    const uint64_t length = get_u64(t + 8), crc = get_u64(t + 16);
+    if (length != f.bytes.size() - kTrailerSize)
+      throw IoError(path, fmt::format("truncated or corrupted: the trailer records {} bytes of archive, the file holds {}",
+                                      length, f.bytes.size() - kTrailerSize));
+    const uint64_t actual = crc32_of(f.bytes.data(), length);
+    if (actual != crc)
+      throw IoError(path, fmt::format("corrupted: CRC-32 of the contents is {:08x}, the file records {:08x}", actual, crc));
+    f.archive_size = length;
+    f.trailer = true;
+  }
+  return f;
+}
+
+/// Temporarily stores floating-point parameters and buffers as float16 (restored on destruction).
+class HalfPrecisionScope {
+ public:
+  HalfPrecisionScope(torch::nn::Module& model, bool enabled) {
+    if (!enabled) return;
+    torch::NoGradGuard no_grad;
+    for (auto& t : model.parameters()) convert(t);
+    for (auto& t : model.buffers()) convert(t);
+  }
+  ~HalfPrecisionScope() {
+    torch::NoGradGuard no_grad;
+    for (auto& [t, original] : saved_) t.set_data(original);
+  }
+
+ private:
+  void convert(torch::Tensor& t) {
+    if (!t.is_floating_point() || t.scalar_type() == torch::kHalf) return;
+    saved_.emplace_back(t, t.data());
+    t.set_data(t.data().to(torch::kHalf));
+  }
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> saved_;
+};
 }  // namespace
+
+std::string previous_checkpoint_path(const std::string& path) {
+  fs::path p(path);
+  return (p.parent_path() / (p.stem().string() + ".prev" + p.extension().string())).string();
+}
+
+void verify_model_file(const std::string& path) {
+  auto f = read_model_bytes(path);
+  if (!f.trailer) {
+    // Legacy files have no trailer; anything else without one was cut short.
+    torch::serialize::InputArchive archive;
+    c10::IValue format;
+    try {
+      archive.load_from(f.bytes.data(), f.bytes.size());
+    } catch (const std::exception& e) {
+      throw IoError(path, "not a readable sola model file (truncated or corrupt?): " + first_line(e.what()));
+    }
+    if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kLegacyFormat)
+      throw IoError(path, "truncated: the checksum trailer is missing");
+  }
+}
 
 void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
   const fs::path target(path);
@@ -41,11 +148,15 @@ void write_atomically(const std::string& path, const std::function<void(const st
 }
 
 void save_model(const std::string& path, DetectorImpl& model, const nlohmann::json& metadata,
-                torch::optim::Optimizer* optimizer) {
+                torch::optim::Optimizer* optimizer, const SaveOptions& options) {
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("config", c10::IValue(to_json(model.options()).dump()));
   archive.write("metadata", c10::IValue(metadata.dump()));
+  archive.write("precision", c10::IValue(std::string(options.half ? "float16" : "float32")));
+  // The archive refers to the model's tensors and serializes them in save_to: the float16 view
+  // must live until then.
+  HalfPrecisionScope half(model, options.half);
   torch::serialize::OutputArchive weights;
   model.save(weights);
   archive.write("model", weights);
@@ -54,19 +165,42 @@ void save_model(const std::string& path, DetectorImpl& model, const nlohmann::js
     optimizer->save(state);
     archive.write("optimizer", state);
   }
-  write_atomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
+  std::ostringstream buffer(std::ios::binary);
+  archive.save_to(buffer);
+  std::string bytes = std::move(buffer).str();
+  const uint64_t length = bytes.size(), crc = crc32_of(bytes.data(), bytes.size());
+  bytes.append(kTrailerMagic, sizeof kTrailerMagic);
+  put_u64(bytes, length);
+  put_u64(bytes, crc);
+  write_atomically(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) throw IoError(tmp, "write failed (disk full?)");
+    out.close();
+    if (!out) throw IoError(tmp, "close failed (disk full?)");
+    if (options.keep_previous && fs::exists(path)) {
+      std::error_code ec;
+      fs::rename(path, previous_checkpoint_path(path), ec);
+      if (ec) throw IoError(previous_checkpoint_path(path), "cannot keep the previous checkpoint: " + ec.message());
+    }
+  });
 }
 
 namespace {
 torch::serialize::InputArchive open_archive(const std::string& path, const torch::Device& device) {
-  if (!fs::exists(path)) throw IoError(path, "model file not found");
-  if (fs::is_directory(path)) throw IoError(path, "is a directory, expected a model file");
+  auto f = read_model_bytes(path);
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path, device);
+    archive.load_from(f.bytes.data(), f.archive_size, device);
   } catch (const std::exception& e) {
     throw IoError(path, "not a readable sola model file (truncated or corrupt?): " + first_line(e.what()));
   }
+  c10::IValue format;
+  if (!archive.try_read("format", format) || !format.isString() ||
+      (format.toStringRef() != kFormat && format.toStringRef() != kLegacyFormat))
+    throw IoError(path, std::string("not a sola model file (missing format tag '") + kFormat + "')");
+  if (format.toStringRef() == kFormat && !f.trailer) throw IoError(path, "truncated: the checksum trailer is missing");
   return archive;
 }
 }  // namespace
@@ -84,9 +218,7 @@ void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer)
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
   auto archive = open_archive(path, device);
-  c10::IValue format, config, metadata;
-  if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kFormat)
-    throw IoError(path, std::string("not a sola model file (missing format tag '") + kFormat + "')");
+  c10::IValue config, metadata;
   if (!archive.try_read("config", config) || !config.isString())
     throw IoError(path, "model file has no configuration");
   LoadedModel loaded;
@@ -98,6 +230,9 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
     throw IoError(path, std::string("model configuration is not valid JSON: ") + e.what());
   }
   loaded.model = build_model(loaded.options);
+  c10::IValue precision;
+  const bool half = archive.try_read("precision", precision) && precision.isString() && precision.toStringRef() == "float16";
+  if (half) loaded.model->to(torch::kHalf);  // the archive's tensors replace the model's in place: same dtype
   torch::serialize::InputArchive weights;
   if (!archive.try_read("model", weights)) throw IoError(path, "model file has no weights");
   try {
@@ -105,6 +240,7 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   } catch (const std::exception& e) {
     throw IoError(path, "weights do not match the stored configuration: " + first_line(e.what()));
   }
+  if (half) loaded.model->to(torch::kFloat);
   loaded.model->to(device);
   return loaded;
 }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -34,7 +35,14 @@ void ProgressBar::update(size_t done, const std::string& info) {
 
 void ProgressBar::finish(const std::string& info) { draw(total_, info, true); }
 
+namespace {
+std::atomic<bool> g_enabled{true};
+}  // namespace
+
+void ProgressBar::set_enabled(bool enabled) { g_enabled = enabled; }
+
 void ProgressBar::draw(size_t done, const std::string& info, bool final) {
+  if (!g_enabled) return;
   const double frac = total_ ? static_cast<double>(done) / total_ : 1.0;
   const double elapsed = elapsed_seconds();
   const size_t base = start_done_ == SIZE_MAX ? 0 : start_done_;

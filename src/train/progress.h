@@ -14,6 +14,8 @@ class ProgressBar {
   /// Draws the final state and ends the line.
   void finish(const std::string& info = "");
   double elapsed_seconds() const;
+  /// Turns every bar of the process on or off (off on the non-zero ranks of a distributed run).
+  static void set_enabled(bool enabled);
 
  private:
   void draw(size_t done, const std::string& info, bool final);

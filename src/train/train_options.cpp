@@ -23,6 +23,10 @@ void TrainOptions::validate() const {
     bad("loss", "'" + loss_ + "'", "expected auto, supervised, weak or classifier");
   for (auto [key, v] : {std::pair{"alpha", alpha_}, {"beta", beta_}, {"gamma", gamma_}})
     if (!(v >= 0 && v < 1e6)) bad(key, std::to_string(v), "expected a weight >= 0");
+  if (micro_batches_ < 1 || micro_batches_ > batch_size_)
+    bad("micro_batches", std::to_string(micro_batches_), "expected 1..batch_size");
+  if (!init_.empty() && init_.rfind("torchvision:", 0) != 0 && init_.rfind("sola:", 0) != 0)
+    bad("init", "'" + init_ + "'", "expected torchvision:FILE or sola:FILE");
   if (seed_ < 0) bad("seed", std::to_string(seed_), "expected >= 0");
   if (workers_ < 1 || workers_ > 64) bad("workers", std::to_string(workers_), "expected 1..64");
   if (max_steps_per_epoch_ < 0) bad("max_steps_per_epoch", std::to_string(max_steps_per_epoch_), "expected >= 0");

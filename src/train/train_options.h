@@ -15,7 +15,8 @@ namespace sola {
 // X(type, key, default, documentation)
 #define SOLA_TRAIN_OPTIONS(X)                                                                          \
   X(int64_t, epochs, 50, "training epochs")                                                           \
-  X(int64_t, batch_size, 32, "images per optimizer step")                                             \
+  X(int64_t, batch_size, 32, "images per optimizer step (the global batch, over all processes)")       \
+  X(int64_t, micro_batches, 1, "split each batch into this many micro-batches per process, gradients summed (same step)") \
   X(double, lr, 1e-3, "Adam learning rate")                                                           \
   X(double, adam_beta1, 0.9, "Adam beta1")                                                            \
   X(double, adam_beta2, 0.999, "Adam beta2")                                                          \
@@ -32,6 +33,8 @@ namespace sola {
   X(bool, aug_jpeg, true, "JPEG re-compression")                                                      \
   X(bool, aug_crop, true, "random resized crop")                                                      \
   X(int64_t, seed, 0, "seed of initialisation, data order and augmentation")                          \
+  X(std::string, init, "", "initial weights: torchvision:FILE (ImageNet ResNet, both branches) or sola:FILE (empty: random)") \
+  X(bool, pseudo_fakes, false, "pair every real training image with a self-blended pseudo-fake of it, made on the fly") \
   X(int64_t, workers, 2, "data-loading threads")                                                      \
   X(int64_t, max_steps_per_epoch, 0, "cap on steps per epoch (0: the whole training set)")            \
   X(int64_t, checkpoint_every, 0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)") \

@@ -11,6 +11,8 @@
 #include "eval/evaluate.h"
 #include "eval/plot.h"
 #include "model/checkpoint.h"
+#include "model/pretrained.h"
+#include "train/distributed.h"
 #include "train/progress.h"
 
 namespace sola {
@@ -32,9 +34,9 @@ Trainer::Trainer(ModelOptions model_options, TrainOptions train_options, data::M
   options_.validate();
   resolve_loss_mode(options_.loss(), model_options_);
   if (train_.samples.empty()) throw ConfigError("training manifest has no samples");
-  if (train_.n_real() == 0 || train_.n_fake() == 0)
-    throw ConfigError(fmt::format("training data needs real and fake images: got {} real, {} fake", train_.n_real(),
-                                  train_.n_fake()));
+  if (train_.n_real() == 0 || (train_.n_fake() == 0 && !options_.pseudo_fakes()))
+    throw ConfigError(fmt::format("training data needs real and fake images (or pseudo_fakes=true): got {} real, {} fake",
+                                  train_.n_real(), train_.n_fake()));
 }
 
 LossOptions Trainer::loss_options() const {
@@ -114,9 +116,35 @@ void plot_curves(const std::string& log_path, const std::string& png_path) {
   eval::write_png(png_path, both);
 }
 
+/// The checkpoint to resume from: last.pt when it verifies, else the one it replaced.
+std::string resume_checkpoint(const std::string& last_path) {
+  const std::string prev = previous_checkpoint_path(last_path);
+  std::string problem;
+  try {
+    verify_model_file(last_path);
+    return last_path;
+  } catch (const IoError& e) {
+    problem = e.what();
+  }
+  if (!fs::exists(prev)) throw IoError(last_path, "cannot resume: " + problem + "; no previous checkpoint " + prev);
+  verify_model_file(prev);
+  fmt::print(stderr, "warning: {}; resuming from the previous checkpoint {}\n", problem, prev);
+  return prev;
+}
+
 }  // namespace
 
 TrainSummary Trainer::run(bool resume) {
+  // Data parallelism: RANK/WORLD_SIZE/... as torchrun or Slurm set them (one process otherwise).
+  ProcessGroup group = ProcessGroup::create(distributed_env_from_environment());
+  const int rank = group.rank(), world = group.size();
+  const bool is_main = rank == 0;
+  ProgressBar::set_enabled(is_main);
+  const int64_t n_micro = world * options_.micro_batches();
+  if (options_.batch_size() % n_micro != 0)
+    throw ConfigError(fmt::format("batch_size {} must divide into {} processes x {} micro_batches", options_.batch_size(),
+                                  world, options_.micro_batches()));
+  const int64_t rank_batch = options_.batch_size() / world, micro_size = rank_batch / options_.micro_batches();
   std::error_code ec;
   fs::create_directories(out_dir_, ec);
   if (ec) throw IoError(out_dir_, "cannot create output directory: " + ec.message());
@@ -128,14 +156,17 @@ TrainSummary Trainer::run(bool resume) {
   int64_t epoch = 0, step_in_epoch = 0, global_step = 0;
   double best = -std::numeric_limits<double>::infinity();
   Detector model;
+  std::string resume_path;
   if (resume) {
-    if (!fs::exists(last_path)) throw IoError(last_path, "cannot resume: no checkpoint in " + out_dir_);
-    auto loaded = load_model(last_path);
+    if (!fs::exists(last_path) && !fs::exists(previous_checkpoint_path(last_path)))
+      throw IoError(last_path, "cannot resume: no checkpoint in " + out_dir_);
+    resume_path = resume_checkpoint(last_path);
+    auto loaded = load_model(resume_path);
     if (to_json(loaded.options) != to_json(model_options_))
-      throw ConfigError(last_path + ": the checkpoint's model config differs from this run's: " +
+      throw ConfigError(resume_path + ": the checkpoint's model config differs from this run's: " +
                         to_json(loaded.options).dump() + " vs " + to_json(model_options_).dump());
     const json state = loaded.metadata.value("train_state", json::object());
-    if (!state.contains("global_step")) throw IoError(last_path, "is a model file, not a training checkpoint");
+    if (!state.contains("global_step")) throw IoError(resume_path, "is a model file, not a training checkpoint");
     model = loaded.model;
     epoch = state.at("epoch").get<int64_t>();
     step_in_epoch = state.at("step_in_epoch").get<int64_t>();
@@ -144,17 +175,31 @@ TrainSummary Trainer::run(bool resume) {
   } else {
     torch::manual_seed(static_cast<uint64_t>(options_.seed()));
     model = build_model(model_options_);
+    if (!options_.init().empty()) {
+      auto report = init_weights(*model, options_.init());
+      if (is_main)
+        fmt::print(stderr, "initialised {} tensors from {} ({} source tensors unused)\n", report.loaded, options_.init(),
+                   report.skipped.size());
+    }
+  }
+  if (world > 1) {  // every rank starts from rank 0's weights and statistics
+    auto tensors = model->parameters();
+    for (auto& b : model->buffers()) tensors.push_back(b);
+    torch::NoGradGuard no_grad;
+    group.broadcast(tensors, 0);
   }
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(options_.lr())
                                                         .betas({options_.adam_beta1(), options_.adam_beta2()})
                                                         .eps(options_.adam_eps())
                                                         .weight_decay(options_.weight_decay()));
   if (resume) {
-    load_optimizer(last_path, optimizer);
-    truncate_log(log_path, global_step, epoch);
-    fmt::print(stderr, "resuming {} at epoch {} step {} (global step {})\n", last_path, epoch + 1, step_in_epoch,
-               global_step);
-  } else {
+    load_optimizer(resume_path, optimizer);
+    if (is_main) {
+      truncate_log(log_path, global_step, epoch);
+      fmt::print(stderr, "resuming {} at epoch {} step {} (global step {})\n", resume_path, epoch + 1, step_in_epoch,
+                 global_step);
+    }
+  } else if (is_main) {
     std::ofstream(log_path, std::ios::trunc);
   }
   const LossOptions loss_opts = loss_options();
@@ -164,7 +209,8 @@ TrainSummary Trainer::run(bool resume) {
                                           .grid(model_options_.grid())
                                           .augment(options_.augment())
                                           .augment_options(augment_options(options_))
-                                          .seed(static_cast<uint64_t>(options_.seed())));
+                                          .seed(static_cast<uint64_t>(options_.seed()))
+                                          .pseudo_fakes(options_.pseudo_fakes()));
   std::optional<data::FaceDataset> val_set;
   if (!val_.samples.empty())
     val_set.emplace(val_, data::DatasetOptions().input_size(model_options_.input_size()).grid(model_options_.grid()));
@@ -175,7 +221,7 @@ TrainSummary Trainer::run(bool resume) {
   const int64_t total_steps = steps_per_epoch * options_.epochs();
 
   TrainSummary summary;
-  {
+  if (is_main) {
     json cfg{{"model", to_json(model_options_)}, {"train", options_to_json(options_)}};
     cfg["provenance"] = provenance_;
     write_atomically((fs::path(out_dir_) / "config.json").string(),
@@ -187,10 +233,12 @@ TrainSummary Trainer::run(bool resume) {
     json meta{{"train_state", {{"epoch", next_epoch}, {"step_in_epoch", next_step}, {"global_step", global_step}, {"best", best}}},
               {"train", options_to_json(options_)},
               {"provenance", provenance_}};
-    save_model(path, *model, meta, with_optimizer ? &optimizer : nullptr);
+    if (is_main) save_model(path, *model, meta, with_optimizer ? &optimizer : nullptr, SaveOptions{false, with_optimizer});
   };
-  std::ofstream log(log_path, std::ios::app);
+  std::ofstream log;
+  if (is_main) log.open(log_path, std::ios::app);
   auto log_line = [&](const json& j) {
+    if (!is_main) return;
     log << j.dump() << '\n';
     log.flush();
   };
@@ -198,9 +246,15 @@ TrainSummary Trainer::run(bool resume) {
   double images_seen = 0, seconds_training = 0;  // wall time of the training loops, data waits included
   for (; epoch < options_.epochs(); ++epoch, step_in_epoch = 0) {
     model->train();
-    auto order = data::epoch_order(train_set.size(), static_cast<uint64_t>(options_.seed()), static_cast<uint64_t>(epoch), true);
+    auto order = train_set.training_order(static_cast<uint64_t>(epoch));
     order.resize(static_cast<size_t>(steps_per_epoch * options_.batch_size()));
-    data::BatchLoader loader(train_set, order, options_.batch_size(), static_cast<uint64_t>(epoch),
+    // This rank's share of every global batch: the rank-th slice of rank_batch images.
+    std::vector<size_t> mine;
+    mine.reserve(static_cast<size_t>(steps_per_epoch * rank_batch));
+    for (int64_t k = 0; k < steps_per_epoch; ++k)
+      for (int64_t j = rank * rank_batch; j < (rank + 1) * rank_batch; ++j)
+        mine.push_back(order[static_cast<size_t>(k * options_.batch_size() + j)]);
+    data::BatchLoader loader(train_set, mine, rank_batch, static_cast<uint64_t>(epoch),
                              static_cast<int>(options_.workers()), 4, static_cast<size_t>(step_in_epoch), true);
     ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, options_.epochs()), static_cast<size_t>(steps_per_epoch));
     double sum_loss = 0, sum_cls = 0, sum_first = 0, sum_second = 0;
@@ -212,28 +266,46 @@ TrainSummary Trainer::run(bool resume) {
         const double lr = 0.5 * options_.lr() * (1 + std::cos(M_PI * global_step / std::max<int64_t>(1, total_steps)));
         for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       }
-      auto out = model->forward(batch->images);
-      auto terms = compute_loss(out, batch->labels, batch->patch_scores, batch->has_mask, loss_opts);
-      const double loss_value = terms.total.item<double>();
+      // Gradients of the micro-batches of all ranks are summed, then divided by their number: the
+      // same step as one batch, and bit-identical between W processes and W micro-batches.
+      optimizer.zero_grad();
+      auto sums = torch::zeros({4}, torch::kDouble);  // loss, classifier, first, second
+      for (int64_t m = 0; m < options_.micro_batches(); ++m) {
+        auto part = [&](const torch::Tensor& t) { return options_.micro_batches() == 1 ? t : t.narrow(0, m * micro_size, micro_size); };
+        auto out = model->forward(part(batch->images));
+        auto terms = compute_loss(out, part(batch->labels), part(batch->patch_scores), part(batch->has_mask), loss_opts);
+        sums += torch::stack({terms.total.detach(), terms.classifier.detach(), terms.first.detach(), terms.second.detach()})
+                    .to(torch::kDouble);
+        terms.total.backward();
+      }
+      if (world > 1) {
+        sum_gradients(group, *model);
+        std::vector<torch::Tensor> s{sums};
+        group.allreduce_sum(s);
+      }
+      if (n_micro > 1) {
+        torch::NoGradGuard no_grad;
+        for (auto& p : model->parameters())
+          if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(n_micro));
+      }
+      sums /= static_cast<double>(n_micro);
+      const double loss_value = sums[0].item<double>();
       if (!std::isfinite(loss_value))
         throw Error(fmt::format("training diverged: loss is {} at epoch {} step {} (global step {}); the last good "
                                 "checkpoint is {}", loss_value, epoch + 1, step_in_epoch + 1, global_step + 1, last_path));
-      optimizer.zero_grad();
-      terms.total.backward();
       optimizer.step();
       model->after_optimizer_step();
       ++step_in_epoch;
       ++global_step;
       ++n_steps;
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      images_seen += batch->indices.size();
-      const double cls = terms.classifier.item<double>(), first = terms.first.item<double>(),
-                   second = terms.second.item<double>();
+      images_seen += static_cast<double>(options_.batch_size());
+      const double cls = sums[1].item<double>(), first = sums[2].item<double>(), second = sums[3].item<double>();
       sum_loss += loss_value;
       sum_cls += cls;
       sum_first += first;
       sum_second += second;
-      const double ips = batch->indices.size() / std::max(dt, 1e-9);
+      const double ips = static_cast<double>(options_.batch_size()) / std::max(dt, 1e-9);
       if (global_step % options_.log_every() == 0)
         log_line({{"type", "step"}, {"epoch", epoch + 1}, {"step", step_in_epoch}, {"global_step", global_step},
                   {"loss", loss_value}, {"cls", cls}, {"first", first}, {"second", second},
@@ -255,7 +327,7 @@ TrainSummary Trainer::run(bool resume) {
                     {"train_seconds", epoch_seconds},
                     {"train_images_per_second", epoch_seconds > 0 ? n_steps * options_.batch_size() / epoch_seconds : 0.0}};
     double criterion = n_steps ? -sum_loss / n_steps : best;
-    if (val_set) {
+    if (val_set && is_main) {
       ProgressBar vbar("  validate", val_set->size());
       auto scored = eval::score_dataset(*model, *val_set, options_.eval_batch_size(), static_cast<int>(options_.workers()),
                                         [&](size_t done, size_t) { vbar.update(done); });
@@ -271,7 +343,8 @@ TrainSummary Trainer::run(bool resume) {
     log_line(epoch_line);
     if (improved) save_checkpoint(best_path, false, epoch + 1, 0);
     save_checkpoint(last_path, true, epoch + 1, 0);
-    plot_curves(log_path, (fs::path(out_dir_) / "curves.png").string());
+    if (is_main) plot_curves(log_path, (fs::path(out_dir_) / "curves.png").string());
+    group.barrier();  // the other ranks wait for validation and checkpoints
     summary.last_epoch = epoch_line;
   }
   summary.epochs_done = epoch;

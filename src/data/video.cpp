@@ -1,0 +1,305 @@
+#include "data/video.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+#include <opencv2/videoio/registry.hpp>
+
+#include "core/error.h"
+
+namespace sola::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// The lower-case extension of `path` with its dot ("" when none).
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+/// Throws IoError unless `path` is an existing, non-empty regular file; `what` names it.
+void require_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (st.type() == fs::file_type::not_found) throw IoError(path, what + " not found");
+  if (ec) throw IoError(path, "cannot access " + what + ": " + ec.message());
+  if (st.type() == fs::file_type::directory) throw IoError(path, "is a directory, expected " + what);
+  if (fs::file_size(path, ec) == 0 && !ec) throw IoError(path, "empty " + what + " (0 bytes)");
+}
+
+/// `frame` as 8-bit BGR (gray, BGRA and 16-bit frames converted).
+cv::Mat to_bgr8(cv::Mat frame) {
+  if (frame.depth() == CV_16U) {
+    frame.convertTo(frame, CV_8U, 1.0 / 257);
+  } else if (frame.depth() != CV_8U) {
+    frame.convertTo(frame, CV_8U);
+  }
+  if (frame.channels() == 1) cv::cvtColor(frame, frame, cv::COLOR_GRAY2BGR);
+  if (frame.channels() == 4) cv::cvtColor(frame, frame, cv::COLOR_BGRA2BGR);
+  return frame;
+}
+
+// ---- image headers ------------------------------------------------------------------------------
+
+uint32_t be16(const unsigned char* p) { return (uint32_t(p[0]) << 8) | p[1]; }
+uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
+uint32_t le16(const unsigned char* p) { return (uint32_t(p[1]) << 8) | p[0]; }
+uint32_t le24(const unsigned char* p) { return (uint32_t(p[2]) << 16) | le16(p); }
+uint32_t le32(const unsigned char* p) { return (uint32_t(p[3]) << 24) | le24(p); }
+
+/// Width and height from a JPEG's first frame header (SOFn), walking the marker segments.
+bool jpeg_size(std::ifstream& in, int64_t& w, int64_t& h) {
+  in.seekg(2);
+  unsigned char b[5];
+  for (;;) {
+    int c = in.get();
+    if (c != 0xFF) return false;
+    while (c == 0xFF) c = in.get();  // fill bytes
+    if (c == EOF) return false;
+    const int marker = c;
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no payload
+    if (marker == 0xD9 || marker == 0xDA) return false;                   // end / scan before any SOF
+    if (!in.read(reinterpret_cast<char*>(b), 2)) return false;
+    const uint32_t len = be16(b);
+    if (len < 2) return false;
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (sof) {
+      if (!in.read(reinterpret_cast<char*>(b), 5)) return false;
+      h = be16(b + 1);
+      w = be16(b + 3);
+      return true;
+    }
+    in.seekg(len - 2, std::ios::cur);
+  }
+}
+
+/// Width and height from the header of a PNG, JPEG, BMP or WebP file; false for other formats or
+/// a header that cannot be parsed (the decoder then decides).
+bool header_size(const std::string& path, int64_t& w, int64_t& h) {
+  std::ifstream in(path, std::ios::binary);
+  std::array<unsigned char, 32> b{};
+  if (!in.read(reinterpret_cast<char*>(b.data()), b.size())) return false;
+  const unsigned char* p = b.data();
+  auto is = [&](size_t at, const char* text) { return std::memcmp(p + at, text, std::strlen(text)) == 0; };
+  if (is(0, "\x89PNG\r\n\x1a\n") && is(12, "IHDR")) {
+    w = be32(p + 16);
+    h = be32(p + 20);
+    return true;
+  }
+  if (p[0] == 0xFF && p[1] == 0xD8) return jpeg_size(in, w, h);
+  if (p[0] == 'B' && p[1] == 'M') {
+    w = std::abs(static_cast<int32_t>(le32(p + 18)));
+    h = std::abs(static_cast<int32_t>(le32(p + 22)));
+    return true;
+  }
+  if (is(0, "RIFF") && is(8, "WEBP")) {
+    if (is(12, "VP8X")) {
+      w = le24(p + 24) + 1;
+      h = le24(p + 27) + 1;
+      return true;
+    }
+    if (is(12, "VP8L") && p[20] == 0x2F) {
+      const uint32_t bits = le32(p + 21);
+      w = (bits & 0x3FFF) + 1;
+      h = ((bits >> 14) & 0x3FFF) + 1;
+      return true;
+    }
+    if (is(12, "VP8 ") && p[23] == 0x9D && p[24] == 0x01 && p[25] == 0x2A) {
+      w = le16(p + 26) & 0x3FFF;
+      h = le16(p + 28) & 0x3FFF;
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Throws IoError when a side of a w x h image is above max_side.
+void check_side(const std::string& path, int64_t w, int64_t h, int max_side) {
+  if (w > max_side || h > max_side) {
+    throw IoError(path, "image is " + std::to_string(w) + "x" + std::to_string(h) + ", larger than " +
+                            std::to_string(max_side) + " px a side");
+  }
+}
+
+}  // namespace
+
+bool is_video_file(const std::string& path) {
+  static const std::set<std::string> kExt = {".mp4", ".avi", ".mov", ".mkv", ".webm",
+                                             ".m4v", ".mpg", ".mpeg", ".wmv"};
+  return kExt.count(lower_extension(path)) > 0;
+}
+
+bool is_image_file(const std::string& path) {
+  static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"};
+  return kExt.count(lower_extension(path)) > 0;
+}
+
+std::vector<int64_t> even_frame_indices(int64_t total, int n) {
+  std::vector<int64_t> out;
+  if (total <= 0 || n <= 0) return out;
+  if (total <= n) {
+    for (int64_t i = 0; i < total; ++i) out.push_back(i);
+    return out;
+  }
+  out.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    // (i + 0.5) * total / n in integers: floor((2i + 1) * total / 2n).
+    out.push_back((2 * static_cast<int64_t>(i) + 1) * total / (2 * static_cast<int64_t>(n)));
+  }
+  return out;
+}
+
+// ---- VideoReader --------------------------------------------------------------------------------
+
+struct VideoReader::Impl {
+  cv::VideoCapture capture;
+};
+
+VideoReader::VideoReader(const std::string& path) : impl_(std::make_unique<Impl>()), path_(path) {
+  require_file(path, "video file");
+  open();
+  const double count = impl_->capture.get(cv::CAP_PROP_FRAME_COUNT);
+  reported_ = std::isfinite(count) && count > 0 && count < 1e12 ? static_cast<int64_t>(std::llround(count)) : 0;
+}
+
+VideoReader::~VideoReader() = default;
+VideoReader::VideoReader(VideoReader&&) noexcept = default;
+VideoReader& VideoReader::operator=(VideoReader&&) noexcept = default;
+
+void VideoReader::open() {
+  cv::VideoCapture& cap = impl_->capture;
+  cap.release();
+  const int api = cv::videoio_registry::hasBackend(cv::CAP_FFMPEG) ? cv::CAP_FFMPEG : cv::CAP_ANY;
+  bool opened = false;
+  try {
+    opened = cap.open(path_, api);
+  } catch (const cv::Exception& e) {
+    throw IoError(path_, "cannot open video: " + e.err);
+  }
+  if (!opened || !cap.isOpened()) {
+    throw IoError(path_, "cannot open as a video (not a video, or an unsupported container or codec)");
+  }
+  next_ = 0;
+}
+
+bool VideoReader::read(int64_t index, cv::Mat& bgr) {
+  if (index < 0) return false;
+  if (end_ >= 0 && index >= end_) return false;
+  if (index < next_) open();
+  cv::VideoCapture& cap = impl_->capture;
+  for (; next_ <= index; ++next_) {
+    if (!cap.grab()) {
+      end_ = next_;
+      return false;
+    }
+  }
+  cv::Mat frame;
+  if (!cap.retrieve(frame) || frame.empty()) return false;
+  bgr = to_bgr8(std::move(frame));
+  return true;
+}
+
+int64_t VideoReader::count_frames() {
+  if (end_ >= 0) return end_;
+  while (impl_->capture.grab()) ++next_;
+  end_ = next_;
+  return end_;
+}
+
+// ---- sampling -----------------------------------------------------------------------------------
+
+void for_each_sampled_frame(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn) {
+  VideoReader reader(path);
+  const int64_t total = reader.frame_count() > 0 ? reader.frame_count() : reader.count_frames();
+  if (total <= 0) throw IoError(path, "video has no frames");
+  std::set<int64_t> delivered;
+  auto deliver = [&](int64_t index) {
+    VideoFrame f;
+    f.index = index;
+    if (!reader.read(index, f.bgr)) return;
+    delivered.insert(index);
+    fn(f);
+  };
+  for (const int64_t i : even_frame_indices(total, n)) {
+    if (reader.frames_at_end() >= 0 && i >= reader.frames_at_end()) break;
+    deliver(i);
+  }
+  const int64_t real_total = reader.frames_at_end();
+  if (real_total >= 0 && real_total < total) {
+    // The container over-reported the length: spread the missing frames over the true one.
+    const size_t want = static_cast<size_t>(std::min<int64_t>(n, real_total));
+    for (const int64_t i : even_frame_indices(real_total, n)) {
+      if (delivered.size() >= want) break;
+      if (!delivered.count(i)) deliver(i);
+    }
+  }
+  if (delivered.empty() && n > 0) {
+    throw IoError(path, reader.frames_at_end() == 0 ? "video has no readable frames"
+                                                    : "none of the sampled video frames could be decoded");
+  }
+}
+
+std::vector<VideoFrame> sample_frames(const std::string& path, int n) {
+  std::vector<VideoFrame> frames;
+  for_each_sampled_frame(path, n, [&](VideoFrame& f) { frames.push_back(std::move(f)); });
+  std::sort(frames.begin(), frames.end(), [](const VideoFrame& a, const VideoFrame& b) { return a.index < b.index; });
+  return frames;
+}
+
+std::vector<VideoFrame> read_frames(const std::string& path, const std::vector<int64_t>& indices) {
+  VideoReader reader(path);
+  std::vector<int64_t> wanted = indices;
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  std::vector<VideoFrame> frames;
+  for (const int64_t i : wanted) {
+    VideoFrame f;
+    f.index = i;
+    if (reader.read(i, f.bgr)) {
+      frames.push_back(std::move(f));
+    } else if (reader.frames_at_end() >= 0) {
+      break;
+    }
+  }
+  if (reader.frames_at_end() == 0) throw IoError(path, "video has no readable frames");
+  return frames;
+}
+
+int64_t video_frame_count(const std::string& path) { return VideoReader(path).frame_count(); }
+
+// ---- images -------------------------------------------------------------------------------------
+
+cv::Mat read_image_bgr(const std::string& path, int max_side) {
+  require_file(path, "image file");
+  int64_t w = 0, h = 0;
+  if (header_size(path, w, h)) {
+    if (w <= 0 || h <= 0) throw IoError(path, "image header gives a size of " + std::to_string(w) + "x" +
+                                                  std::to_string(h));
+    check_side(path, w, h, max_side);
+  }
+  if (!cv::haveImageReader(path)) {
+    throw IoError(path, "not an image OpenCV can read (unknown or unsupported format)");
+  }
+  cv::Mat img;
+  try {
+    img = cv::imread(path, cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    throw IoError(path, "cannot decode image: " + e.err);
+  }
+  if (img.empty()) throw IoError(path, "cannot decode image (corrupt or truncated)");
+  check_side(path, img.cols, img.rows, max_side);
+  return to_bgr8(std::move(img));
+}
+
+}  // namespace sola::data

@@ -1,0 +1,84 @@
+#pragma once
+// Media inputs: what is a video or an image, and frames sampled evenly from a video (OpenCV).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+namespace sola::data {
+
+/// By extension (case-insensitive): .mp4 .avi .mov .mkv .webm .m4v .mpg .mpeg .wmv
+bool is_video_file(const std::string& path);
+/// By extension: .jpg .jpeg .png .bmp .webp .tif .tiff
+bool is_image_file(const std::string& path);
+
+/// `n` indices spread evenly over [0, total): index i = floor((i + 0.5) * total / n); all of
+/// them (0..total-1) when total <= n; empty when total <= 0 or n <= 0.
+std::vector<int64_t> even_frame_indices(int64_t total, int n);
+
+struct VideoFrame {
+  int64_t index = 0;  ///< frame number in the video
+  cv::Mat bgr;        ///< 8-bit BGR
+};
+
+/// One video read front to back (OpenCV, FFmpeg backend where available). Frames are decoded in
+/// order -- the ones skipped are only grabbed -- which is exact where seeking by frame number is
+/// not. One thread at a time.
+class VideoReader {
+ public:
+  /// Throws IoError naming the file when it is missing or cannot be opened as a video.
+  explicit VideoReader(const std::string& path);
+  ~VideoReader();
+  VideoReader(VideoReader&&) noexcept;
+  VideoReader& operator=(VideoReader&&) noexcept;
+
+  const std::string& path() const { return path_; }
+  /// Frame count as the container reports it (may be approximate; 0 when unknown).
+  int64_t frame_count() const { return reported_; }
+  /// Decodes frame `index` into `bgr` (8-bit BGR), reading on from the last frame read (an earlier
+  /// index reopens the video). False when the video ends before `index` or the frame cannot be decoded.
+  bool read(int64_t index, cv::Mat& bgr);
+  /// Reads through the rest of the video (grabbing only) and returns its true frame count.
+  int64_t count_frames();
+  /// The true frame count once a read has reached the end of the video, else -1.
+  int64_t frames_at_end() const { return end_; }
+
+ private:
+  void open();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+  int64_t reported_ = 0;
+  int64_t next_ = 0;  ///< index of the frame the next grab returns
+  int64_t end_ = -1;
+};
+
+/// Calls `fn` for up to `n` frames spread evenly over the video: even_frame_indices of the frame
+/// count the container reports, or, where it reports none, of the count found by reading the video
+/// through once. Frames that cannot be decoded are skipped. When the video ends early (the container
+/// over-reported its length), frames spread evenly over its true length are added until there are
+/// min(n, true length); those may come after frames with higher indices. Throws IoError naming the
+/// file when it cannot be opened or none of its frames is decodable.
+void for_each_sampled_frame(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn);
+
+/// The frames of for_each_sampled_frame, sorted by index.
+std::vector<VideoFrame> sample_frames(const std::string& path, int n);
+
+/// The frames with the given indices (sorted and deduplicated first); missing or undecodable ones
+/// are skipped. Throws IoError naming the file when it cannot be opened or has no frame at all.
+std::vector<VideoFrame> read_frames(const std::string& path, const std::vector<int64_t>& indices);
+
+/// Frame count as the container reports it (may be approximate; 0 when unknown). Throws IoError
+/// when the file cannot be opened.
+int64_t video_frame_count(const std::string& path);
+
+/// Reads an image file as 8-bit BGR (any depth/channels converted; EXIF orientation applied, as
+/// cv::imread and load_image do). Throws IoError naming the file: missing, undecodable, or a side
+/// above max_side (checked from the header before the pixels are decoded for PNG, JPEG, BMP and
+/// WebP; after decoding for other formats).
+cv::Mat read_image_bgr(const std::string& path, int max_side = 8192);
+
+}  // namespace sola::data

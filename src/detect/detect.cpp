@@ -1,0 +1,431 @@
+#include "detect/detect.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "core/compat.h"
+#include "core/error.h"
+#include "data/video.h"
+#include "model/fuse.h"
+#include "model/sola_head.h"
+
+namespace sola::detect {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kModelFile = "sola-dfdc.pt";
+
+/// `v` rounded to `digits` decimals (dividing last, so that JSON prints the short form).
+double round_to(double v, int digits) {
+  const double scale = std::pow(10.0, digits);
+  return std::round(v * scale) / scale;
+}
+
+/// `image` at size x size by the training rule: INTER_AREA when both sides shrink, else INTER_LINEAR
+/// (the rule of load_image and FaceDataset, so a crop file scores as in `sola eval`).
+cv::Mat to_input_size(const cv::Mat& image, int size) {
+  if (image.rows == size && image.cols == size) return image;
+  cv::Mat out;
+  const bool shrink = image.rows > size && image.cols > size;
+  cv::resize(image, out, cv::Size(size, size), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return out;
+}
+
+/// 8-bit BGR from 8/16-bit gray, BGR or BGRA; an empty Mat for anything else.
+cv::Mat to_bgr8(const cv::Mat& image) {
+  if (image.empty() || image.dims != 2) return {};
+  cv::Mat m = image;
+  if (m.depth() == CV_16U) {
+    m.convertTo(m, CV_MAKETYPE(CV_8U, m.channels()), 1.0 / 257.0);
+  } else if (m.depth() != CV_8U) {
+    return {};
+  }
+  switch (m.channels()) {
+    case 3: return m;
+    case 1: cv::cvtColor(m, m, cv::COLOR_GRAY2BGR); return m;
+    case 4: cv::cvtColor(m, m, cv::COLOR_BGRA2BGR); return m;
+    default: return {};
+  }
+}
+
+/// The crops of faces[begin, end) as [B, 3, S, S] RGB float in [0, 1], converted like load_image.
+torch::Tensor to_tensor(const std::vector<FaceResult*>& faces, size_t begin, size_t end, int size) {
+  auto batch = torch::empty({static_cast<int64_t>(end - begin), size, size, 3}, torch::kUInt8);
+  const size_t stride = static_cast<size_t>(size) * size * 3;
+  for (size_t i = begin; i < end; ++i) {
+    const cv::Mat& crop = faces[i]->crop;
+    cv::Mat dst(size, size, CV_8UC3, batch.data_ptr<uint8_t>() + (i - begin) * stride);
+    cv::cvtColor(crop, dst, cv::COLOR_BGR2RGB);  // writes into the tensor (same size and type)
+  }
+  return batch.permute({0, 3, 1, 2}).to(torch::kFloat).div_(255.0).contiguous();
+}
+
+/// A [H, W] float tensor (any device) as a CV_32F Mat that owns its data.
+cv::Mat to_mat(const torch::Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kFloat).contiguous();
+  return cv::Mat(static_cast<int>(c.size(0)), static_cast<int>(c.size(1)), CV_32F, c.data_ptr<float>()).clone();
+}
+
+InputResult failed(InputResult r, const std::string& status, const std::string& error) {
+  r.status = status;
+  r.error = error;
+  r.faces.clear();
+  return r;
+}
+
+std::string supported_extensions() {
+  return "images: .jpg .jpeg .png .bmp .webp .tif .tiff; videos: .mp4 .avi .mov .mkv .webm .m4v .mpg .mpeg .wmv";
+}
+
+bool hidden(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+}  // namespace
+
+// ---- results --------------------------------------------------------------------------------
+
+nlohmann::json InputResult::to_json() const {
+  nlohmann::json j{{"path", path},
+                   {"kind", kind},
+                   {"status", status},
+                   {"threshold", threshold},
+                   {"frames", frames_read},
+                   {"frames_without_face", frames_without_face}};
+  if (!error.empty()) j["error"] = error;
+  if (ok()) {
+    j["score"] = round_to(score, 6);
+    j["label"] = fake ? "fake" : "real";
+  } else {
+    j["score"] = nullptr;
+    j["label"] = nullptr;
+  }
+  j["faces"] = nlohmann::json::array();
+  for (const auto& f : faces)
+    j["faces"].push_back({{"box", {round_to(f.box.x, 2), round_to(f.box.y, 2), round_to(f.box.width, 2),
+                                   round_to(f.box.height, 2)}},
+                          {"score", round_to(f.score, 6)},
+                          {"label", f.fake ? "fake" : "real"},
+                          {"frame", f.frame}});
+  return j;
+}
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("SOLA_MODEL"); env && *env) return env;
+  std::vector<fs::path> dirs;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path dir = exe.parent_path();
+    dirs = {dir / "models", dir / ".." / "models", dir / ".." / "share" / "sola" / "models"};
+  }
+#ifdef SOLA_DEFAULT_MODEL_DIR
+  dirs.emplace_back(SOLA_DEFAULT_MODEL_DIR);
+#endif
+  std::string searched = "$SOLA_MODEL (not set)";
+  for (const auto& d : dirs) {
+    const fs::path file = (d / kModelFile).lexically_normal();
+    if (fs::is_regular_file(file, ec)) return file.string();
+    searched += ", " + file.string();
+  }
+  throw IoError(kModelFile, "no model file given and none found (searched " + searched +
+                                "); pass --model FILE or set SOLA_MODEL");
+}
+
+// ---- maps -----------------------------------------------------------------------------------
+
+torch::Tensor grad_cam(const torch::Tensor& logit, const torch::Tensor& features) {
+  if (!features.requires_grad())
+    throw Error("grad_cam: the features are not part of an autograd graph (run the forward pass with grad enabled)");
+  auto grads = torch::autograd::grad({logit.sum()}, {features}, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                     /*create_graph=*/false, /*allow_unused=*/true)[0];
+  torch::NoGradGuard no_grad;
+  auto a = features.detach().to(torch::kFloat);
+  if (!grads.defined()) return torch::zeros({a.size(0), a.size(2), a.size(3)}, a.options());
+  auto weights = grads.to(torch::kFloat).mean({2, 3}, /*keepdim=*/true);  // [B, C, 1, 1]
+  auto cam = torch::relu((weights * a).sum(1));                           // [B, H, W]
+  auto peak = std::get<0>(cam.flatten(1).max(1)).view({-1, 1, 1});
+  return torch::where(peak > 0, cam / peak.clamp_min(1e-30), torch::zeros_like(cam));
+}
+
+torch::Tensor anomaly_map(const torch::Tensor& second_order) {
+  TORCH_CHECK(second_order.dim() == 4 && second_order.size(1) == 4, "anomaly_map: expected [B, 4, G, G], got ",
+              second_order.sizes());
+  torch::NoGradGuard no_grad;
+  auto maps = second_order.detach().to(torch::kFloat);
+  auto valid = valid_mask(maps.size(-1), 2).to(maps.device());  // [4, G, G]
+  auto count = valid.sum(0);                                     // [G, G]
+  auto mean = (maps * valid).sum(1) / count.clamp_min(1);        // [B, G, G]
+  auto defined = count > 0;
+  if (defined.all().item<bool>()) return mean;
+  // Cells where no map is defined get the face's mean over the defined cells (a neutral value).
+  auto fill = (mean * defined).sum({1, 2}, /*keepdim=*/true) / defined.sum().clamp_min(1);
+  return torch::where(defined, mean, fill);
+}
+
+// ---- Detector -------------------------------------------------------------------------------
+
+Detector::Detector(sola::Detector model, DetectOptions options) : model_(std::move(model)), options_(std::move(options)) {
+  if (!model_) throw ConfigError("detect: no model given");
+  const auto& o = options_;
+  if (!(o.threshold >= 0 && o.threshold <= 1))
+    throw ConfigError("threshold " + std::to_string(o.threshold) + ": must be in [0, 1]");
+  if (o.frames < 1) throw ConfigError("frames " + std::to_string(o.frames) + ": must be at least 1");
+  if (o.batch_size < 1) throw ConfigError("batch_size " + std::to_string(o.batch_size) + ": must be at least 1");
+  if (!(o.crop_scale > 0 && std::isfinite(o.crop_scale)))
+    throw ConfigError("crop_scale " + std::to_string(o.crop_scale) + ": must be a positive number");
+  if (!o.crops) {
+    const auto methods = data::face_detector_methods();
+    if (std::find(methods.begin(), methods.end(), o.detector.method) == methods.end()) {
+      std::string known;
+      for (const auto& m : methods) known += (known.empty() ? "" : ", ") + m;
+      throw ConfigError("detector '" + o.detector.method + "': unknown face detector (known: " + known + ")");
+    }
+  }
+  // Eval mode, conv-BN folding, channels-last weights (model/fuse.h): in place, once per model,
+  // so Detectors that share a model (sola serve) prepare it with the first one.
+  prepare_for_inference(*model_);
+}
+
+int Detector::input_size() const { return static_cast<int>(model_->options().input_size()); }
+
+std::vector<FaceResult> Detector::faces_in(const cv::Mat& bgr, int64_t frame) {
+  const int size = input_size();
+  std::vector<FaceResult> out;
+  if (options_.crops) {
+    FaceResult f;
+    f.box = f.crop_region = cv::Rect2f(0, 0, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
+    f.frame = frame;
+    f.crop = to_input_size(bgr, size);
+    out.push_back(std::move(f));
+    return out;
+  }
+  std::vector<data::Face> found = faces_->detect(bgr);
+  if (!options_.all_faces && found.size() > 1) {
+    const data::Face largest = *data::largest_face(found);
+    found = {largest};
+  }
+  for (const auto& face : found) {
+    FaceResult f;
+    f.box = face.box;
+    f.crop_region = data::crop_region(face.box, options_.crop_scale);
+    f.frame = frame;
+    const bool shrink = f.crop_region.width > size;
+    f.crop = data::crop_square(bgr, f.crop_region, size, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+InputResult Detector::prepare_image(const cv::Mat& image, const std::string& name) {
+  InputResult r;
+  r.path = name;
+  r.kind = options_.crops ? "crop" : "image";
+  r.threshold = options_.threshold;
+  if (image.empty()) return failed(r, "unreadable", IoError(name, "empty image").what());
+  const cv::Mat bgr = to_bgr8(image);
+  if (bgr.empty())
+    return failed(r, "unsupported", IoError(name, "not an 8- or 16-bit image with 1, 3 or 4 channels").what());
+  if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);  // config errors propagate
+  r.frames_read = 1;
+  try {
+    r.faces = faces_in(bgr, 0);
+  } catch (const cv::Exception& e) {
+    return failed(r, "unreadable", IoError(name, "cannot process image: " + e.err).what());
+  } catch (const IoError&) {
+    throw;
+  } catch (const Error& e) {  // e.g. a degenerate face box
+    return failed(r, "unreadable", IoError(name, std::string("cannot process image: ") + e.what()).what());
+  }
+  if (r.faces.empty()) {
+    r.frames_without_face = 1;
+    return failed(r, "no_face", IoError(name, "no face found (detector " + options_.detector.method + ")").what());
+  }
+  r.status = "ok";
+  return r;
+}
+
+InputResult Detector::prepare_file(const std::string& path) {
+  InputResult r;
+  r.path = path;
+  r.kind = data::is_video_file(path) ? "video" : options_.crops ? "crop" : "image";
+  r.threshold = options_.threshold;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return failed(r, "unreadable", IoError(path, "file not found").what());
+  if (fs::is_directory(path, ec))
+    return failed(r, "unreadable", IoError(path, "is a directory, expected an image or video file").what());
+  if (!data::is_video_file(path) && !data::is_image_file(path))
+    return failed(r, "unsupported", IoError(path, "not an image or video file by its extension (" +
+                                                      supported_extensions() + ")").what());
+  if (r.kind != "video") {
+    cv::Mat bgr;
+    try {
+      bgr = data::read_image_bgr(path);
+    } catch (const IoError& e) {
+      return failed(r, "unreadable", e.what());
+    }
+    InputResult image = prepare_image(bgr, path);
+    image.kind = r.kind;
+    return image;
+  }
+  if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);
+  try {
+    // Frame by frame, so that only the crops stay in memory.
+    data::for_each_sampled_frame(path, options_.frames, [&](data::VideoFrame& frame) {
+      ++r.frames_read;
+      std::vector<FaceResult> found;
+      try {
+        found = faces_in(to_bgr8(frame.bgr), frame.index);
+      } catch (const cv::Exception&) {
+        found.clear();  // an odd frame counts as one without a face
+      } catch (const ConfigError&) {
+        throw;
+      } catch (const IoError&) {
+        throw;
+      } catch (const Error&) {
+        found.clear();
+      }
+      if (found.empty()) ++r.frames_without_face;
+      for (auto& f : found) r.faces.push_back(std::move(f));
+    });
+  } catch (const IoError& e) {
+    return failed(r, "unreadable", e.what());
+  }
+  // In frame order (frames added after a container over-reported its length may come late).
+  std::stable_sort(r.faces.begin(), r.faces.end(),
+                   [](const FaceResult& a, const FaceResult& b) { return a.frame < b.frame; });
+  if (r.faces.empty())
+    return failed(r, "no_face",
+                  IoError(path, "no face found in any of the " + std::to_string(r.frames_read) + " sampled frames (detector " +
+                                    options_.detector.method + ")").what());
+  r.status = "ok";
+  return r;
+}
+
+void Detector::score_faces(const std::vector<FaceResult*>& faces) {
+  const int size = input_size();
+  const auto params = model_->parameters();
+  const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  const size_t batch = static_cast<size_t>(options_.batch_size);
+  for (size_t begin = 0; begin < faces.size(); begin += batch) {
+    const size_t end = std::min(faces.size(), begin + batch);
+    for (size_t i = begin; i < end; ++i)
+      if (faces[i]->crop.rows != size || faces[i]->crop.cols != size || faces[i]->crop.type() != CV_8UC3)
+        faces[i]->crop = to_input_size(to_bgr8(faces[i]->crop), size);
+    auto images = to_tensor(faces, begin, end, size).to(device);
+    torch::Tensor logits, anomaly, cam;
+    if (options_.maps) {
+      torch::AutoGradMode grad_mode(true);
+      images.requires_grad_(true);  // keeps the features in the graph even when the weights are frozen
+      ModelOutput out;
+      {
+        compat::AutocastGuard autocast(device.type(), options_.bf16);
+        out = model_->forward(images);
+      }
+      logits = out.logit.detach().to(torch::kFloat);
+      if (out.has_maps()) anomaly = anomaly_map(out.second_order).cpu();
+      cam = grad_cam(out.logit, out.features).cpu();
+    } else {
+      torch::NoGradGuard no_grad;
+      compat::AutocastGuard autocast(device.type(), options_.bf16);
+      logits = model_->forward(images).logit.to(torch::kFloat);
+    }
+    // The score as `sola eval` computes it: sigmoid of the float logit.
+    auto probs = torch::sigmoid(logits).cpu().contiguous();
+    logits = logits.cpu().contiguous();
+    for (size_t i = begin; i < end; ++i) {
+      FaceResult& f = *faces[i];
+      const auto k = static_cast<int64_t>(i - begin);
+      f.logit = logits[k].item<double>();
+      f.score = probs[k].item<double>();
+      f.fake = f.score >= options_.threshold;
+      if (anomaly.defined()) f.anomaly = to_mat(anomaly[k]);
+      if (cam.defined()) f.gradcam = to_mat(cam[k]);
+    }
+  }
+}
+
+void Detector::score(std::vector<InputResult>& inputs) {
+  std::vector<FaceResult*> faces;
+  for (auto& in : inputs)
+    if (in.ok())
+      for (auto& f : in.faces) faces.push_back(&f);
+  score_faces(faces);
+  for (auto& in : inputs) {
+    in.threshold = options_.threshold;
+    if (!in.ok()) continue;
+    // Per frame the highest face score (an image is one frame), then the mean over frames.
+    std::map<int64_t, double> frame_score;
+    for (const auto& f : in.faces) {
+      auto [it, inserted] = frame_score.emplace(f.frame, f.score);
+      if (!inserted) it->second = std::max(it->second, f.score);
+    }
+    double sum = 0;
+    for (const auto& [frame, s] : frame_score) sum += s;
+    in.score = frame_score.empty() ? 0.0 : sum / static_cast<double>(frame_score.size());
+    in.fake = in.score >= options_.threshold;
+  }
+}
+
+InputResult Detector::detect_file(const std::string& path) {
+  std::vector<InputResult> one{prepare_file(path)};
+  score(one);
+  return std::move(one.front());
+}
+
+InputResult Detector::detect_image(const cv::Mat& bgr, const std::string& name) {
+  std::vector<InputResult> one{prepare_image(bgr, name)};
+  score(one);
+  return std::move(one.front());
+}
+
+std::vector<FaceResult> Detector::score_crops(const std::vector<cv::Mat>& crops) {
+  const int size = input_size();
+  std::vector<FaceResult> out(crops.size());
+  std::vector<FaceResult*> faces;
+  for (size_t i = 0; i < crops.size(); ++i) {
+    const cv::Mat bgr = to_bgr8(crops[i]);
+    if (bgr.empty())
+      throw Error("score_crops: crop " + std::to_string(i) + " is empty or not an 8/16-bit image with 1, 3 or 4 channels");
+    out[i].box = out[i].crop_region = cv::Rect2f(0, 0, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
+    out[i].crop = to_input_size(bgr, size);
+    faces.push_back(&out[i]);
+  }
+  score_faces(faces);
+  return out;
+}
+
+// ---- inputs ---------------------------------------------------------------------------------
+
+std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (!fs::is_directory(p, ec)) {
+      out.push_back(p);
+      continue;
+    }
+    std::vector<std::string> found;
+    auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (hidden(it->path())) {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file(ec)) found.push_back(it->path().string());
+    }
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
+}
+
+}  // namespace sola::detect

@@ -1,0 +1,140 @@
+#pragma once
+// Detection for users: faces found in images, videos and folders, each scored by a model, with
+// the maps that show where (second-order anomaly map, Grad-CAM of the forgery class).
+//
+//   sola::detect::Detector det(sola::load_model(path).model, {});
+//   auto result = det.detect_file("clip.mp4");        // per input: status, faces, per-frame scores
+//   auto faces  = det.detect_image(bgr);             // per face: box, score, label, maps
+//
+// Each input goes through two halves: prepare (decode, find faces, cut the crops; OpenCV and dlib
+// only) and score (the model, in batches). detect_file/detect_image do both; a caller with many
+// inputs may prepare the next inputs on another thread while the model scores the current ones,
+// and score the faces of several inputs in one batch (that is what `sola detect` does).
+//
+// A face crop is cut exactly as for training: the square crop_region (crop_scale x the face box)
+// resized to the model's input size (INTER_AREA when shrinking, else INTER_LINEAR), converted to
+// RGB [0,1] like load_image, so with crops=true a crop file gets the score `sola eval` gives it.
+//
+// The library under `sola detect` and `sola serve`; no printing here.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "data/face.h"
+#include "model/sola_net.h"
+
+namespace sola::detect {
+
+struct DetectOptions {
+  double threshold = 0.5;      ///< score >= threshold is labelled "fake"
+  int frames = 32;             ///< frames sampled evenly per video
+  bool crops = false;          ///< inputs are face crops already: no detection, the whole image is the face
+  float crop_scale = 2.6f;     ///< face box -> crop side (as in training)
+  data::FaceDetectorOptions detector;  ///< face detector (dlib-hog by default)
+  bool all_faces = false;      ///< score every face in a frame, not only the largest
+  bool maps = false;           ///< compute the second-order map and Grad-CAM per face (needed for heat maps)
+  int batch_size = 16;         ///< faces per forward pass
+  bool bf16 = false;           ///< bfloat16 autocast on CPU (faster; see docs/PERFORMANCE.md for the AUC cost)
+};
+
+/// One scored face.
+struct FaceResult {
+  cv::Rect2f box;              ///< face box in the frame (the whole image with crops=true)
+  cv::Rect2f crop_region;      ///< the square region that was cropped (may extend past the frame)
+  double score = 0;            ///< forgery probability in [0, 1]
+  double logit = 0;
+  bool fake = false;           ///< score >= threshold
+  int64_t frame = 0;           ///< frame index (0 for images)
+  cv::Mat crop;                ///< the model's input, 8-bit BGR, input_size x input_size
+  /// CV_32F G x G, values in [0, 1]: per cell the mean of the second-order maps (v1 v2 h1 h2) that are
+  /// defined there (the top/left border cells lack a neighbour two steps away; the corner cells where
+  /// none is defined get the mean of the other cells).
+  /// An absolute probability, not rescaled per face. Empty unless maps, and for models without maps.
+  cv::Mat anomaly;
+  /// CV_32F in [0, 1] at the size of ModelOutput::features (G x G for SOLA, the last stage for ResNet):
+  /// Grad-CAM of the forgery logit, scaled so its maximum is 1 (all zero when no cell counts). Empty unless maps.
+  cv::Mat gradcam;
+};
+
+/// The outcome for one input file.
+struct InputResult {
+  std::string path;
+  std::string kind;            ///< "image" | "video" | "crop"
+  /// "ok" | "no_face" (readable, no face found) | "unreadable" (missing, corrupt) | "unsupported" (not an image or video)
+  std::string status;
+  std::string error;           ///< message naming the file, when status is not ok
+  std::vector<FaceResult> faces;   ///< images: the faces; videos: the face(s) scored in each sampled frame, by frame
+  double score = 0;            ///< images: max face score; videos: mean over frames of the frame's max face score
+  bool fake = false;           ///< score >= threshold
+  double threshold = 0.5;      ///< the threshold `fake` was decided with
+  int64_t frames_read = 0;     ///< videos: frames sampled; images: 1
+  int64_t frames_without_face = 0;
+  bool ok() const { return status == "ok"; }
+  /// {"path","kind","status","error" (when not empty),"score","label" ("fake"|"real"; both null unless
+  /// status is ok),"threshold","frames","frames_without_face",
+  ///  "faces":[{"box":[x,y,w,h],"score","label","frame"}]}; scores rounded to 6 decimals.
+  nlohmann::json to_json() const;
+};
+
+/// Where `sola detect` finds its model when none is given: $SOLA_MODEL (used as given), then
+/// models/sola-dfdc.pt next to the executable's folder (<exe dir>/models, <exe dir>/../models,
+/// <exe dir>/../share/sola/models), then the source tree's models/ (SOLA_DEFAULT_MODEL_DIR, when the
+/// build defines it). Throws IoError listing the places searched when none exists.
+std::string default_model_path();
+
+/// Grad-CAM (Selvaraju et al.) of `logit` [B] with respect to `features` [B,C,H,W] from the same
+/// forward pass (grad enabled): per sample, ReLU(sum_c mean_hw(d logit / d A_c) * A_c) divided by its
+/// maximum (an all-zero map stays zero). Returns [B,H,W] float in [0, 1], detached.
+torch::Tensor grad_cam(const torch::Tensor& logit, const torch::Tensor& features);
+
+/// The per-face anomaly map of FaceResult::anomaly from second-order maps [B,4,G,G]: [B,G,G] float.
+torch::Tensor anomaly_map(const torch::Tensor& second_order);
+
+/// Scores faces with one model. Not thread-safe: one Detector per thread (they may share the model),
+/// except that prepare_* may run on one other thread while score runs.
+class Detector {
+ public:
+  /// Takes a loaded model (switched to eval mode here). Throws ConfigError for bad options.
+  Detector(sola::Detector model, DetectOptions options);
+
+  /// Any input file: image or video by extension, crop when options.crops. Never throws for a bad
+  /// input: the status says what went wrong and `error` names the file.
+  InputResult detect_file(const std::string& path);
+  /// An image already in memory (8-bit BGR; gray and BGRA are converted), e.g. an upload.
+  /// `name` is used in messages.
+  InputResult detect_image(const cv::Mat& bgr, const std::string& name = "image");
+  /// Scores crops (8-bit BGR, any size: resized to the model's input) in batches of batch_size.
+  std::vector<FaceResult> score_crops(const std::vector<cv::Mat>& crops);
+
+  /// The model-free half of detect_file: reads the file, finds the faces and cuts their crops
+  /// (faces get box, crop_region, frame and crop; no scores). Status "ok" means faces to score.
+  InputResult prepare_file(const std::string& path);
+  /// The model-free half of detect_image.
+  InputResult prepare_image(const cv::Mat& bgr, const std::string& name = "image");
+  /// The model half: scores the faces of all `inputs` together in batches of batch_size (plus the
+  /// maps when options.maps) and sets each input's score and label.
+  void score(std::vector<InputResult>& inputs);
+
+  const DetectOptions& options() const { return options_; }
+  const sola::Detector& model() const { return model_; }
+
+ private:
+  void score_faces(const std::vector<FaceResult*>& faces);
+  std::vector<FaceResult> faces_in(const cv::Mat& bgr, int64_t frame);
+  int input_size() const;
+
+  sola::Detector model_;
+  DetectOptions options_;
+  std::unique_ptr<data::FaceDetector> faces_;  // created on first use
+};
+
+/// All files under `paths` (folders recursively, sorted, hidden files and folders skipped), images
+/// and videos first-class; other files are returned too so that they get an "unsupported" status.
+/// A path that does not exist is kept (its result is "unreadable": file not found).
+std::vector<std::string> expand_inputs(const std::vector<std::string>& paths);
+
+}  // namespace sola::detect

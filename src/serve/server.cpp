@@ -1,0 +1,633 @@
+#include "serve/server.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "core/error.h"
+#include "core/runtime.h"
+#include "detect/heatmap.h"
+
+namespace sola::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+/// The routes and the methods each allows (HEAD goes with GET).
+struct Route {
+  const char* path;
+  const char* allow;
+};
+constexpr std::array<Route, 3> kRoutes{{{"/", "GET, HEAD"}, {"/healthz", "GET, HEAD"}, {"/v1/detect", "POST"}}};
+
+/// Options a detect request may set (query string or form fields).
+constexpr std::array<const char*, 3> kRequestOptions{"threshold", "crops", "heatmap"};
+
+/// An error answered as {"error": message} with `status`.
+struct HttpError {
+  int status;
+  std::string message;
+};
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double round_ms(double ms) { return std::round(ms * 100.0) / 100.0; }
+
+/// JSON text; invalid UTF-8 (e.g. in an uploaded file name) is replaced rather than thrown on.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void set_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump(body), "application/json");
+}
+
+void set_error(httplib::Response& res, int status, const std::string& message) {
+  set_json(res, status, json{{"error", message}});
+}
+
+/// `text` made safe for a log line or a message: control characters replaced by '?', at most `max`
+/// bytes; bytes above 0x7f are kept with `utf8` (JSON output replaces invalid sequences), else replaced.
+std::string printable(const std::string& text, size_t max = 200, bool utf8 = false) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    out += (u >= 0x20 && u < 0x7f) || (utf8 && u >= 0x80) ? c : '?';
+  }
+  return out;
+}
+
+std::string mib(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+const Route* find_route(const std::string& path) {
+  for (const auto& r : kRoutes)
+    if (path == r.path) return &r;
+  return nullptr;
+}
+
+bool method_allowed(const Route& route, const std::string& method) {
+  if (method == "POST") return std::string(route.allow) == "POST";
+  if (method == "GET" || method == "HEAD") return std::string(route.allow) != "POST";
+  return false;
+}
+
+uint32_t be32(const unsigned char* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+uint32_t le32(const unsigned char* p) {
+  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+uint32_t le24(const unsigned char* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16); }
+uint32_t le16(const unsigned char* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8); }
+uint32_t be16(const unsigned char* p) { return (uint32_t(p[0]) << 8) | uint32_t(p[1]); }
+
+ImageHeader checked(const char* format, int64_t width, int64_t height) {
+  if (width <= 0 || height <= 0) return {};
+  return ImageHeader{format, width, height};
+}
+
+ImageHeader probe_jpeg(const unsigned char* b, size_t n) {
+  size_t i = 2;  // after SOI
+  while (i + 2 <= n) {
+    if (b[i] != 0xFF) return {};  // markers must follow each other
+    const unsigned char marker = b[i + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    i += 2;
+    if (marker == 0x01 || marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
+    if (marker == 0xD9 || marker == 0xDA) return {};  // end of image / scan data before any frame header
+    if (i + 2 > n) return {};
+    const uint32_t length = be16(b + i);
+    if (length < 2) return {};
+    const bool frame_header = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame_header) {
+      if (length < 7 || i + 7 > n) return {};
+      return checked("jpeg", be16(b + i + 5), be16(b + i + 3));
+    }
+    i += length;
+  }
+  return {};
+}
+
+ImageHeader probe_webp(const unsigned char* b, size_t n) {
+  if (n < 30) return {};
+  const std::string chunk(reinterpret_cast<const char*>(b + 12), 4);
+  if (chunk == "VP8 ") {  // lossy: frame tag (3 bytes), start code 9d 01 2a, 14-bit sides
+    if (b[23] != 0x9d || b[24] != 0x01 || b[25] != 0x2a) return {};
+    return checked("webp", le16(b + 26) & 0x3fff, le16(b + 28) & 0x3fff);
+  }
+  if (chunk == "VP8L") {  // lossless: signature 0x2f, then 14 bits width-1, 14 bits height-1
+    if (b[20] != 0x2f) return {};
+    const uint32_t bits = le32(b + 21);
+    return checked("webp", int64_t(bits & 0x3fff) + 1, int64_t((bits >> 14) & 0x3fff) + 1);
+  }
+  if (chunk == "VP8X") {  // extended: 24-bit canvas width-1 and height-1
+    return checked("webp", int64_t(le24(b + 24)) + 1, int64_t(le24(b + 27)) + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---- helpers --------------------------------------------------------------------------------
+
+ImageHeader probe_image_header(const std::string& bytes) {
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (n >= 24 && std::equal(kPng, kPng + 8, b)) {
+    if (std::string(bytes, 12, 4) != "IHDR") return {};
+    return checked("png", be32(b + 16), be32(b + 20));
+  }
+  if (n >= 4 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return probe_jpeg(b, n);
+  if (n >= 26 && b[0] == 'B' && b[1] == 'M') {
+    const uint32_t dib = le32(b + 14);
+    if (dib == 12) return checked("bmp", le16(b + 18), le16(b + 20));  // OS/2 core header
+    if (dib < 40) return {};
+    const auto w = static_cast<int32_t>(le32(b + 18));
+    const auto h = static_cast<int32_t>(le32(b + 22));  // negative: stored top-down
+    return checked("bmp", w, h == INT32_MIN ? 0 : std::abs(static_cast<int64_t>(h)));
+  }
+  if (n >= 16 && std::string(bytes, 0, 4) == "RIFF" && std::string(bytes, 8, 4) == "WEBP") return probe_webp(b, n);
+  return {};
+}
+
+std::string base64_encode(const std::string& bytes) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
+                       uint32_t(uint8_t(bytes[i + 2]));
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+    if (i + 1 < bytes.size()) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+void ServeOptions::validate() const {
+  auto bad = [](const std::string& key, const std::string& value, const std::string& rule) {
+    throw ConfigError("serve option " + key + " = " + value + ": " + rule);
+  };
+  if (host.empty()) bad("host", "''", "must name an address to listen on");
+  if (port < 0 || port > 65535) bad("port", std::to_string(port), "must be in [0, 65535] (0: any free port)");
+  if (max_upload_bytes < 1) bad("max_upload_bytes", "0", "must be at least 1");
+  if (max_image_side < 1) bad("max_image_side", std::to_string(max_image_side), "must be at least 1");
+  if (max_in_flight < 1) bad("max_in_flight", std::to_string(max_in_flight), "must be at least 1");
+  if (read_timeout_s < 1) bad("read_timeout_s", std::to_string(read_timeout_s), "must be at least 1 second");
+  if (write_timeout_s < 1) bad("write_timeout_s", std::to_string(write_timeout_s), "must be at least 1 second");
+  if (threads < 1) bad("threads", std::to_string(threads), "must be at least 1");
+  if (!(detect.threshold >= 0 && detect.threshold <= 1))
+    bad("threshold", std::to_string(detect.threshold), "must be in [0, 1]");
+}
+
+// ---- detection slots ------------------------------------------------------------------------
+
+namespace {
+
+/// max_in_flight slots, each with its own detect::Detector per (crops, maps) combination, all
+/// sharing one model. A request takes a free slot or is turned away: it never waits.
+class DetectorPool {
+ public:
+  DetectorPool(const sola::Detector& model, const detect::DetectOptions& base, int slots) : slots_(slots) {
+    for (int s = 0; s < slots; ++s) {
+      for (int k = 0; k < 4; ++k) {
+        detect::DetectOptions o = base;
+        o.crops = k & 1;
+        o.maps = k & 2;
+        slots_[s][k] = std::make_unique<detect::Detector>(model, o);
+      }
+      free_.push_back(slots - 1 - s);
+    }
+  }
+
+  /// A slot held until destruction.
+  class Lease {
+   public:
+    Lease(DetectorPool* pool, int slot) : pool_(pool), slot_(slot) {}
+    Lease(Lease&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (pool_) pool_->release(slot_);
+    }
+    detect::Detector& detector(bool crops, bool maps) { return *pool_->slots_[slot_][(crops ? 1 : 0) + (maps ? 2 : 0)]; }
+
+   private:
+    DetectorPool* pool_;
+    int slot_;
+  };
+
+  std::optional<Lease> try_acquire() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.empty()) return std::nullopt;
+    const int slot = free_.back();
+    free_.pop_back();
+    return std::optional<Lease>(std::in_place, this, slot);
+  }
+
+  int in_use() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return static_cast<int>(slots_.size() - free_.size());
+  }
+
+ private:
+  void release(int slot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(slot);
+  }
+
+  std::vector<std::array<std::unique_ptr<detect::Detector>, 4>> slots_;
+  std::vector<int> free_;
+  mutable std::mutex mutex_;
+};
+
+/// When the request being served on this thread began (httplib serves a connection on one thread).
+thread_local std::optional<Clock::time_point> t_request_start;
+
+void mark_request_start() {
+  if (!t_request_start) t_request_start = Clock::now();
+}
+
+/// The value of a request option from the query string or a form field.
+std::optional<std::string> request_option(const httplib::Request& req, const std::string& key) {
+  if (req.has_param(key)) return req.get_param_value(key);
+  if (req.has_file(key)) return req.get_file_value(key).content;
+  return std::nullopt;
+}
+
+bool parse_flag(const std::string& key, const std::string& value) {
+  if (value == "1" || value == "true" || value == "yes" || value == "on") return true;
+  if (value == "0" || value == "false" || value == "no" || value == "off" || value.empty()) return false;
+  throw HttpError{400, "option " + key + "='" + printable(value, 40) + "': expected 1/0, true/false, yes/no or on/off"};
+}
+
+double parse_threshold(const std::string& value) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || !(v >= 0 && v <= 1))
+    throw HttpError{400, "option threshold='" + printable(value, 40) + "': expected a number in [0, 1]"};
+  return v;
+}
+
+/// Rejects options nobody reads (a typo such as heatmaps=1 would otherwise be ignored silently).
+void check_option_names(const httplib::Request& req) {
+  auto known = [](const std::string& key) {
+    return std::find(kRequestOptions.begin(), kRequestOptions.end(), key) != kRequestOptions.end();
+  };
+  std::string list;
+  for (const char* k : kRequestOptions) list += (list.empty() ? "" : ", ") + std::string(k);
+  for (const auto& [key, value] : req.params)
+    if (!known(key)) throw HttpError{400, "unknown option '" + printable(key, 40) + "' (known: " + list + ")"};
+  for (const auto& [key, file] : req.files)
+    if (key != "image" && !known(key))
+      throw HttpError{400, "unknown form field '" + printable(key, 40) + "' (known: image, " + list + ")"};
+}
+
+}  // namespace
+
+// ---- server ---------------------------------------------------------------------------------
+
+struct Server::Impl {
+  ServeOptions opts;
+  sola::Detector model;
+  DetectorPool pool;
+  httplib::Server http;
+  std::thread thread;
+  std::atomic<int> port{0};
+  std::atomic<bool> started{false}, thread_done{false};
+  std::mutex stop_mutex, join_mutex;
+
+  Impl(sola::Detector m, ServeOptions o)
+      : opts((o.validate(), std::move(o))), model(std::move(m)), pool(model, opts.detect, opts.max_in_flight) {
+    install();
+  }
+
+  void log_line(const httplib::Request& req, const httplib::Response& res) {
+    const double ms = t_request_start ? ms_since(*t_request_start) : 0.0;
+    t_request_start.reset();
+    if (!opts.log_requests) return;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " %d %.1fms\n", res.status, ms);
+    const std::string line = "sola serve: " + (req.method.empty() ? std::string("-") : printable(req.method, 10)) +
+                             " " + (req.path.empty() ? std::string("-") : printable(req.path)) + buf;
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+
+  /// Checks made from the headers alone, before any body is read. Returns true when `res` holds
+  /// the answer. `size_checked` says whether an oversized Content-Length is answered here too.
+  bool reject_early(const httplib::Request& req, httplib::Response& res, bool size_checked) {
+    const Route* route = find_route(req.path);
+    if (!route) {
+      set_error(res, 404, "not found: " + printable(req.path) + " (routes: GET /, GET /healthz, POST /v1/detect)");
+      return true;
+    }
+    if (!method_allowed(*route, req.method)) {
+      set_error(res, 405, "method " + printable(req.method, 10) + " not allowed on " + route->path + " (allowed: " +
+                              route->allow + ")");
+      res.set_header("Allow", route->allow);
+      return true;
+    }
+    if (req.method != "POST") return false;
+    if (req.has_header("Transfer-Encoding")) {
+      set_error(res, 411, "send the upload with a Content-Length header (chunked transfer encoding is not accepted)");
+      return true;
+    }
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity") {
+      set_error(res, 415, "Content-Encoding '" + printable(encoding, 40) + "' is not accepted: send the image as is");
+      return true;
+    }
+    if (!req.has_header("Content-Length")) {  // no length and no chunking: the body is empty (RFC 9112 6.3)
+      set_error(res, 400, "empty upload: send an image as multipart/form-data field 'image' or as a raw image/* body");
+      return true;
+    }
+    if (size_checked) {
+      const std::string length = req.get_header_value("Content-Length");
+      unsigned long long n = 0;
+      try {
+        n = std::stoull(length);
+      } catch (const std::exception&) {
+        set_error(res, 400, "bad Content-Length '" + printable(length, 40) + "'");
+        return true;
+      }
+      if (n > opts.max_upload_bytes) {
+        set_error(res, 413, too_large_message());
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::string too_large_message() const {
+    return "upload too large: the limit is " + std::to_string(opts.max_upload_bytes) + " bytes (" +
+           mib(opts.max_upload_bytes) + ")";
+  }
+
+  void install() {
+    http.new_task_queue = [n = opts.threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
+    http.set_payload_max_length(opts.max_upload_bytes);
+    http.set_read_timeout(opts.read_timeout_s, 0);
+    http.set_write_timeout(opts.write_timeout_s, 0);
+    // One request per connection: a connection never holds a worker thread while idle, and a body
+    // left unread after an early answer is never parsed as a next request.
+    http.set_keep_alive_max_count(1);
+    // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second server
+    // bind the same port and silently share its connections.
+    http.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+
+    http.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+      mark_request_start();
+      return reject_early(req, res, /*size_checked=*/true) ? res.status : 100;
+    });
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      mark_request_start();
+      // Oversized bodies with a Content-Length are left to httplib, which discards them and answers 413
+      // (answering before the body is read would reset the connection under the client's upload).
+      return reject_early(req, res, /*size_checked=*/false) ? httplib::Server::HandlerResponse::Handled
+                                                            : httplib::Server::HandlerResponse::Unhandled;
+    });
+    http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
+                                                                     httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // our own JSON error
+      std::string message;
+      switch (res.status) {
+        case 400: message = "bad request: malformed HTTP request"; break;
+        case 404: message = "not found: " + printable(req.path); break;
+        case 413: message = too_large_message(); break;
+        case 414: message = "request URI too long"; break;
+        case 416: message = "bad Range header"; break;
+        default: message = "HTTP status " + std::to_string(res.status);
+      }
+      set_error(res, res.status, message);
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    http.set_exception_handler([this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+      std::string what = "unknown exception";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      std::fprintf(stderr, "sola serve: error in %s %s: %s\n", printable(req.method, 10).c_str(),
+                   printable(req.path).c_str(), printable(what, 500).c_str());
+      set_error(res, 500, "internal error: " + what);
+    });
+    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) { log_line(req, res); });
+
+    http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(web_page(), "text/html; charset=utf-8");
+      res.set_header("Cache-Control", "no-store");
+    });
+    http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) { set_json(res, 200, health()); });
+    http.Post("/v1/detect", [this](const httplib::Request& req, httplib::Response& res) {
+      try {
+        detect_request(req, res);
+      } catch (const HttpError& e) {
+        set_error(res, e.status, e.message);
+      }
+    });
+  }
+
+  json health() const {
+    const auto& m = model->options();
+    return json{{"status", "ok"},
+                {"version", SOLA_VERSION},
+                {"torch", torch_version()},
+                {"model", {{"arch", m.arch()}, {"backbone", m.backbone()}, {"input_size", m.input_size()}, {"grid", m.grid()}}},
+                {"limits",
+                 {{"max_upload_bytes", opts.max_upload_bytes},
+                  {"max_image_side", opts.max_image_side},
+                  {"max_in_flight", opts.max_in_flight}}},
+                {"in_flight", pool.in_use()},
+                {"threshold", opts.detect.threshold},
+                {"crops", opts.detect.crops}};
+  }
+
+  /// The upload's bytes and a name for messages.
+  static std::pair<const std::string*, std::string> upload_of(const httplib::Request& req) {
+    if (req.is_multipart_form_data()) {
+      if (!req.has_file("image"))
+        throw HttpError{400, "no image: the multipart/form-data upload has no field 'image'"};
+      const auto it = req.files.find("image");
+      std::string name = printable(it->second.filename, 120, /*utf8=*/true);
+      return {&it->second.content, name.empty() ? "upload" : name};
+    }
+    const std::string type = req.get_header_value("Content-Type");
+    if (req.body.empty())
+      throw HttpError{400, "empty upload: send an image as multipart/form-data field 'image' or as a raw image/* body"};
+    if (type.rfind("image/", 0) != 0 && type.rfind("application/octet-stream", 0) != 0)
+      throw HttpError{415, "Content-Type '" + printable(type, 60) +
+                               "' is not accepted: send multipart/form-data with field 'image' or a raw image/* body"};
+    return {&req.body, "upload"};
+  }
+
+  /// The header of the upload, checked: a known format with sides within the limit.
+  ImageHeader check_header(const std::string& bytes, const std::string& name) const {
+    const ImageHeader header = probe_image_header(bytes);
+    if (header.format.empty())
+      throw HttpError{400, "cannot decode image " + name + ": not a PNG, JPEG, BMP or WebP file, or its header is corrupt"};
+    const int64_t side = std::max(header.width, header.height);
+    if (side > opts.max_image_side)
+      throw HttpError{422, "image " + name + " is " + std::to_string(header.width) + "x" + std::to_string(header.height) +
+                               ": the longest side may be at most " + std::to_string(opts.max_image_side) + " pixels"};
+    return header;
+  }
+
+  /// Decodes an upload whose header passed check_header (so nothing is allocated for an image
+  /// above the size limit).
+  cv::Mat decode(const std::string& bytes, const ImageHeader& header, const std::string& name) const {
+    cv::Mat bgr;
+    try {
+      const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+      bgr = cv::imdecode(buffer, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+    } catch (const cv::Exception& e) {
+      throw HttpError{400, "cannot decode image " + name + ": corrupt " + header.format + " data (" + printable(e.err, 200) + ")"};
+    }
+    if (bgr.empty()) throw HttpError{400, "cannot decode image " + name + ": corrupt or truncated " + header.format + " data"};
+    if (std::max(bgr.rows, bgr.cols) > opts.max_image_side)  // a header that lied
+      throw HttpError{422, "image " + name + " decodes to " + std::to_string(bgr.cols) + "x" + std::to_string(bgr.rows) +
+                               ": the longest side may be at most " + std::to_string(opts.max_image_side) + " pixels"};
+    return bgr;
+  }
+
+  void detect_request(const httplib::Request& req, httplib::Response& res) {
+    const auto t0 = t_request_start.value_or(Clock::now());
+    check_option_names(req);
+    double threshold = opts.detect.threshold;
+    bool crops = opts.detect.crops, heatmap = false;
+    if (auto v = request_option(req, "threshold")) threshold = parse_threshold(*v);
+    if (auto v = request_option(req, "crops")) crops = parse_flag("crops", *v);
+    if (auto v = request_option(req, "heatmap")) heatmap = parse_flag("heatmap", *v);
+    const auto [bytes, name] = upload_of(req);
+    if (bytes->empty()) throw HttpError{400, "empty upload: the field 'image' holds no data"};
+
+    const ImageHeader header = check_header(*bytes, name);  // cheap: a bad upload is refused even when busy
+
+    // Decoding (up to max_image_side^2 pixels) and detection happen only inside a slot.
+    std::optional<DetectorPool::Lease> lease = pool.try_acquire();
+    if (!lease) {
+      res.set_header("Retry-After", "1");
+      throw HttpError{503, "busy: " + std::to_string(opts.max_in_flight) + " detections are running; retry shortly"};
+    }
+    if (opts.on_detect) opts.on_detect();
+    const auto t_decode = Clock::now();
+    const cv::Mat bgr = decode(*bytes, header, name);
+    const double decode_ms = ms_since(t_decode);
+
+    const auto t_detect = Clock::now();
+    detect::InputResult result = lease->detector(crops, heatmap).detect_image(bgr, name);
+    // The slot's detector decides labels at the server's threshold; this request may ask for another.
+    result.threshold = threshold;
+    result.fake = result.score >= threshold;
+    for (auto& f : result.faces) f.fake = f.score >= threshold;
+    json j = result.to_json();
+    if (heatmap) {
+      for (size_t i = 0; i < result.faces.size() && i < j["faces"].size(); ++i)
+        j["faces"][i]["heatmap_png"] = base64_encode(detect::encode_png(detect::render_heatmap(result.faces[i], threshold)));
+    }
+    const double detect_ms = ms_since(t_detect);
+    lease.reset();
+    j["image"] = {{"width", bgr.cols}, {"height", bgr.rows}, {"bytes", bytes->size()}};
+    j["timing"] = {{"decode_ms", round_ms(decode_ms)}, {"detect_ms", round_ms(detect_ms)}, {"total_ms", round_ms(ms_since(t0))}};
+    set_json(res, 200, j);
+  }
+};
+
+Server::Server(sola::Detector model, ServeOptions options)
+    : impl_(std::make_unique<Impl>(std::move(model), std::move(options))) {}
+
+Server::~Server() { stop(); }
+
+int Server::start() {
+  Impl& s = *impl_;
+  if (s.started) throw Error("the server was started already");
+  const std::string where = s.opts.host + ":" + std::to_string(s.opts.port);
+  int port = -1;
+  errno = 0;
+  if (s.opts.port == 0) {
+    port = s.http.bind_to_any_port(s.opts.host);
+  } else if (s.http.bind_to_port(s.opts.host, s.opts.port)) {
+    port = s.opts.port;
+  }
+  if (port <= 0)
+    throw Error("cannot listen on " + where + ": " +
+                (errno ? std::string(std::strerror(errno)) : "not a local address, or not permitted"));
+  s.port = port;
+  s.started = true;
+  s.thread = std::thread([&s] {
+    s.http.listen_after_bind();
+    s.thread_done = true;
+  });
+  // stop() only reaches a server that is inside its accept loop: wait until it is.
+  while (!s.http.is_running() && !s.thread_done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return port;
+}
+
+void Server::stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->stop_mutex);
+    if (impl_->http.is_running()) impl_->http.stop();
+  }
+  wait();
+}
+
+void Server::wait() {
+  std::lock_guard<std::mutex> lock(impl_->join_mutex);
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+bool Server::running() const { return impl_->started && !impl_->thread_done; }
+
+int Server::port() const { return impl_->port; }
+
+const ServeOptions& Server::options() const { return impl_->opts; }
+
+}  // namespace sola::serve

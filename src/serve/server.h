@@ -1,0 +1,103 @@
+#pragma once
+// `sola serve`: an HTTP server around the detection library (cpp-httplib).
+//
+//   sola::serve::Server server(sola::load_model(path).model, {});
+//   int port = server.start();   // listens in a background thread
+//   ...
+//   server.stop();
+//
+// Routes (nothing else is served: no static files, so no path can reach the file system):
+//   GET  /            the web page (drop an image, see score, label and heat maps)
+//   GET  /healthz     {"status":"ok","version","torch","model":{arch,backbone,input_size,grid},
+//                     "limits":{max_upload_bytes,max_image_side,max_in_flight},"in_flight","threshold","crops"}
+//   POST /v1/detect   multipart/form-data field "image", or a raw body with Content-Type image/*;
+//                     options as query or form fields: threshold=0.5, crops=0|1, heatmap=0|1.
+//                     Answers InputResult::to_json() plus "image":{width,height,bytes} and
+//                     "timing":{decode_ms,detect_ms,total_ms}; with heatmap=1 every face has
+//                     "heatmap_png" (base64 PNG of detect::render_heatmap). "No face found" is a
+//                     200 answer with status "no_face".
+// One request per connection (Connection: close). Format and sides are read from the header before
+// a detection slot is taken; decoding and detection happen inside one.
+// Every error is JSON {"error": "..."}: 400 bad request / undecodable image, 404 unknown route,
+// 405 wrong method, 411 chunked upload (a Content-Length is required), 413 body too large,
+// 415 unsupported Content-Type or Content-Encoding, 422 image side above the limit,
+// 503 busy (all max_in_flight detection slots taken; Retry-After: 1), 500 anything unexpected.
+// Timeouts apply per socket read/write: a client that stalls is dropped, but one that keeps
+// trickling bytes holds its worker thread; beyond a trusted network, put a reverse proxy in front.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "detect/detect.h"
+
+namespace sola::serve {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                          ///< 0: any free port (start() returns the one bound)
+  size_t max_upload_bytes = 10u << 20;      ///< larger request bodies are answered 413 (never stored)
+  int max_image_side = 4096;                ///< larger images are answered 422, checked from the header before decoding
+  int max_in_flight = 4;                    ///< detections at once; requests beyond get 503 with Retry-After
+  int read_timeout_s = 10;                  ///< per socket read (a stalled client is dropped after this)
+  int write_timeout_s = 10;                 ///< per socket write
+  int threads = 4;                          ///< HTTP worker threads (each serves one connection at a time)
+  bool log_requests = true;                 ///< one line per request on stderr: method path status ms
+  detect::DetectOptions detect;             ///< per-request defaults (threshold, crops, face detector, ...)
+  /// Test hook: called by a detect request while it holds a detection slot, before the image is
+  /// decoded. Lets a test hold a slot deterministically; empty in production.
+  std::function<void()> on_detect;
+
+  /// Throws ConfigError naming the field and the bad value.
+  void validate() const;
+};
+
+/// Width and height of an encoded image read from its header only (PNG, JPEG, BMP, WebP).
+struct ImageHeader {
+  std::string format;  ///< "png" | "jpeg" | "bmp" | "webp"; empty when not recognised
+  int64_t width = 0;
+  int64_t height = 0;
+};
+
+/// Parses the header of `bytes` without decoding pixels. `format` is empty for anything else,
+/// for a truncated header, and for zero or negative sides.
+ImageHeader probe_image_header(const std::string& bytes);
+
+/// Standard base64 (RFC 4648, with padding).
+std::string base64_encode(const std::string& bytes);
+
+/// The web page served at GET / (self-contained HTML: no external resources).
+const std::string& web_page();
+
+/// An HTTP server for one model. Every detect request runs on one of max_in_flight
+/// detect::Detector objects that share the model (LibTorch's intra-op threads are process-wide:
+/// call sola::configure_threads before start, e.g. cores / max_in_flight).
+class Server {
+ public:
+  /// Validates the options (ConfigError) and prepares the detectors; does not bind yet.
+  Server(sola::Detector model, ServeOptions options);
+  ~Server();  ///< stops the server if it is running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds host:port and serves in a background thread. Returns the bound port (the free one
+  /// chosen when port is 0). Throws sola::Error naming host:port when it cannot bind, and
+  /// when called twice.
+  int start();
+  /// Stops accepting, lets requests in progress finish, joins the thread. Idempotent.
+  void stop();
+  /// Blocks until the server thread ends (after stop(), or when listening fails).
+  void wait();
+  /// True between start() and the end of the server thread.
+  bool running() const;
+
+  int port() const;  ///< bound port; 0 before start()
+  const ServeOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sola::serve

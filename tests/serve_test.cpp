@@ -1,0 +1,574 @@
+// sola serve: routes, uploads, limits and errors of the HTTP server (in-process, on a free port,
+// with a small untrained model), the in-flight limit, and the web page in headless Chromium.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "serve/server.h"
+#include "test_util.h"
+
+namespace sola {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using serve::Server;
+using serve::ServeOptions;
+
+const std::string kOneFace = "/usr/share/doc/libdlib19.1/examples/faces/Tom_Cruise_avp_2014_4.jpg";
+
+/// The small untrained model of these tests (input 64, grid 8), built once.
+Detector small_model() {
+  static Detector model = [] {
+    torch::manual_seed(11);
+    return build_model(ModelOptions{}.input_size(64).grid(8));
+  }();
+  return model;
+}
+
+/// Options of the test servers: any free port, crops (no face detector needed), small limits.
+ServeOptions test_options() {
+  ServeOptions o;
+  o.port = 0;
+  o.max_upload_bytes = 1 << 20;
+  o.max_image_side = 1024;
+  o.read_timeout_s = 2;
+  o.write_timeout_s = 2;
+  o.detect.crops = true;
+  o.log_requests = false;
+  return o;
+}
+
+/// A textured w x h image encoded as `ext` (".png", ".jpg", ...).
+std::string encoded(int w, int h, const std::string& ext = ".png", unsigned seed = 1) {
+  cv::Mat img(h, w, CV_8UC3);
+  cv::theRNG().state = seed;
+  cv::randu(img, cv::Scalar::all(0), cv::Scalar::all(255));
+  cv::GaussianBlur(img, img, cv::Size(5, 5), 1.5);
+  std::vector<uchar> bytes;
+  EXPECT_TRUE(cv::imencode(ext, img, bytes)) << ext;
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::string base64_decode(const std::string& text) {
+  static const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    if (c == '=') break;
+    const size_t v = alphabet.find(c);
+    if (v == std::string::npos) return {};
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+/// A PNG signature and IHDR chunk claiming w x h, followed by a few bytes (no pixel data).
+std::string png_header(uint32_t w, uint32_t h) {
+  std::string s("\x89PNG\r\n\x1a\n", 8);
+  s += std::string("\0\0\0\x0d", 4) + "IHDR";
+  for (uint32_t v : {w, h})
+    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);
+  s += std::string("\x08\x02\0\0\0", 5);  // 8-bit RGB
+  s += std::string("\0\0\0\0", 4);        // CRC (not checked by the probe)
+  return s;
+}
+
+struct RawResponse {
+  int status = 0;
+  std::string head, body;
+};
+
+/// Sends `request` as is on a new connection and reads until the server closes it (the server
+/// serves one request per connection).
+RawResponse raw_request(int port, const std::string& request, int timeout_s = 10) {
+  RawResponse r;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return r;
+  timeval tv{timeout_s, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    size_t sent = 0;
+    while (sent < request.size()) {
+      const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    std::string text;
+    std::array<char, 4096> buf{};
+    ssize_t n;
+    while ((n = ::recv(fd, buf.data(), buf.size(), 0)) > 0) text.append(buf.data(), static_cast<size_t>(n));
+    const size_t split = text.find("\r\n\r\n");
+    r.head = text.substr(0, split);
+    if (split != std::string::npos) r.body = text.substr(split + 4);
+    if (text.rfind("HTTP/1.1 ", 0) == 0) r.status = std::atoi(text.c_str() + 9);
+  }
+  ::close(fd);
+  return r;
+}
+
+/// The "error" of a JSON error body ("(not a JSON error)" otherwise).
+std::string error_of(const std::string& body) {
+  try {
+    return json::parse(body).at("error").get<std::string>();
+  } catch (const std::exception&) {
+    return "(not a JSON error: " + body.substr(0, 200) + ")";
+  }
+}
+
+class ServeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Server(small_model(), test_options());
+    port_ = server_->start();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void TearDown() override { expect_healthy(); }
+
+  static httplib::Client client() {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(60, 0);
+    c.set_write_timeout(60, 0);
+    return c;
+  }
+  static httplib::Result post_image(const std::string& bytes, const std::string& query = "",
+                                    const std::string& name = "face.png") {
+    return client().Post(("/v1/detect" + query).c_str(),
+                         httplib::MultipartFormDataItems{{"image", bytes, name, "image/png"}});
+  }
+  /// The server still answers (checked after every test, whatever it did to the server).
+  static void expect_healthy() {
+    auto res = client().Get("/healthz");
+    ASSERT_TRUE(res) << "no answer from /healthz: " << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200);
+  }
+
+  static Server* server_;
+  static int port_;
+};
+Server* ServeTest::server_ = nullptr;
+int ServeTest::port_ = 0;
+
+// ---- routes ---------------------------------------------------------------------------------
+
+TEST_F(ServeTest, HealthzDescribesTheModelAndLimits) {
+  EXPECT_GT(port_, 0);
+  EXPECT_EQ(server_->port(), port_);
+  EXPECT_TRUE(server_->running());
+  auto res = client().Get("/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  auto j = json::parse(res->body);
+  EXPECT_EQ(j["status"], "ok");
+  EXPECT_EQ(j["version"], SOLA_VERSION);
+  EXPECT_EQ(j["model"]["arch"], "sola");
+  EXPECT_EQ(j["model"]["input_size"], 64);
+  EXPECT_EQ(j["model"]["grid"], 8);
+  EXPECT_EQ(j["limits"]["max_upload_bytes"], 1 << 20);
+  EXPECT_EQ(j["limits"]["max_image_side"], 1024);
+  EXPECT_EQ(j["in_flight"], 0);
+}
+
+TEST_F(ServeTest, PageIsSelfContainedHtml) {
+  auto res = client().Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  for (const char* needle : {"id=\"file\"", "id=\"error\"", "/v1/detect", "heatmap", "id = \"score\""})
+    EXPECT_NE(res->body.find(needle), std::string::npos) << needle;
+  for (const char* external : {"http://", "https://", "href=\"/", "src=\"/", "@import", "url("})
+    EXPECT_EQ(res->body.find(external), std::string::npos) << external;
+}
+
+TEST_F(ServeTest, UnknownRoutesAndTraversalAttemptsAre404Json) {
+  for (const char* path : {"/nope", "/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/v1/detect/../../etc/passwd",
+                           "/..%2f..%2fetc%2fpasswd", "//etc/passwd", "/index.html", "/healthz/"}) {
+    auto r = raw_request(port_, std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(r.status, 404) << path << "\n" << r.head;
+    EXPECT_NE(error_of(r.body).find("not found"), std::string::npos) << path << ": " << r.body;
+    EXPECT_EQ(r.body.find("root:"), std::string::npos) << path;
+  }
+}
+
+TEST_F(ServeTest, WrongMethodsAre405WithAllow) {
+  auto r = raw_request(port_, "GET /v1/detect HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.status, 405) << r.head;
+  EXPECT_NE(r.head.find("Allow: POST"), std::string::npos) << r.head;
+  EXPECT_NE(error_of(r.body).find("not allowed"), std::string::npos) << r.body;
+  r = raw_request(port_, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(r.status, 405) << r.head;
+  EXPECT_NE(r.head.find("Allow: GET, HEAD"), std::string::npos) << r.head;
+  r = raw_request(port_, "DELETE / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.status, 405) << r.head;
+}
+
+TEST_F(ServeTest, MalformedRequestLineGetsJsonError) {
+  auto r = raw_request(port_, "BREW /pot HTCPCP/1.0\r\n\r\n");
+  EXPECT_EQ(r.status, 400) << r.head;
+  EXPECT_NE(error_of(r.body).find("malformed"), std::string::npos) << r.body;
+}
+
+// ---- detect ---------------------------------------------------------------------------------
+
+TEST_F(ServeTest, DetectsAMultipartPngUpload) {
+  auto res = post_image(encoded(80, 72));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto j = json::parse(res->body);
+  EXPECT_EQ(j["status"], "ok");
+  EXPECT_EQ(j["kind"], "crop");
+  EXPECT_EQ(j["path"], "face.png");
+  const double score = j["score"].get<double>();
+  EXPECT_GE(score, 0.0);
+  EXPECT_LE(score, 1.0);
+  ASSERT_EQ(j["faces"].size(), 1u);
+  EXPECT_EQ(j["faces"][0]["label"], score >= 0.5 ? "fake" : "real");
+  EXPECT_EQ(j["faces"][0]["box"], (std::vector<double>{0, 0, 80, 72}));
+  EXPECT_FALSE(j["faces"][0].contains("heatmap_png"));
+  EXPECT_EQ(j["image"]["width"], 80);
+  EXPECT_GE(j["timing"]["total_ms"].get<double>(), j["timing"]["detect_ms"].get<double>());
+}
+
+TEST_F(ServeTest, UploadNamesAreEchoedSafely) {
+  auto res = post_image(encoded(64, 64), "", "visage \xc3\xa9t\xc3\xa9.png");  // UTF-8 kept
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["path"], "visage \xc3\xa9t\xc3\xa9.png");
+  res = post_image(encoded(64, 64), "", "bad\xff\xfe\x01name.png");  // invalid UTF-8 and a control character
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["path"], "bad\xef\xbf\xbd\xef\xbf\xbd?name.png");
+}
+
+TEST_F(ServeTest, RawImageBodyGivesTheSameScoreAsMultipart) {
+  const std::string png = encoded(64, 64, ".png", 5);
+  auto multipart = post_image(png);
+  auto raw = client().Post("/v1/detect", png, "image/png");
+  ASSERT_TRUE(multipart && raw);
+  ASSERT_EQ(raw->status, 200) << raw->body;
+  EXPECT_EQ(json::parse(raw->body)["score"], json::parse(multipart->body)["score"]);
+  auto jpeg = client().Post("/v1/detect", encoded(90, 70, ".jpg"), "image/jpeg");
+  ASSERT_TRUE(jpeg);
+  EXPECT_EQ(jpeg->status, 200) << jpeg->body;
+}
+
+TEST_F(ServeTest, HeatmapOptionReturnsADecodablePngPerFace) {
+  auto res = post_image(encoded(70, 70), "?heatmap=1");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto j = json::parse(res->body);
+  ASSERT_EQ(j["faces"].size(), 1u);
+  const std::string png = base64_decode(j["faces"][0]["heatmap_png"].get<std::string>());
+  ASSERT_GT(png.size(), 8u);
+  cv::Mat img = cv::imdecode(std::vector<uchar>(png.begin(), png.end()), cv::IMREAD_COLOR);
+  ASSERT_FALSE(img.empty());
+  EXPECT_GT(img.cols, img.rows);  // face | anomaly map | Grad-CAM side by side
+}
+
+TEST_F(ServeTest, ThresholdAndFlagsComeFromQueryOrFormFields) {
+  const std::string png = encoded(64, 64, ".png", 3);
+  auto low = post_image(png, "?threshold=0");
+  ASSERT_TRUE(low);
+  ASSERT_EQ(low->status, 200) << low->body;
+  auto j = json::parse(low->body);
+  EXPECT_EQ(j["label"], "fake");
+  EXPECT_EQ(j["threshold"], 0.0);
+  auto high = client().Post("/v1/detect", httplib::MultipartFormDataItems{{"image", png, "a.png", "image/png"},
+                                                                          {"threshold", "1", "", ""}});
+  ASSERT_TRUE(high);
+  ASSERT_EQ(high->status, 200) << high->body;
+  EXPECT_EQ(json::parse(high->body)["label"], "real");
+  EXPECT_EQ(json::parse(high->body)["score"], j["score"]);
+
+  for (const char* bad : {"?threshold=2", "?threshold=abc", "?heatmap=maybe", "?heatmaps=1"}) {
+    auto r = post_image(png, bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+    EXPECT_NE(error_of(r->body).find(std::string(bad).substr(1, 7)), std::string::npos) << bad << ": " << r->body;
+  }
+}
+
+TEST_F(ServeTest, FindsTheFaceInAPhotoWithoutCrops) {
+  if (!fs::exists(kOneFace)) GTEST_SKIP() << kOneFace << " not installed (Debian package libdlib-dev's examples)";
+  std::ifstream in(kOneFace, std::ios::binary);
+  const std::string jpeg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto res = client().Post("/v1/detect?crops=0", httplib::MultipartFormDataItems{
+                                                      {"image", jpeg, "Tom_Cruise_avp_2014_4.jpg", "image/jpeg"}});
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto j = json::parse(res->body);
+  EXPECT_EQ(j["status"], "ok") << j.dump();
+  EXPECT_EQ(j["kind"], "image");
+  ASSERT_GE(j["faces"].size(), 1u);
+  const auto box = j["faces"][0]["box"].get<std::vector<double>>();
+  EXPECT_GT(box[2], 30);  // a face, not the whole photo
+  EXPECT_LT(box[2], j["image"]["width"].get<double>() * 0.9);
+}
+
+TEST_F(ServeTest, NoFaceIsAnAnswerNotAnError) {
+  cv::Mat flat(120, 120, CV_8UC3, cv::Scalar(200, 180, 160));
+  std::vector<uchar> png;
+  cv::imencode(".png", flat, png);
+  auto res = post_image(std::string(png.begin(), png.end()), "?crops=0");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto j = json::parse(res->body);
+  EXPECT_EQ(j["status"], "no_face");
+  EXPECT_TRUE(j["score"].is_null());
+  EXPECT_NE(j["error"].get<std::string>().find("no face"), std::string::npos);
+}
+
+// ---- bad uploads ----------------------------------------------------------------------------
+
+TEST_F(ServeTest, EmptyOrMissingUploadIs400) {
+  auto r = post_image("");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(r->body).find("empty upload"), std::string::npos) << r->body;
+  r = client().Post("/v1/detect", "", "image/png");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(r->body).find("empty upload"), std::string::npos) << r->body;
+  r = client().Post("/v1/detect", httplib::MultipartFormDataItems{{"picture", encoded(8, 8), "a.png", "image/png"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(r->body).find("'picture'"), std::string::npos) << r->body;
+  auto raw = raw_request(port_, "POST /v1/detect HTTP/1.1\r\nHost: x\r\n\r\n");  // no body at all
+  EXPECT_EQ(raw.status, 400) << raw.head;
+}
+
+TEST_F(ServeTest, GarbageAndTruncatedImagesAre400CannotDecode) {
+  for (const std::string& bytes : {std::string("this is not an image, just some text"), std::string(5000, '\xff'),
+                                   encoded(64, 64).substr(0, 200), encoded(64, 64, ".jpg").substr(0, 300),
+                                   png_header(64, 64)}) {
+    auto r = post_image(bytes);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
+    EXPECT_NE(error_of(r->body).find("cannot decode image face.png"), std::string::npos) << r->body;
+  }
+  auto r = client().Post("/v1/detect", "{\"image\": 1}", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
+  EXPECT_NE(error_of(r->body).find("Content-Type"), std::string::npos) << r->body;
+}
+
+TEST_F(ServeTest, OversizedBodyIs413WithTheLimit) {
+  auto r = client().Post("/v1/detect", std::string((1 << 20) + 1000, 'x'), "image/png");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(error_of(r->body).find("1048576 bytes"), std::string::npos) << r->body;
+  // With Expect: 100-continue (as curl sends for large bodies) the answer comes before the body.
+  auto raw = raw_request(port_, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                                "Content-Length: 99999999\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(raw.status, 413) << raw.head;
+  EXPECT_NE(error_of(raw.body).find("upload too large"), std::string::npos) << raw.body;
+}
+
+TEST_F(ServeTest, HugeDimensionsAreRefusedFromTheHeader) {
+  for (auto [w, h] : {std::pair<uint32_t, uint32_t>{100000, 100000}, {1025, 10}, {0x7fffffff, 1}}) {
+    auto r = post_image(png_header(w, h));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 422) << r->body;
+    EXPECT_NE(error_of(r->body).find(std::to_string(w) + "x" + std::to_string(h)), std::string::npos) << r->body;
+    EXPECT_NE(error_of(r->body).find("at most 1024 pixels"), std::string::npos) << r->body;
+  }
+}
+
+TEST_F(ServeTest, ChunkedAndCompressedUploadsAreRefused) {
+  auto r = raw_request(port_, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_EQ(r.status, 411) << r.head;
+  EXPECT_NE(error_of(r.body).find("Content-Length"), std::string::npos) << r.body;
+  r = raw_request(port_, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                         "Content-Encoding: gzip\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(r.status, 415) << r.head;
+  EXPECT_NE(error_of(r.body).find("gzip"), std::string::npos) << r.body;
+}
+
+TEST_F(ServeTest, StalledClientIsDroppedWhileOthersAreServed) {
+  // Headers, then 3 of 100 promised body bytes, then silence: the read timeout (2 s here) ends it.
+  std::future<RawResponse> stalled = std::async(std::launch::async, [] {
+    return raw_request(port_, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                              "Content-Length: 100\r\n\r\nabc", 20);
+  });
+  auto res = post_image(encoded(64, 64));  // served meanwhile
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  const RawResponse r = stalled.get();  // the server closed the connection (answering 400 or not)
+  EXPECT_TRUE(r.status == 0 || r.status == 400) << r.head;
+}
+
+// ---- the in-flight limit --------------------------------------------------------------------
+
+TEST(ServeBusy, RequestsBeyondMaxInFlightGet503AndTheServerRecovers) {
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> hold{true};
+  ServeOptions o = test_options();
+  o.max_in_flight = 1;
+  o.on_detect = [&] {
+    if (hold.exchange(false)) {  // only the first request waits
+      entered.set_value();
+      released.wait();
+    }
+  };
+  Server server(small_model(), o);
+  const int port = server.start();
+  const std::string png = encoded(64, 64);
+  auto post = [port, &png] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    auto r = c.Post("/v1/detect", png, "image/png");
+    return r ? r->status : -1;
+  };
+  std::future<int> first = std::async(std::launch::async, post);
+  entered.get_future().wait();  // the first request holds the only slot now
+
+  httplib::Client c("127.0.0.1", port);
+  auto busy = c.Post("/v1/detect", png, "image/png");
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
+  EXPECT_NE(error_of(busy->body).find("busy"), std::string::npos) << busy->body;
+  auto junk = c.Post("/v1/detect", "not an image", "image/png");  // refused from its header, busy or not
+  ASSERT_TRUE(junk);
+  EXPECT_EQ(junk->status, 400);
+  auto health = c.Get("/healthz");  // other routes are not limited
+  ASSERT_TRUE(health);
+  EXPECT_EQ(json::parse(health->body)["in_flight"], 1);
+
+  release.set_value();
+  EXPECT_EQ(first.get(), 200);
+  EXPECT_EQ(post(), 200);  // the slot is free again
+  server.stop();
+  EXPECT_FALSE(server.running());
+}
+
+// ---- options, helpers -----------------------------------------------------------------------
+
+TEST(ServeOptions, BadValuesAreConfigErrorsNamingTheKey) {
+  auto msg = [](auto change) {
+    ServeOptions o;
+    change(o);
+    return test::error_message<ConfigError>([&] { o.validate(); });
+  };
+  EXPECT_NE(msg([](ServeOptions& o) { o.port = 70000; }).find("port = 70000"), std::string::npos);
+  EXPECT_NE(msg([](ServeOptions& o) { o.max_in_flight = 0; }).find("max_in_flight = 0"), std::string::npos);
+  EXPECT_NE(msg([](ServeOptions& o) { o.detect.threshold = 1.5; }).find("threshold"), std::string::npos);
+  EXPECT_NE(msg([](ServeOptions& o) { o.threads = 0; }).find("threads = 0"), std::string::npos);
+  EXPECT_EQ(msg([](ServeOptions&) {}), "(no exception)");
+  ServeOptions o;
+  o.max_in_flight = -1;
+  EXPECT_THROW(Server(small_model(), o), ConfigError);
+}
+
+TEST(ServeOptions, PortInUseIsAnErrorNamingIt) {
+  Server first(small_model(), test_options());
+  const int port = first.start();
+  ServeOptions o = test_options();
+  o.port = port;
+  Server second(small_model(), o);
+  const std::string msg = test::error_message<Error>([&] { second.start(); });
+  EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << msg;
+}
+
+TEST(ServeHelpers, ProbeReadsSidesFromHeadersOfEveryFormat) {
+  for (const char* ext : {".png", ".jpg", ".bmp", ".webp"}) {
+    const auto h = serve::probe_image_header(encoded(123, 45, ext));
+    EXPECT_EQ(h.width, 123) << ext;
+    EXPECT_EQ(h.height, 45) << ext;
+    EXPECT_FALSE(h.format.empty()) << ext;
+  }
+  // Lossless WebP and progressive JPEG take other header paths.
+  cv::Mat img(33, 77, CV_8UC3, cv::Scalar(1, 2, 3));
+  std::vector<uchar> bytes;
+  ASSERT_TRUE(cv::imencode(".webp", img, bytes, {cv::IMWRITE_WEBP_QUALITY, 101}));
+  EXPECT_EQ(serve::probe_image_header(std::string(bytes.begin(), bytes.end())).width, 77);
+  ASSERT_TRUE(cv::imencode(".jpg", img, bytes, {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
+  EXPECT_EQ(serve::probe_image_header(std::string(bytes.begin(), bytes.end())).height, 33);
+
+  const auto huge = serve::probe_image_header(png_header(100000, 100000));
+  EXPECT_EQ(huge.format, "png");
+  EXPECT_EQ(huge.width, 100000);
+  EXPECT_TRUE(serve::probe_image_header(png_header(0, 10)).format.empty());
+  EXPECT_TRUE(serve::probe_image_header("GIF89a....").format.empty());
+  EXPECT_TRUE(serve::probe_image_header(std::string("\xff\xd8\xff\xe0\x00", 5)).format.empty());
+  EXPECT_TRUE(serve::probe_image_header("").format.empty());
+}
+
+TEST(ServeHelpers, Base64MatchesRfc4648Vectors) {
+  EXPECT_EQ(serve::base64_encode(""), "");
+  EXPECT_EQ(serve::base64_encode("f"), "Zg==");
+  EXPECT_EQ(serve::base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(serve::base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(serve::base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(serve::base64_encode(std::string("\xff\xfe\x00", 3)), "//4A");
+}
+
+// ---- the page in a browser ------------------------------------------------------------------
+
+TEST(BrowserTest, PageUploadsAnImageAndShowsTheScore) {
+  const std::string script = std::string(SOLA_SOURCE_DIR) + "/tests/browser/upload_test.mjs";
+  const std::string modules = std::string(SOLA_SOURCE_DIR) + "/tests/browser/node_modules/playwright-core";
+  if (std::system("command -v node >/dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed (apt install nodejs)";
+  if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "/usr/bin/chromium is not installed (apt install chromium)";
+  if (!fs::exists(modules)) GTEST_SKIP() << modules << " is missing (run: cd tests/browser && npm ci)";
+
+  Server server(small_model(), test_options());
+  const int port = server.start();
+  test::TempDir dir;
+  const std::string image = dir.file("face.png");
+  {
+    std::ofstream out(image, std::ios::binary);
+    out << encoded(96, 96);
+  }
+  const std::string cmd = "node " + script + " http://127.0.0.1:" + std::to_string(port) + "/ " + image + " 2>&1";
+  std::string output;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  EXPECT_NE(output.find("score: "), std::string::npos) << output;
+}
+
+}  // namespace
+}  // namespace sola

@@ -11,7 +11,7 @@
 #include <string>
 
 #include <opencv2/core/utility.hpp>
-#include <torch/types.h>
+#include <torch/utils.h>  // torch::set_num_threads
 
 #include "entry_points.h"
 

@@ -9,7 +9,9 @@
 # project's own make_corpus into build-fuzz/corpus/<target> (kept and grown between runs), runs each
 # target SECONDS_PER_TARGET seconds in one process, prints the executions per target and in total,
 # and copies every crash / timeout / out-of-memory input to fuzz/regressions/<target>/ (commit those:
-# tests/bad_input_test.cpp replays them). Exits 1 when any target found something.
+# tests/bad_input_test.cpp replays them). fuzz_checkpoint runs in fork mode and sorts its crashes:
+# those inside LibTorch's model loader are known (fuzz/known/fuzz_checkpoint/), the rest findings.
+# Exits 1 when any target found something.
 # Needs clang and libclang-rt-dev (Debian: apt-get install clang libclang-rt-14-dev).
 set -euo pipefail
 
@@ -97,7 +99,7 @@ for t in "${targets[@]}"; do
   [ -n "$runs" ] || runs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -1)
   runs=${runs:-0}
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  [ -n "$speed" ] || speed=$(sed -n 's/^#[0-9]*: cov:.* exec\/s \([0-9]*\) .*/\1/p' "$log" | tail -1)
+  [ -n "$speed" ] || speed=$((runs / seconds))  # fork mode prints no final stats
   total=$((total + runs))
   shopt -s nullglob
   finds=("$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/timeout-* "$artifacts"/oom-*)
@@ -117,12 +119,22 @@ for t in "${targets[@]}"; do
     result="FOUND (exit $rc, log $log)"
     mkdir -p "$root/fuzz/regressions/$t"
     for f in "${ours[@]}"; do
-      cp "$f" "$root/fuzz/regressions/$t/"
-      result+=" -> fuzz/regressions/$t/$(basename "$f")"
+      dup=""
+      for r in "$root/fuzz/regressions/$t"/*; do cmp -s "$f" "$r" && dup=$r && break; done
+      if [ -n "$dup" ]; then
+        result+=" (again: fuzz/regressions/$t/$(basename "$dup"))"
+      else
+        cp "$f" "$root/fuzz/regressions/$t/"
+        result+=" -> fuzz/regressions/$t/$(basename "$f")"
+      fi
     done
     grep -m3 -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$log" | sed 's/^/    /' >&2 || true
   fi
   printf '%-16s %12s %8s  %s\n' "$t" "$runs" "${speed:-0}" "$result"
+  # A target that crashed left its scratch folder (fuzz/fuzz_target.h) behind.
+  for d in /dev/shm/sola-fuzz-*; do
+    if [ -d "$d" ] && ! kill -0 "${d##*-}" 2>/dev/null; then rm -rf "$d"; fi
+  done
 done
 printf '%-16s %12s\n' total "$total"
 exit "$found"

@@ -36,6 +36,7 @@ struct DetectCliOptions {
   std::string heatmap_dir;
   bool json = false;
   int threads = 0;
+  double scale = 0;
 };
 
 struct Counts {
@@ -76,6 +77,7 @@ int run_detect(const DetectCliOptions& opts) {
   const std::string model_path = opts.model_file.empty() ? detect::default_model_path() : opts.model_file;
   auto loaded = load_model(model_path);
   detect::DetectOptions options = opts.detect;
+  options.crop_scale = static_cast<float>(opts.scale > 0 ? opts.scale : detect::model_crop_scale(loaded.metadata));
   options.maps = !opts.heatmap_dir.empty();
   detect::Detector detector(loaded.model, options);
   if (!opts.heatmap_dir.empty()) {
@@ -168,6 +170,9 @@ void setup_detect(CLI::App& app) {
   sub->add_option("--frames", opts->detect.frames, "frames sampled evenly per video (video score: their mean)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  sub->add_option("--scale", opts->scale, "face crop side as a multiple of the face box (0: the model's, from its "
+                                         "metadata; 2.6 as in the paper when it has none)")
+      ->capture_default_str();
   sub->add_flag("--all-faces", opts->detect.all_faces, "score every face, not only the largest (image score: the maximum)");
   sub->add_option("--detector", opts->detect.detector.method, "face detector")
       ->capture_default_str()

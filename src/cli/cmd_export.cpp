@@ -20,6 +20,7 @@ struct ExportOptions {
   std::string format = "pytorch";
   bool half = false;
   std::string note;
+  double crop_scale = 0;
 };
 
 int run_export(const ExportOptions& opts) {
@@ -29,6 +30,7 @@ int run_export(const ExportOptions& opts) {
     meta.erase("train_state");  // a deployable model, not a checkpoint to resume
     meta["exported_from"] = opts.model_file;
     if (!opts.note.empty()) meta["note"] = opts.note;
+    if (opts.crop_scale > 0) meta["crop_scale"] = opts.crop_scale;
     save_model(opts.out_file, *loaded.model, meta, nullptr, SaveOptions{opts.half, false});
   } else {
     if (opts.half) throw ConfigError("--half applies to --format sola only (PyTorch exports keep float32)");
@@ -62,6 +64,9 @@ void setup_export(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--half", opts->half, "sola format: store weights as float16 (half the size)");
   sub->add_option("--note", opts->note, "sola format: a note stored in the file's metadata");
+  sub->add_option("--crop-scale", opts->crop_scale,
+                  "sola format: face-crop scale of the training data (face box x scale), used by sola detect/serve")
+      ->check(CLI::Range(1.0, 10.0));
   sub->callback([opts] {
     if (int code = run_export(*opts); code != kOk) throw CLI::RuntimeError(code);
   });

@@ -24,6 +24,7 @@ struct ServeArgs {
   double max_upload_mb = 10;
   int torch_threads = 0;
   int timeout_s = 10;
+  double scale = 0;
 };
 
 std::string url_host(const std::string& host) {
@@ -45,6 +46,10 @@ int run_serve(ServeArgs& args) {
   opts.validate();
   const std::string path = args.model_file.empty() ? detect::default_model_path() : args.model_file;
   LoadedModel loaded = load_model(path);
+  if (args.scale > 0)
+    opts.detect.crop_scale = static_cast<float>(args.scale);
+  else
+    opts.detect.crop_scale = static_cast<float>(detect::model_crop_scale(loaded.metadata));
   // Intra-op threads are shared by all detections at once: split the cores between them.
   const int threads = configure_threads(args.torch_threads > 0 ? args.torch_threads
                                                                : std::max(1, available_cores() / opts.max_in_flight));
@@ -104,6 +109,8 @@ void setup_serve(CLI::App& app) {
                   "LibTorch threads per detection (0: the cores divided by --max-in-flight)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
+  sub->add_option("--scale", args->scale, "face crop side as a multiple of the face box (0: the model's, from its metadata)")
+      ->capture_default_str();
   sub->add_option("--threshold", o.detect.threshold, "default score threshold for the label 'fake'")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));

@@ -63,10 +63,12 @@ bool jpeg_size(std::ifstream& in, int64_t& w, int64_t& h) {
   in.seekg(2);
   unsigned char b[5];
   for (;;) {
+    // Like libjpeg's next_marker: skip stray bytes (and FF 00) before a marker, then fill bytes.
     int c = in.get();
-    if (c != 0xFF) return false;
-    while (c == 0xFF) c = in.get();  // fill bytes
+    while (c != EOF && c != 0xFF) c = in.get();
+    while (c == 0xFF) c = in.get();
     if (c == EOF) return false;
+    if (c == 0x00) continue;
     const int marker = c;
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no payload
     if (marker == 0xD9 || marker == 0xDA) return false;                   // end / scan before any SOF
@@ -84,8 +86,31 @@ bool jpeg_size(std::ifstream& in, int64_t& w, int64_t& h) {
   }
 }
 
-/// Width and height from the header of a PNG, JPEG, BMP or WebP file; false for other formats or
-/// a header that cannot be parsed (the decoder then decides).
+/// Width and height from a TIFF's first image directory (ImageWidth 256, ImageLength 257; SHORT or
+/// LONG), in the byte order of its header.
+bool tiff_size(std::ifstream& in, bool little, int64_t& w, int64_t& h) {
+  auto u16 = [little](const unsigned char* p) { return little ? le16(p) : be16(p); };
+  auto u32 = [little](const unsigned char* p) { return little ? le32(p) : be32(p); };
+  unsigned char b[12];
+  in.clear();
+  in.seekg(4);
+  if (!in.read(reinterpret_cast<char*>(b), 4)) return false;
+  in.seekg(u32(b));
+  if (!in.read(reinterpret_cast<char*>(b), 2)) return false;
+  const uint32_t entries = u16(b);
+  bool have_w = false, have_h = false;
+  for (uint32_t i = 0; i < entries && in.read(reinterpret_cast<char*>(b), 12); ++i) {
+    const uint32_t tag = u16(b), type = u16(b + 2);
+    if (tag != 256 && tag != 257) continue;
+    const int64_t v = type == 3 ? u16(b + 8) : type == 4 ? u32(b + 8) : 0;
+    (tag == 256 ? w : h) = v;
+    (tag == 256 ? have_w : have_h) = true;
+  }
+  return have_w && have_h;
+}
+
+/// Width and height from the header of a PNG, JPEG, BMP, WebP or TIFF file; false for other formats or
+/// a header that cannot be parsed (read_image_bgr then refuses the file).
 bool header_size(const std::string& path, int64_t& w, int64_t& h) {
   std::ifstream in(path, std::ios::binary);
   std::array<unsigned char, 32> b{};
@@ -99,8 +124,13 @@ bool header_size(const std::string& path, int64_t& w, int64_t& h) {
   }
   if (p[0] == 0xFF && p[1] == 0xD8) return jpeg_size(in, w, h);
   if (p[0] == 'B' && p[1] == 'M') {
-    w = std::abs(static_cast<int32_t>(le32(p + 18)));
-    h = std::abs(static_cast<int32_t>(le32(p + 22)));
+    if (le32(p + 14) == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sides
+      w = le16(p + 18);
+      h = le16(p + 20);
+    } else {  // BITMAPINFOHEADER and later: 32-bit signed (negative height: top-down rows)
+      w = std::abs(static_cast<int64_t>(static_cast<int32_t>(le32(p + 18))));
+      h = std::abs(static_cast<int64_t>(static_cast<int32_t>(le32(p + 22))));
+    }
     return true;
   }
   if (is(0, "RIFF") && is(8, "WEBP")) {
@@ -121,6 +151,8 @@ bool header_size(const std::string& path, int64_t& w, int64_t& h) {
       return true;
     }
   }
+  const bool tiff_le = is(0, "II*") && p[3] == 0, tiff_be = is(0, "MM") && p[2] == 0 && p[3] == 42;
+  if (tiff_le || tiff_be) return tiff_size(in, tiff_le, w, h);
   return false;
 }
 
@@ -282,15 +314,18 @@ int64_t video_frame_count(const std::string& path) { return VideoReader(path).fr
 
 cv::Mat read_image_bgr(const std::string& path, int max_side) {
   require_file(path, "image file");
-  int64_t w = 0, h = 0;
-  if (header_size(path, w, h)) {
-    if (w <= 0 || h <= 0) throw IoError(path, "image header gives a size of " + std::to_string(w) + "x" +
-                                                  std::to_string(h));
-    check_side(path, w, h, max_side);
-  }
   if (!cv::haveImageReader(path)) {
     throw IoError(path, "not an image OpenCV can read (unknown or unsupported format)");
   }
+  // Only formats whose size the header gives are decoded: OpenCV's other readers (PNM, PFM, Sun
+  // raster, Radiance HDR, a bare VP8 stream, ...) allocate whatever a 20-byte header claims.
+  int64_t w = 0, h = 0;
+  if (!header_size(path, w, h)) {
+    throw IoError(path, "cannot decode image: no readable JPEG, PNG, BMP, WebP or TIFF header (other formats are "
+                        "not read: their size cannot be checked before decoding)");
+  }
+  if (w <= 0 || h <= 0) throw IoError(path, "image header gives a size of " + std::to_string(w) + "x" + std::to_string(h));
+  check_side(path, w, h, max_side);
   cv::Mat img;
   try {
     img = cv::imread(path, cv::IMREAD_COLOR);

@@ -77,8 +77,9 @@ int64_t video_frame_count(const std::string& path);
 
 /// Reads an image file as 8-bit BGR (any depth/channels converted; EXIF orientation applied, as
 /// cv::imread and load_image do). Throws IoError naming the file: missing, undecodable, or a side
-/// above max_side (checked from the header before the pixels are decoded for PNG, JPEG, BMP and
-/// WebP; after decoding for other formats).
+/// above max_side. Only JPEG, PNG, BMP, WebP and TIFF are decoded, and only after their size has
+/// been read from the header (so a small hostile file cannot make the decoder allocate gigabytes);
+/// other formats are refused as unsupported.
 cv::Mat read_image_bgr(const std::string& path, int max_side = 8192);
 
 }  // namespace sola::data

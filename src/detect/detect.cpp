@@ -118,6 +118,14 @@ nlohmann::json InputResult::to_json() const {
   return j;
 }
 
+double model_crop_scale(const nlohmann::json& metadata) {
+  if (metadata.is_object() && metadata.contains("crop_scale") && metadata["crop_scale"].is_number()) {
+    const double scale = metadata["crop_scale"].get<double>();
+    if (scale >= 1.0 && scale <= 10.0) return scale;
+  }
+  return 2.6;
+}
+
 std::string default_model_path() {
   if (const char* env = std::getenv("SOLA_MODEL"); env && *env) return env;
   std::vector<fs::path> dirs;

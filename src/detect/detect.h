@@ -80,6 +80,11 @@ struct InputResult {
   nlohmann::json to_json() const;
 };
 
+/// The face-crop scale a model was trained with: its metadata's "crop_scale" (written by
+/// `sola export --crop-scale`), else the paper's 2.6. Detection must crop faces as the training
+/// data was cropped, or the model sees faces at a scale it never learned.
+double model_crop_scale(const nlohmann::json& metadata);
+
 /// Where `sola detect` finds its model when none is given: $SOLA_MODEL (used as given), then
 /// models/sola-dfdc.pt next to the executable's folder (<exe dir>/models, <exe dir>/../models,
 /// <exe dir>/../share/sola/models), then the source tree's models/ (SOLA_DEFAULT_MODEL_DIR, when the

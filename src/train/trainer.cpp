@@ -171,7 +171,8 @@ TrainSummary Trainer::run(bool resume) {
     epoch = state.at("epoch").get<int64_t>();
     step_in_epoch = state.at("step_in_epoch").get<int64_t>();
     global_step = state.at("global_step").get<int64_t>();
-    best = state.value("best", best);
+    // No epoch validated yet: best is -inf, which JSON stores as null.
+    if (state.contains("best") && state["best"].is_number()) best = state["best"].get<double>();
   } else {
     torch::manual_seed(static_cast<uint64_t>(options_.seed()));
     model = build_model(model_options_);

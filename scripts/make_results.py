@@ -47,6 +47,17 @@ def ips_of(runs, name):
     return ips[len(ips) // 2]
 
 
+def write_command(w, runs, name):
+    """The run's description and the exact command that made it."""
+    cmd = open(os.path.join(runs, name + ".command.txt")).read().strip()
+    w(f"**{name}**: {DESCRIPTIONS.get(name, '')}")
+    w("")
+    w("```sh")
+    w(cmd)
+    w("```")
+    w("")
+
+
 def pct(v):
     return f"{100 * v:.2f}"
 
@@ -117,13 +128,7 @@ def main():
     w("")
     for name, log, epochs in details:
         cfg = json.load(open(os.path.join(runs, name, "config.json")))
-        cmd = open(os.path.join(runs, name + ".command.txt")).read().strip()
-        w(f"**{name}**: {DESCRIPTIONS.get(name, '')}")
-        w("")
-        w("```sh")
-        w(cmd)
-        w("```")
-        w("")
+        write_command(w, runs, name)
         t = cfg["train"]
         m = cfg["model"]
         arch = (f"arch=resnet, backbone={m['backbone']}, input {m['input_size']} px" if m["arch"] == "resnet" else
@@ -183,18 +188,19 @@ def main():
               f"{pct(evals[base]['frame']['auc'])} ({base}) | {100 * (e['frame']['auc'] - evals[base]['frame']['auc']):+.2f} |")
         w("")
         for name in pseudo:
-            cmd = open(os.path.join(runs, name + ".command.txt")).read().strip()
             log = load_jsonl(os.path.join(runs, name, "metrics.jsonl"))
             epochs = [l for l in log if l["type"] == "epoch"]
-            w(f"**{name}**: {DESCRIPTIONS.get(name, '')}")
-            w("")
-            w("```sh")
-            w(cmd)
-            w("```")
-            w("")
+            write_command(w, runs, name)
             w("Per epoch (val frame AUC): " + ", ".join(pct(l["val"]["frame"]["auc"]) for l in epochs) +
               f"; train img/s {ips_of(runs, name):.1f}.")
             w("")
+        w("Reading: at this budget (3 epochs from scratch at 128 px) what SOLA learns from self-blended fakes does "
+          "not transfer to DFDC's deepfakes: validation AUC stays near chance (below it after the first epoch, so "
+          "the cue it first picks up is anti-correlated with DFDC's fakes). The Self-Blended Images paper trains an "
+          "ImageNet-pretrained EfficientNet-B4 for 100 epochs at 380 px; pseudo-fakes are a way to train without fake "
+          "data, not a shortcut around pretraining and schedule. `--set init=torchvision:FILE` (ImageNet ResNet "
+          "weights) and `--set pseudo_fakes=true` (a new blend every epoch) are the levers to try with a longer budget.")
+        w("")
     print("\n".join(out))
 
 

@@ -59,7 +59,14 @@ VAL=$DATA/dfdc/val
 WORK=$(mktemp -d /tmp/sola-compare-XXXXXX)
 RESULTS=$WORK/results.jsonl
 : > "$RESULTS"
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+# A section's start: on stderr, and with the load average and the other busy processes in the results
+# (none of this script's own runs is alive at that moment).
+log() {
+  echo "[$(date +%H:%M:%S)] $*" >&2
+  local busy
+  busy=$(ps -eo pcpu,comm --sort=-pcpu | awk 'NR>1 && $1 > 20 {print $2}' | sort -u | tr '\n' ' ' || true)
+  echo "{\"bench\": \"section\", \"name\": \"$*\", \"time\": \"$(date +%H:%M:%S)\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"busy\": \"$busy\"}" >> "$RESULTS"
+}
 run() { "$@" | tee -a "$RESULTS" >&2; }  # every benchmark prints JSON lines
 
 # ---- the machine ----

@@ -1,11 +1,12 @@
 // Writes the seed corpus of every fuzz target, made by the project itself (OpenCV for images,
-// save_model for model files), plus a libFuzzer dictionary of config keys:
+// save_model for model files), plus libFuzzer dictionaries of config keys and HTTP tokens:
 //
 //   make_corpus OUT_DIR SEEDS_DIR
 //
-// OUT_DIR/<target>/ gets small valid and nearly valid inputs for each target of entry_points.h,
-// SEEDS_DIR (fuzz/seeds: hand-made files OpenCV cannot write, e.g. a CMYK JPEG) is copied into
-// OUT_DIR/fuzz_image/, and OUT_DIR/fuzz_config.dict lists every config key and section.
+// OUT_DIR/<target>/ gets small valid and nearly valid inputs for each target of entry_points.h and
+// fuzz_http (raw HTTP requests), SEEDS_DIR (fuzz/seeds: hand-made files OpenCV cannot write, e.g. a
+// CMYK JPEG) is copied into OUT_DIR/fuzz_image/, OUT_DIR/fuzz_config.dict lists every config key and
+// section, and OUT_DIR/fuzz_http.dict the methods, routes, headers and options the server knows.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -202,6 +203,87 @@ void checkpoints(const fs::path& dir) {
   archive(dir / "wrong-format.pt", "other-format", config, {{"w", t}});
 }
 
+/// A POST /v1/detect request (query string `query`) with `body` of `type`, its Content-Length exact.
+std::string post(const std::string& query, const std::string& type, const std::string& body) {
+  return "POST /v1/detect" + query + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + type +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+/// multipart/form-data with boundary "b0undary": `fields` as (name, value) and the PNG as field "image".
+std::string multipart(const std::vector<std::pair<std::string, std::string>>& fields, const std::string& png) {
+  std::string body;
+  for (const auto& [name, value] : fields)
+    body += "--b0undary\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + value + "\r\n";
+  body += "--b0undary\r\nContent-Disposition: form-data; name=\"image\"; filename=\"face.png\"\r\n"
+          "Content-Type: image/png\r\n\r\n" + png + "\r\n--b0undary--\r\n";
+  return body;
+}
+
+/// `token` as a libFuzzer dictionary entry: quoted, with \\, \" and \xNN as its only escapes.
+std::string dict_entry(const std::string& token) {
+  std::string entry = "\"";
+  for (char c : token) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      entry += '\\';
+      entry += c;
+    } else if (u >= 0x20 && u < 0x7f) {
+      entry += c;
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", u);
+      entry += buf;
+    }
+  }
+  return entry + "\"";
+}
+
+/// Raw requests for the in-process server of fuzz_http (fuzz_http.cpp): every route and method,
+/// detect uploads (multipart and raw, with options), and requests each refusal of server.h answers.
+void http(const fs::path& dir, const fs::path& dict) {
+  fs::create_directories(dir);
+  std::vector<uchar> encoded;
+  cv::imencode(".png", pattern(32, 32, CV_8UC3), encoded);
+  const std::string png(encoded.begin(), encoded.end());
+  const std::string host = "Host: 127.0.0.1\r\n";
+  const std::string form = "multipart/form-data; boundary=b0undary";
+  write(dir / "get-root.http", "GET / HTTP/1.1\r\n" + host + "\r\n");
+  write(dir / "get-healthz.http", "GET /healthz HTTP/1.1\r\n" + host + "Connection: close\r\n\r\n");
+  write(dir / "head-root.http", "HEAD / HTTP/1.0\r\n\r\n");
+  write(dir / "detect-multipart.http", post("", form, multipart({}, png)));
+  write(dir / "detect-multipart-options.http",
+        post("", form, multipart({{"threshold", "0.25"}, {"crops", "1"}, {"heatmap", "1"}}, png)));
+  write(dir / "detect-raw.http", post("", "image/png", png));
+  write(dir / "detect-raw-heatmap.http", post("?heatmap=1&threshold=0.7&crops=true", "image/png", png));
+  write(dir / "detect-raw-faces.http", post("?crops=0", "application/octet-stream", png));
+  write(dir / "detect-expect-100.http",
+        "POST /v1/detect HTTP/1.1\r\n" + host + "Expect: 100-continue\r\nContent-Type: image/png\r\nContent-Length: " +
+            std::to_string(png.size()) + "\r\n\r\n" + png);
+  write(dir / "detect-bad-option.http", post("?heatmaps=1&threshold=2", "image/png", png));
+  write(dir / "detect-not-image.http", post("", "text/plain", "hello"));
+  write(dir / "detect-truncated-png.http", post("", "image/png", png.substr(0, 40)));
+  write(dir / "traversal.http", "GET /../../etc/passwd HTTP/1.1\r\n" + host + "\r\n");
+  write(dir / "traversal-encoded.http", "GET /%2e%2e/%2e%2e/etc/passwd?x=%00 HTTP/1.1\r\n" + host + "\r\n");
+  write(dir / "wrong-method.http", "DELETE /healthz HTTP/1.1\r\n" + host + "\r\n");
+  write(dir / "chunked.http", "POST /v1/detect HTTP/1.1\r\n" + host +
+                                  "Transfer-Encoding: chunked\r\nContent-Type: image/png\r\n\r\n10\r\n" +
+                                  png.substr(0, 16) + "\r\n0\r\n\r\n");
+  write(dir / "oversized.http", "POST /v1/detect HTTP/1.1\r\n" + host +
+                                    "Content-Type: image/png\r\nContent-Length: 99999999999\r\n\r\n" + png);
+  write(dir / "gzip.http", "POST /v1/detect HTTP/1.1\r\n" + host +
+                               "Content-Encoding: gzip\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\nabcd");
+  write(dir / "range.http", "GET / HTTP/1.1\r\n" + host + "Range: bytes=0-9,20-29,-5\r\n\r\n");
+
+  std::ofstream out(dict);
+  for (const char* token :
+       {"GET ", "HEAD ", "POST ", "PUT ", "OPTIONS ", " HTTP/1.1\r\n", " HTTP/1.0\r\n", "\r\n", "\r\n\r\n", "/",
+        "/healthz", "/v1/detect", "?", "&", "=", "%00", "Host: ", "Content-Length: ", "Content-Type: ",
+        "Transfer-Encoding: chunked", "Content-Encoding: ", "Expect: 100-continue", "Connection: close",
+        "Range: bytes=", "image/png", "image/jpeg", "application/octet-stream", "multipart/form-data; boundary=",
+        "Content-Disposition: form-data; name=", "; filename=", "--", "threshold", "crops", "heatmap", "image"})
+    out << dict_entry(token) << "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -215,6 +297,7 @@ int main(int argc, char** argv) {
     manifests(out / "fuzz_manifest");
     configs(out / "fuzz_config", out / "fuzz_config.dict");
     checkpoints(out / "fuzz_checkpoint");
+    http(out / "fuzz_http", out / "fuzz_http.dict");
   } catch (const std::exception& e) {
     std::cerr << "make_corpus: " << e.what() << "\n";
     return 1;

@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     e.g. scripts/fuzz.sh 10   (CI: a brief run)
 #                                                             scripts/fuzz.sh 600 fuzz_manifest
 #
-# Targets: fuzz_image fuzz_manifest fuzz_config fuzz_checkpoint (fuzz/README.md says what each feeds).
+# Targets: fuzz_image fuzz_manifest fuzz_config fuzz_checkpoint fuzz_http (fuzz/README.md says what
+# each feeds; fuzz_http sends raw requests to an in-process `sola serve` server).
 # Builds build-fuzz/ (standalone CMake project fuzz/, clang++), writes the seed corpus with the
 # project's own make_corpus into build-fuzz/corpus/<target> (kept and grown between runs), runs each
 # target SECONDS_PER_TARGET seconds in one process, prints the executions per target and in total,
@@ -18,7 +19,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${1:-60}
 shift || true
-all_targets=(fuzz_image fuzz_manifest fuzz_config fuzz_checkpoint)
+all_targets=(fuzz_image fuzz_manifest fuzz_config fuzz_checkpoint fuzz_http)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
@@ -89,6 +90,8 @@ for t in "${targets[@]}"; do
       rss=6144
       extra+=(-max_len=8388608 -malloc_limit_mb=4608 -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1) ;;
     fuzz_image) extra+=(-max_len=65536 -malloc_limit_mb=512) ;;
+    # Requests: up to 16 KiB (the server's upload limit is 64 KiB there; the seeds are < 2 KiB).
+    fuzz_http) extra+=(-max_len=16384 -malloc_limit_mb=2048) ;;
     *) extra+=(-max_len=8192 -malloc_limit_mb=2048) ;;
   esac
   rc=0

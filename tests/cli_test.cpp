@@ -111,6 +111,23 @@ TEST(Cli, ForwardScoresAnImageAndReportsBadFiles) {
   EXPECT_NE(bad["error"].get<std::string>().find("corrupt.jpg"), std::string::npos);
 }
 
+TEST(Cli, FileNamesThatAreNotUtf8DoNotStopTheOutput) {
+  test::TempDir dir;
+  const std::string bad = dir.file("bad\xff.jpg");  // a Latin-1 name from a foreign file system
+  std::ofstream(bad) << "not an image";
+  auto r = run_cli("forward --set input_size=64 '" + bad + "' '" + dir.file("missing.jpg") + "'");
+  EXPECT_EQ(r.code, 1) << r.out;
+  std::istringstream lines(r.stdout_only);
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);  // valid JSON: the bad byte became U+FFFD
+    EXPECT_EQ(j["status"], "error");
+    ++n;
+  }
+  EXPECT_EQ(n, 2) << "every input gets its line: " << r.out;
+}
+
 TEST(Cli, TrainThenEvalOnATinyDataset) {
   test::TempDir dir;
   const std::string m = test::make_tiny_dataset(dir.path.string(), 4, 32);

@@ -133,7 +133,7 @@ int run_detect(const DetectCliOptions& opts) {
                    r.ok() ? fmt::format("{:.4f}", r.score) : "-", r.ok() ? (r.fake ? "fake" : "real") : "-", r.path);
         if (!r.ok() && r.status != "no_face") fmt::print(stderr, "sola detect: {}\n", r.error);
       } else {
-        fmt::print("{}\n", r.to_json().dump());
+        fmt::print("{}\n", json_line(r.to_json()));
       }
     }
     std::fflush(stdout);

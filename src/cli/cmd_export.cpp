@@ -46,7 +46,7 @@ int run_export(const ExportOptions& opts) {
                       {"tensors", loaded.model->named_parameters().size() + loaded.model->named_buffers().size()},
                       {"parameters", count(loaded.model->named_parameters())},
                       {"config", to_json(loaded.options)}};
-  std::cout << line.dump() << std::endl;
+  std::cout << json_line(line) << std::endl;
   return kOk;
 }
 

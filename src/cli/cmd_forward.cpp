@@ -58,7 +58,7 @@ int run_forward(const ForwardOptions& opts) {
       line["error"] = e.what();
       ++failures;
     }
-    std::cout << line.dump() << std::endl;
+    std::cout << json_line(line) << std::endl;
   }
   return failures ? kFailure : kOk;
 }

@@ -108,7 +108,7 @@ int run_prepare(const PrepareCliOptions& opts) {
                      {"manifests", report.manifests},
                      {"seconds", bar.elapsed_seconds()}};
     if (!root.empty()) j["root"] = root;
-    std::cout << j.dump() << std::endl;
+    std::cout << json_line(j) << std::endl;
   }
   return report.failed_inputs > 0 ? kFailure : kOk;
 }

@@ -388,7 +388,7 @@ int run_synth(const SynthCliOptions& opts) {
                      {"manifest_real", n_real},
                      {"manifest_fake", n_fake},
                      {"seconds", bar.elapsed_seconds()}};
-    std::cout << j.dump() << std::endl;
+    std::cout << json_line(j) << std::endl;
   }
   return failed > 0 ? kFailure : kOk;
 }

@@ -74,4 +74,8 @@ RunConfig resolve_config(const ModelConfigArgs& args) {
 
 ModelOptions resolve_model_options(const ModelConfigArgs& args) { return resolve_config(args).model; }
 
+std::string json_line(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace sola::cli

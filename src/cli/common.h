@@ -33,6 +33,10 @@ ModelOptions resolve_model_options(const ModelConfigArgs& args);
 /// --threads N (0 = one per core).
 void add_threads_option(CLI::App* app, int& threads);
 
+/// One line of machine-readable output: compact JSON in which bytes that are not UTF-8 (a file name
+/// from a foreign file system) become U+FFFD instead of aborting the output.
+std::string json_line(const nlohmann::json& j);
+
 /// Reads a JSON file; throws IoError / ConfigError naming it.
 nlohmann::json read_json_file(const std::string& path);
 

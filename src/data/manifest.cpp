@@ -1,5 +1,7 @@
 #include "data/manifest.h"
 
+#include "data/video.h"
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -202,6 +204,18 @@ cv::Mat decode(const std::string& file, int flags, const std::string& what, std:
   const std::string name = what + " '" + file + "'";
   if (!cv::haveImageReader(file)) {
     problem = name + " is not an image OpenCV can read (missing, empty or unknown format)";
+    return {};
+  }
+  // The size comes from the header first: a small hostile file must not make the decoder allocate
+  // gigabytes (docs/RELIABILITY.md, fuzzing findings 5-7).
+  int64_t w = 0, h = 0;
+  if (!image_header_size(file, w, h)) {
+    problem = name + " is not a JPEG, PNG, BMP, WebP or TIFF image with a readable header (other formats are not read)";
+    return {};
+  }
+  if (w > kMaxImageSide || h > kMaxImageSide) {
+    problem = name + " is " + std::to_string(w) + "x" + std::to_string(h) + ", larger than " +
+              std::to_string(kMaxImageSide) + " px a side";
     return {};
   }
   cv::Mat img;

@@ -312,6 +312,10 @@ int64_t video_frame_count(const std::string& path) { return VideoReader(path).fr
 
 // ---- images -------------------------------------------------------------------------------------
 
+bool image_header_size(const std::string& path, int64_t& width, int64_t& height) {
+  return header_size(path, width, height);
+}
+
 cv::Mat read_image_bgr(const std::string& path, int max_side) {
   require_file(path, "image file");
   if (!cv::haveImageReader(path)) {

@@ -82,4 +82,8 @@ int64_t video_frame_count(const std::string& path);
 /// other formats are refused as unsupported.
 cv::Mat read_image_bgr(const std::string& path, int max_side = 8192);
 
+/// Width and height read from the header of a JPEG, PNG, BMP, WebP or TIFF file, without decoding;
+/// false for other formats, an unreadable file or a header that cannot be parsed.
+bool image_header_size(const std::string& path, int64_t& width, int64_t& height);
+
 }  // namespace sola::data

@@ -199,7 +199,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static uint64_t inputs = 0;
   const int port = server()->port();
   const std::string_view request(reinterpret_cast<const char*>(data), size);
-  check_answer(request, round_trip(port, request));
+  { auto a = round_trip(port, request); std::fprintf(stderr, "ANSWER %zu %s [%s]\n", a.size(), last_end().c_str(), escaped(a, 300).c_str()); check_answer(request, a); }
   if (++inputs % kHealthEvery == 0) check_health(port, request);
   return 0;
 }

@@ -170,6 +170,25 @@ TEST(TrainRobust, MicroBatchesMustDivideTheBatch) {
   EXPECT_NE(msg.find("micro_batches"), std::string::npos) << msg;
 }
 
+TEST(TrainRobust, InitStartsFromTheGivenWeights) {
+  test::TempDir dir;
+  const data::Manifest train = data::read_manifest(test::make_tiny_dataset(dir.path.string(), 4, 32));
+  const ModelOptions model = ModelOptions{}.input_size(32).grid(4).anomaly_channels(8).classifier_channels(8);
+  torch::manual_seed(77);
+  auto source = build_model(model);
+  save_model(dir.file("source.pt"), *source);
+  TrainOptions t;
+  t.epochs(1).batch_size(8).seed(3).workers(1).lr(1e-12).init("sola:" + dir.file("source.pt"));
+  Trainer(model, t, train, {}, dir.file("run")).run(false);  // one step at a negligible learning rate
+  auto trained = load_model(dir.file("run") + "/last.pt").model;
+  auto p = trained->named_parameters();
+  for (const auto& item : source->named_parameters())
+    EXPECT_TRUE(torch::allclose(item.value(), p[item.key()], 0, 1e-6)) << item.key();
+  t.init("sola:" + dir.file("missing.pt"));
+  const std::string msg = test::error_message<IoError>([&] { Trainer(model, t, train, {}, dir.file("bad")).run(false); });
+  EXPECT_NE(msg.find("missing.pt"), std::string::npos) << msg;
+}
+
 TEST(TrainRobust, TwoProcessesReachTheWeightsOfOneProcessWithTheSameGlobalBatch) {
   if (!ProcessGroup::gloo_available()) GTEST_SKIP() << "LibTorch built without Gloo (install libgloo-dev)";
   test::TempDir dir;

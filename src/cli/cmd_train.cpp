@@ -20,11 +20,16 @@ struct TrainCliOptions {
   std::string out;
   bool resume = false;
   bool skip_image_check = false;
+  bool pseudo_fakes = false;
+  std::string init;
   int threads = 0;
 };
 
 int run_train(const TrainCliOptions& opts) {
-  const RunConfig cfg = resolve_config(opts.config);
+  RunConfig cfg = resolve_config(opts.config);
+  if (!opts.init.empty()) cfg.train.init(opts.init);  // same as --set init=...
+  if (opts.pseudo_fakes) cfg.train.pseudo_fakes(true);
+  cfg.train.validate();
   const int threads = configure_threads(opts.threads);
   fmt::print(stderr, "sola train: {} threads, reading manifests\n", threads);
   auto train = data::read_manifests(opts.train);
@@ -64,6 +69,12 @@ void setup_train(CLI::App& app) {
       ->allow_extra_args(false);
   sub->add_option("--out", opts->out, "output directory (config.json, last.pt, best.pt, metrics.jsonl)")->required();
   sub->add_flag("--resume", opts->resume, "continue from OUT/last.pt exactly where it stopped");
+  sub->add_option("--init", opts->init,
+                  "initial weights: torchvision:FILE (a published ResNet .pth, into both branches) or sola:FILE "
+                  "(same as --set init=...)");
+  sub->add_flag("--pseudo-fakes", opts->pseudo_fakes,
+                "pair every real training image with a new self-blended pseudo-fake of itself each epoch "
+                "(same as --set pseudo_fakes=true)");
   sub->add_flag("--skip-image-check", opts->skip_image_check, "do not decode every image before training");
   add_threads_option(sub, opts->threads);
   sub->callback([opts] {

@@ -1,7 +1,8 @@
 // libFuzzer target for the HTTP server (`sola serve`, src/serve/): every input is the raw bytes of
 // one request, sent over a fresh TCP connection to one in-process sola::serve::Server (127.0.0.1,
-// a free port, a tiny untrained model, small limits). The client half-closes after sending, so the
-// server sees the end of the request at once, and reads the answer until the server closes.
+// a free port, a tiny untrained model, small limits). The client reads the answer until the server
+// closes; when none has begun 50 ms after sending, it half-closes, so that a server waiting for the
+// rest of an incomplete request sees its end at once (cpp-httplib then closes without answering).
 //
 // A finding, besides a crash or an ASan/UBSan report in the server's threads:
 //   - an answer that is not HTTP (bytes came back that do not start with "HTTP/1.1 NNN "),
@@ -12,6 +13,7 @@
 // Build and run with scripts/fuzz.sh; see fuzz/README.md.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -40,8 +42,10 @@ namespace {
 
 /// Seconds the client waits for each read of the answer before giving up on it.
 constexpr int kClientTimeoutS = 2;
+/// Milliseconds the client waits for an answer to begin before it half-closes (see round_trip).
+constexpr int kAnswerWaitMs = 50;
 /// Inputs between two GET /healthz checks.
-constexpr uint64_t kHealthEvery = 1;
+constexpr uint64_t kHealthEvery = 1000;
 
 /// The server under test: started once per process, stopped (and joined) at exit.
 std::unique_ptr<sola::serve::Server>& server() {
@@ -100,9 +104,13 @@ int connect_to(int port) {
   return fd;
 }
 
-/// Sends `request` on a new connection, half-closes, and returns everything read until the server
-/// closes, resets or stays silent for kClientTimeoutS. Connection failures are retried a few times
-/// (ephemeral ports, a full backlog); a server that still refuses is a finding.
+/// Sends `request` on a new connection and returns everything read until the server closes, resets
+/// or stays silent for kClientTimeoutS. cpp-httplib 0.11.4 never answers a client that has shut down
+/// its sending side (before writing it peeks at the socket and takes the end of input for a closed
+/// connection), so the client half-closes only when no answer has begun within kAnswerWaitMs: the
+/// server, waiting for the rest of an incomplete request, then sees its end at once instead of
+/// after its read timeout. Connection failures are retried a few times (ephemeral ports, a full
+/// backlog); a server that still refuses is a finding.
 std::string round_trip(int port, std::string_view request) {
   int fd = -1;
   for (int attempt = 0; attempt < 20 && fd < 0; ++attempt) {
@@ -118,7 +126,8 @@ std::string round_trip(int port, std::string_view request) {
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
-  ::shutdown(fd, SHUT_WR);
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, kAnswerWaitMs) == 0) ::shutdown(fd, SHUT_WR);
   std::string answer;
   char buf[16384];
   for (;;) {
@@ -133,24 +142,31 @@ std::string round_trip(int port, std::string_view request) {
   return answer;
 }
 
-/// Checks that `answer` (possibly empty: a reset may discard it) is an HTTP/1.1 response whose status
-/// is not a 5xx other than 503.
+/// Checks that `answer` (possibly empty or cut short: a reset may discard it) is an HTTP/1.1 response
+/// whose status is not a 5xx other than 503; after a "100 Continue" the final response is checked too.
 void check_answer(std::string_view request, const std::string& answer) {
   static const std::string kPrefix = "HTTP/1.1 ";
-  if (answer.empty()) return;
-  if (answer.size() < kPrefix.size()) {
-    if (kPrefix.compare(0, answer.size(), answer) != 0) finding("the answer is not HTTP", request, answer);
-    return;  // cut short by a reset: nothing more to check
+  size_t at = 0;  // start of the response being checked
+  while (at < answer.size()) {
+    const std::string_view rest = std::string_view(answer).substr(at);
+    if (rest.size() < kPrefix.size()) {
+      if (kPrefix.compare(0, rest.size(), rest) != 0) finding("the answer is not HTTP", request, answer);
+      return;  // cut short by a reset: nothing more to check
+    }
+    if (rest.compare(0, kPrefix.size(), kPrefix) != 0) finding("the answer is not HTTP", request, answer);
+    if (rest.size() < kPrefix.size() + 4) return;  // cut short inside the status line
+    const std::string code(rest.substr(kPrefix.size(), 3));
+    if (code.find_first_not_of("0123456789") != std::string::npos || rest[kPrefix.size() + 3] != ' ')
+      finding("the status line has no 3-digit status", request, answer);
+    const int status = std::stoi(code);
+    if (status < 100 || status > 599) finding("status " + code + " is not an HTTP status", request, answer);
+    if (status >= 500 && status != 503)
+      finding("status " + code + (status == 500 ? " (an exception escaped a handler)" : ""), request, answer);
+    if (status != 100) return;
+    const size_t end = rest.find("\r\n\r\n");  // an interim response has no body
+    if (end == std::string_view::npos) return;
+    at += end + 4;
   }
-  if (answer.compare(0, kPrefix.size(), kPrefix) != 0) finding("the answer is not HTTP", request, answer);
-  if (answer.size() < kPrefix.size() + 4) return;  // cut short inside the status line
-  const std::string code = answer.substr(kPrefix.size(), 3);
-  if (code.find_first_not_of("0123456789") != std::string::npos || answer[kPrefix.size() + 3] != ' ')
-    finding("the status line has no 3-digit status", request, answer);
-  const int status = std::stoi(code);
-  if (status < 100 || status > 599) finding("status " + code + " is not an HTTP status", request, answer);
-  if (status >= 500 && status != 503)
-    finding("status " + code + (status == 500 ? " (an exception escaped a handler)" : ""), request, answer);
 }
 
 /// GET /healthz must answer 200 with "status":"ok" (three tries, for workers still busy with a
@@ -199,7 +215,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static uint64_t inputs = 0;
   const int port = server()->port();
   const std::string_view request(reinterpret_cast<const char*>(data), size);
-  { auto a = round_trip(port, request); std::fprintf(stderr, "ANSWER %zu %s [%s]\n", a.size(), last_end().c_str(), escaped(a, 300).c_str()); check_answer(request, a); }
+  check_answer(request, round_trip(port, request));
   if (++inputs % kHealthEvery == 0) check_health(port, request);
   return 0;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every parser of outside input with libFuzzer (clang, ASan + UBSan).
+# Fuzzes every parser of outside input, and the HTTP server, with libFuzzer (clang, ASan + UBSan).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     e.g. scripts/fuzz.sh 10   (CI: a brief run)
 #                                                             scripts/fuzz.sh 600 fuzz_manifest

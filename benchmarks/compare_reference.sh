@@ -5,7 +5,8 @@
 # the raw JSON lines stay in the work folder it names.
 #
 #   benchmarks/compare_reference.sh [--bin DIR] [--model FILE] [--data DIR] [--threads N]
-#                                   [--repeats N] [--train-batch N] [--train-repeats N] [--crops N] [--quick]
+#                                   [--repeats N] [--train-batch N] [--train-repeats N] [--crops N]
+#                                   [--size N] [--quick] [--tables RESULTS.jsonl]
 #
 #   --bin DIR         where sola, sola_bench_forward, sola_bench_train, sola_bench_auc are (build/)
 #   --model FILE      the trained model for the end-to-end and AUC rows (models/sola-dfdc.pt)
@@ -16,9 +17,11 @@
 #   --crops N         images for the end-to-end rows (default 200: half real, half fake)
 #   --size N          input side of the inference and training rows (default 256)
 #   --quick           a smoke test: 2 repeats, 64 px, training batch 2, 20 crops (figures meaningless)
+#   --tables FILE     only print the tables of an earlier run's results.jsonl
 #
-# Every figure comes from its own process (so peak memory is per configuration); sola and the
-# reference alternate, and every ratio is computed from figures of this one run.
+# Each sola-vs-reference figure comes from its own process (so peak memory is per configuration),
+# sola and the reference alternating; the levers table comes from one process that interleaves its
+# configurations. Every ratio is computed from figures of this one run.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,8 +35,10 @@ TRAIN_REPEATS=5
 CROPS=200
 SIZE=256
 PY=${PYTHON:-/usr/bin/python3}
+TABLES=
 while [ $# -gt 0 ]; do
   case $1 in
+    --tables) TABLES=$2; shift 2 ;;
     --bin) BIN=$2; shift 2 ;;
     --model) MODEL=$2; shift 2 ;;
     --data) DATA=$2; shift 2 ;;
@@ -44,114 +49,13 @@ while [ $# -gt 0 ]; do
     --crops) CROPS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --quick) REPEATS=2; TRAIN_BATCH=2; TRAIN_REPEATS=2; CROPS=20; SIZE=64; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "compare_reference.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-for exe in sola sola_bench_forward sola_bench_train sola_bench_auc; do
-  [ -x "$BIN/$exe" ] || { echo "compare_reference.sh: $BIN/$exe not found (build it, or pass --bin)" >&2; exit 2; }
-done
-[ -f "$MODEL" ] || { echo "compare_reference.sh: model $MODEL not found" >&2; exit 2; }
-VAL=$DATA/dfdc/val
-[ -f "$VAL/manifest.csv" ] || { echo "compare_reference.sh: $VAL/manifest.csv not found" >&2; exit 2; }
-"$PY" -c 'import torch, torchvision, PIL' 2>/dev/null || { echo "compare_reference.sh: $PY lacks torch/torchvision/Pillow" >&2; exit 2; }
-
-WORK=$(mktemp -d /tmp/sola-compare-XXXXXX)
-RESULTS=$WORK/results.jsonl
-: > "$RESULTS"
-# A section's start: on stderr, and with the load average and the other busy processes in the results
-# (none of this script's own runs is alive at that moment).
-log() {
-  echo "[$(date +%H:%M:%S)] $*" >&2
-  local busy
-  busy=$(ps -eo pcpu,comm --sort=-pcpu | awk 'NR>1 && $1 > 20 {print $2}' | sort -u | tr '\n' ' ' || true)
-  echo "{\"bench\": \"section\", \"name\": \"$*\", \"time\": \"$(date +%H:%M:%S)\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"busy\": \"$busy\"}" >> "$RESULTS"
-}
-run() { "$@" | tee -a "$RESULTS" >&2; }  # every benchmark prints JSON lines
-
-# ---- the machine ----
-{
-  echo "{\"bench\": \"machine\", \"cpu\": \"$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)\", \"cores\": $(nproc), \"threads\": $THREADS,"
-  echo " \"bf16_isa\": \"$(grep -o -w 'avx512_bf16\|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')\","
-  echo " \"torch\": \"$("$PY" -c 'import torch; print(torch.__version__)')\", \"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\","
-  echo " \"load_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"model\": \"$MODEL\", \"repeats\": $REPEATS}"
-} | "$PY" -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())))' >> "$RESULTS"
-ps -eo pcpu,args --sort=-pcpu | awk 'NR>1 && $1 > 5 {print}' | head -5 > "$WORK/busy_start.txt" || true
-
-# ---- inference: one process per figure, sola and the reference alternating ----
-for batch in 1 32; do
-  for dtype in fp32 bf16; do
-    log "inference batch $batch $dtype"
-    run "$BIN/sola_bench_forward" --mode one --config eager --batch $batch --dtype $dtype --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE"
-    run "$PY" "$ROOT/reference/bench.py" infer --batch $batch --dtype $dtype --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE"
-    run "$BIN/sola_bench_forward" --mode one --config prepared --batch $batch --dtype $dtype --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE"
-    run "$PY" "$ROOT/reference/bench.py" infer --batch $batch --dtype $dtype --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE" --channels-last
-  done
-done
-log "threads lever: 1 thread"
-for batch in 1 32; do
-  run "$BIN/sola_bench_forward" --mode one --config eager --batch $batch --dtype fp32 --threads 1 --repeats "$REPEATS" --size "$SIZE"
-  run "$BIN/sola_bench_forward" --mode one --config prepared --batch $batch --dtype fp32 --threads 1 --repeats "$REPEATS" --size "$SIZE"
-done
-log "levers (interleaved, one process)"
-run "$BIN/sola_bench_forward" --mode levers --batch 1,32 --dtype both --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE" --json
-
-# ---- training ----
-log "training, batch $TRAIN_BATCH"
-run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --json
-run "$PY" "$ROOT/reference/bench.py" train --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE"
-run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --channels-last --json
-run "$PY" "$ROOT/reference/bench.py" train --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --channels-last
-
-# ---- end to end: sola detect --crops on DFDC val crops vs the reference's own loop ----
-CROPDIR=$WORK/crops
-mkdir -p "$CROPDIR"
-half=$((CROPS / 2))
-for f in $(ls "$VAL/real" | sort | head -n $half) ; do ln -s "$VAL/real/$f" "$CROPDIR/real_$f"; done
-for f in $(ls "$VAL/fake" | sort | head -n $((CROPS - half))); do ln -s "$VAL/fake/$f" "$CROPDIR/fake_$f"; done
-"$BIN/sola" export --model "$MODEL" --out "$WORK/model.export.pt" > /dev/null
-for round in 1 2 3; do
-  log "end to end, round $round"
-  for bf16 in "" "--bf16"; do
-    dtype=$([ -n "$bf16" ] && echo bf16 || echo fp32)
-    t0=$(date +%s.%N)
-    "$BIN/sola" detect --crops --json $bf16 --threads "$THREADS" --model "$MODEL" "$CROPDIR" > "$WORK/sola_detect.jsonl" 2> "$WORK/sola_detect.err"
-    t1=$(date +%s.%N)
-    rate=$(sed -n 's/.* \([0-9.]*\) inputs\/s.*/\1/p' "$WORK/sola_detect.err" | tail -n 1)
-    echo "{\"bench\": \"detect\", \"impl\": \"sola\", \"dtype\": \"$dtype\", \"images\": $(wc -l < "$WORK/sola_detect.jsonl"), \"img_s\": $rate, \"total_s\": $("$PY" -c "print($t1 - $t0)")}" | tee -a "$RESULTS" >&2
-    [ -z "$bf16" ] && cp "$WORK/sola_detect.jsonl" "$WORK/sola_detect_fp32.jsonl"
-  done
-  for decode in parity pil; do
-    t0=$(date +%s.%N)
-    "$PY" "$ROOT/reference/bench.py" detect --export "$WORK/model.export.pt" --dir "$CROPDIR" --limit "$CROPS" \
-        --threads "$THREADS" --decode $decode --print > "$WORK/ref_$decode.jsonl" 2> "$WORK/ref_$decode.err"
-    t1=$(date +%s.%N)
-    tail -n 1 "$WORK/ref_$decode.err" | "$PY" -c "import json,sys; d=json.loads(sys.stdin.read()); d['total_s']=$t1-$t0; print(json.dumps(d))" | tee -a "$RESULTS" >&2
-  done
-done
-"$PY" - "$WORK/sola_detect_fp32.jsonl" "$WORK/ref_parity.jsonl" "$WORK/ref_pil.jsonl" >> "$RESULTS" <<'EOF'
-import json, os, sys
-def scores(path):
-    return {os.path.basename(d["path"]): d["score"] for d in map(json.loads, open(path))}
-sola, parity, pil = (scores(p) for p in sys.argv[1:4])
-print(json.dumps({"bench": "detect_agreement", "images": len(sola),
-                  "max_diff_parity": max(abs(sola[k] - parity[k]) for k in sola),
-                  "max_diff_pil": max(abs(sola[k] - pil[k]) for k in sola)}))
-EOF
-
-# ---- accuracy of bf16 ----
-log "AUC on $VAL/manifest.csv"
-run "$BIN/sola_bench_auc" --model "$MODEL" --data "$VAL/manifest.csv" --threads "$THREADS" --json
-
-# ---- the machine's peak ----
-log "peak GFLOP/s"
-run "$BIN/sola_bench_forward" --mode peak --threads "$THREADS" --repeats "$REPEATS" --json
-
-echo "{\"bench\": \"machine_end\", \"load_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$RESULTS"
-log "raw results: $RESULTS"
-
-# ---- the tables ----
-"$PY" - "$RESULTS" "$WORK/busy_start.txt" <<'EOF'
+# ---- the tables (from the JSON lines of a run) ----
+print_tables() {  # RESULTS.jsonl [busy_start.txt]
+"$PY" - "$1" "${2:-/dev/null}" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
 busy = open(sys.argv[2]).read().strip()
@@ -173,6 +77,14 @@ print(f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, bf16 ISA: {m['bf
 if busy:
     print("Other processes using the CPU at the start:\n```\n" + busy + "\n```")
 print()
+sections = [s for s in pick(bench="section") if not s["name"].startswith("raw results")]
+if sections:
+    print("Load average (1, 5, 15 min) when each part started, and other processes then above 20% of a core:\n")
+    print("| part | time | load | other busy processes |")
+    print("|---|---|---|---|")
+    for s in sections:
+        print(f"| {s['name']} | {s['time']} | {s['load']} | {s['busy'].strip() or '–'} |")
+    print()
 size = one(bench="infer", impl="sola")["size"]
 print(f"### Inference, sola-r18 at {size}x{size} (random weights), images/s (median of {m['repeats']})\n")
 print("| batch | dtype | sola before (eager) | sola (prepared) | reference (eager) | **sola / reference** | reference channels-last | sola / ref. channels-last | peak RSS MiB sola / ref. |")
@@ -264,3 +176,109 @@ for cfg in ("eager", "prepared"):
             pk = fp32_peak if dtype == "fp32" else bf16_peak
             print(f"| sola {cfg}, batch 32, {dtype} | {r['gflops_per_img']:.2f} | {r['img_s']:.1f} | {gf:.0f} | {100 * gf / pk:.0f}% of {pk:.0f} |")
 EOF
+}
+if [ -n "$TABLES" ]; then print_tables "$TABLES"; exit 0; fi
+
+for exe in sola sola_bench_forward sola_bench_train sola_bench_auc; do
+  [ -x "$BIN/$exe" ] || { echo "compare_reference.sh: $BIN/$exe not found (build it, or pass --bin)" >&2; exit 2; }
+done
+[ -f "$MODEL" ] || { echo "compare_reference.sh: model $MODEL not found" >&2; exit 2; }
+VAL=$DATA/dfdc/val
+[ -f "$VAL/manifest.csv" ] || { echo "compare_reference.sh: $VAL/manifest.csv not found" >&2; exit 2; }
+"$PY" -c 'import torch, torchvision, PIL' 2>/dev/null || { echo "compare_reference.sh: $PY lacks torch/torchvision/Pillow" >&2; exit 2; }
+
+WORK=$(mktemp -d /tmp/sola-compare-XXXXXX)
+RESULTS=$WORK/results.jsonl
+: > "$RESULTS"
+# A section's start: on stderr, and with the load average and the other busy processes in the results
+# (none of this script's own runs is alive at that moment).
+log() {
+  echo "[$(date +%H:%M:%S)] $*" >&2
+  local busy
+  busy=$(ps -eo pcpu,comm --sort=-pcpu | awk 'NR>1 && $1 > 20 {print $2}' | sort -u | tr '\n' ' ' || true)
+  echo "{\"bench\": \"section\", \"name\": \"$*\", \"time\": \"$(date +%H:%M:%S)\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"busy\": \"$busy\"}" >> "$RESULTS"
+}
+run() { "$@" | tee -a "$RESULTS" >&2; }  # every benchmark prints JSON lines
+
+# ---- the machine ----
+{
+  echo "{\"bench\": \"machine\", \"cpu\": \"$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)\", \"cores\": $(nproc), \"threads\": $THREADS,"
+  echo " \"bf16_isa\": \"$(grep -o -w 'avx512_bf16\|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')\","
+  echo " \"torch\": \"$("$PY" -c 'import torch; print(torch.__version__)')\", \"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\","
+  echo " \"load_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"model\": \"$MODEL\", \"repeats\": $REPEATS}"
+} | "$PY" -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())))' >> "$RESULTS"
+ps -eo pcpu,args --sort=-pcpu | awk 'NR>1 && $1 > 5 {print}' | head -5 > "$WORK/busy_start.txt" || true
+
+# ---- inference: one process per figure, sola and the reference alternating ----
+for batch in 1 32; do
+  for dtype in fp32 bf16; do
+    log "inference batch $batch $dtype"
+    run "$BIN/sola_bench_forward" --mode one --config eager --batch $batch --dtype $dtype --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE"
+    run "$PY" "$ROOT/reference/bench.py" infer --batch $batch --dtype $dtype --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE"
+    run "$BIN/sola_bench_forward" --mode one --config prepared --batch $batch --dtype $dtype --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE"
+    run "$PY" "$ROOT/reference/bench.py" infer --batch $batch --dtype $dtype --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE" --channels-last
+  done
+done
+log "threads lever: 1 thread"
+for batch in 1 32; do
+  run "$BIN/sola_bench_forward" --mode one --config eager --batch $batch --dtype fp32 --threads 1 --repeats "$REPEATS" --size "$SIZE"
+  run "$BIN/sola_bench_forward" --mode one --config prepared --batch $batch --dtype fp32 --threads 1 --repeats "$REPEATS" --size "$SIZE"
+done
+log "levers (interleaved, one process)"
+run "$BIN/sola_bench_forward" --mode levers --batch 1,32 --dtype both --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE" --json
+
+# ---- training ----
+log "training, batch $TRAIN_BATCH"
+run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --json
+run "$PY" "$ROOT/reference/bench.py" train --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE"
+run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --channels-last --json
+run "$PY" "$ROOT/reference/bench.py" train --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --channels-last
+
+# ---- end to end: sola detect --crops on DFDC val crops vs the reference's own loop ----
+CROPDIR=$WORK/crops
+mkdir -p "$CROPDIR"
+half=$((CROPS / 2))
+for f in $(ls "$VAL/real" | sort | head -n $half) ; do ln -s "$VAL/real/$f" "$CROPDIR/real_$f"; done
+for f in $(ls "$VAL/fake" | sort | head -n $((CROPS - half))); do ln -s "$VAL/fake/$f" "$CROPDIR/fake_$f"; done
+"$BIN/sola" export --model "$MODEL" --out "$WORK/model.export.pt" > /dev/null
+for round in 1 2 3; do
+  log "end to end, round $round"
+  for bf16 in "" "--bf16"; do
+    dtype=$([ -n "$bf16" ] && echo bf16 || echo fp32)
+    t0=$(date +%s.%N)
+    "$BIN/sola" detect --crops --json $bf16 --threads "$THREADS" --model "$MODEL" "$CROPDIR" > "$WORK/sola_detect.jsonl" 2> "$WORK/sola_detect.err"
+    t1=$(date +%s.%N)
+    rate=$(sed -n 's/.* \([0-9.]*\) inputs\/s.*/\1/p' "$WORK/sola_detect.err" | tail -n 1)
+    echo "{\"bench\": \"detect\", \"impl\": \"sola\", \"dtype\": \"$dtype\", \"images\": $(wc -l < "$WORK/sola_detect.jsonl"), \"img_s\": $rate, \"total_s\": $("$PY" -c "print($t1 - $t0)")}" | tee -a "$RESULTS" >&2
+    [ -z "$bf16" ] && cp "$WORK/sola_detect.jsonl" "$WORK/sola_detect_fp32.jsonl"
+  done
+  for decode in parity pil; do
+    t0=$(date +%s.%N)
+    "$PY" "$ROOT/reference/bench.py" detect --export "$WORK/model.export.pt" --dir "$CROPDIR" --limit "$CROPS" \
+        --threads "$THREADS" --decode $decode --print > "$WORK/ref_$decode.jsonl" 2> "$WORK/ref_$decode.err"
+    t1=$(date +%s.%N)
+    tail -n 1 "$WORK/ref_$decode.err" | "$PY" -c "import json,sys; d=json.loads(sys.stdin.read()); d['total_s']=$t1-$t0; print(json.dumps(d))" | tee -a "$RESULTS" >&2
+  done
+done
+"$PY" - "$WORK/sola_detect_fp32.jsonl" "$WORK/ref_parity.jsonl" "$WORK/ref_pil.jsonl" >> "$RESULTS" <<'EOF'
+import json, os, sys
+def scores(path):
+    return {os.path.basename(d["path"]): d["score"] for d in map(json.loads, open(path))}
+sola, parity, pil = (scores(p) for p in sys.argv[1:4])
+print(json.dumps({"bench": "detect_agreement", "images": len(sola),
+                  "max_diff_parity": max(abs(sola[k] - parity[k]) for k in sola),
+                  "max_diff_pil": max(abs(sola[k] - pil[k]) for k in sola)}))
+EOF
+rm -rf "$CROPDIR" "$WORK/model.export.pt"
+
+# ---- accuracy of bf16 ----
+log "AUC on $VAL/manifest.csv"
+run "$BIN/sola_bench_auc" --model "$MODEL" --data "$VAL/manifest.csv" --threads "$THREADS" --json
+
+# ---- the machine's peak ----
+log "peak GFLOP/s"
+run "$BIN/sola_bench_forward" --mode peak --threads "$THREADS" --repeats "$REPEATS" --json
+
+echo "{\"bench\": \"machine_end\", \"load_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$RESULTS"
+echo "raw results: $RESULTS" >&2
+print_tables "$RESULTS" "$WORK/busy_start.txt"

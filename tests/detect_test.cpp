@@ -17,6 +17,7 @@
 #include "data/image.h"
 #include "data/manifest.h"
 #include "detect/detect.h"
+#include "model/fuse.h"
 #include "detect/heatmap.h"
 #include "eval/evaluate.h"
 #include "test_util.h"
@@ -515,6 +516,30 @@ TEST(Detect, DefaultModelPathHonoursTheEnvironment) {
     EXPECT_NE(std::string(e.what()).find("SOLA_MODEL"), std::string::npos) << e.what();
   }
   if (old) setenv("SOLA_MODEL", saved.c_str(), 1);
+}
+
+TEST(Detect, DetectorPreparesTheSharedModelOnce) {
+  torch::manual_seed(61);
+  auto model = build_model(ModelOptions{}.input_size(64).grid(8));
+  model->train();
+  auto x = torch::rand({1, 3, 64, 64});
+  torch::Tensor before;
+  {
+    model->eval();
+    torch::NoGradGuard no_grad;
+    before = model->forward(x).logit;
+    model->train();
+  }
+  detect::DetectOptions options;
+  options.crops = true;
+  detect::Detector first(model, options);
+  EXPECT_TRUE(is_folded(*model));
+  EXPECT_FALSE(model->is_training());
+  const auto names = model->named_parameters().keys();
+  detect::Detector second(model, options);  // a second user of the same model (sola serve): nothing changes
+  EXPECT_EQ(model->named_parameters().keys(), names);
+  torch::NoGradGuard no_grad;
+  EXPECT_LT((model->forward(x).logit - before).abs().max().item<double>(), 1e-4);
 }
 
 }  // namespace

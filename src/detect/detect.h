@@ -103,7 +103,8 @@ torch::Tensor anomaly_map(const torch::Tensor& second_order);
 /// except that prepare_* may run on one other thread while score runs.
 class Detector {
  public:
-  /// Takes a loaded model (switched to eval mode here). Throws ConfigError for bad options.
+  /// Takes a loaded model and prepares it for inference in place, once (model/fuse.h: eval mode, conv-BN
+  /// folding, channels-last weights); Detectors may share one model. Throws ConfigError for bad options.
   Detector(sola::Detector model, DetectOptions options);
 
   /// Any input file: image or video by extension, crop when options.crops. Never throws for a bad

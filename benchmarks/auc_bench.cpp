@@ -27,7 +27,7 @@
 #include "model/fuse.h"
 
 int main(int argc, char** argv) {
-  try {
+  return sola::bench::run_main("sola_bench_auc", [&]() -> int {
     sola::bench::Args args(argc, argv);
     const std::string model_file = args.get("model", "");
     const std::string manifest_file = args.get("data", "");
@@ -73,11 +73,5 @@ int main(int argc, char** argv) {
                    diff, img_s);
     }
     return 0;
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "sola_bench_auc: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sola_bench_auc: %s\n", e.what());
-    return 1;
-  }
+  });
 }

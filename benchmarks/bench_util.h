@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -117,5 +118,20 @@ class Args {
   std::map<std::string, std::string> values_;
   std::vector<std::string> known_;
 };
+
+/// Runs a benchmark program's body and turns errors into its exit code: 2 with the message for bad
+/// arguments (std::invalid_argument), 1 for any other error.
+template <class F>
+int run_main(const char* program, F&& body) {
+  try {
+    return body();
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 1;
+  }
+}
 
 }  // namespace sola::bench

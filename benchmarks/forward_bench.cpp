@@ -265,7 +265,7 @@ int run_peak(int repeats, bool as_json, const torch::Device& device) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return sola::bench::run_main("sola_bench_forward", [&]() -> int {
     sola::bench::Args args(argc, argv);
     const std::string mode = args.get("mode", "levers");
     const int threads = sola::configure_threads(static_cast<int>(args.get_int("threads", 0)));
@@ -293,11 +293,5 @@ int main(int argc, char** argv) {
     if (mode == "variants") return run_variants(source.size, batches.at(0), dtypes, repeats, warmup, source.device);
     if (mode == "peak") return run_peak(repeats, as_json, source.device);
     throw std::invalid_argument("unknown --mode " + mode + " (levers, one, variants, peak)");
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "sola_bench_forward: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sola_bench_forward: %s\n", e.what());
-    return 1;
-  }
+  });
 }

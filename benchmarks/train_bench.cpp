@@ -50,7 +50,7 @@ RandomBatch random_batch(int64_t batch, int64_t size, int64_t grid) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return sola::bench::run_main("sola_bench_train", [&]() -> int {
     sola::bench::Args args(argc, argv);
     const int64_t batch = args.get_int("batch", 32);
     const int64_t size = args.get_int("size", 256);
@@ -109,11 +109,5 @@ int main(int argc, char** argv) {
                  variant, size, size, batch, threads, channels_last ? ", channels-last" : "", m, repeats,
                  1000.0 * batch / m, sola::bench::peak_rss_mib());
     return 0;
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "sola_bench_train: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sola_bench_train: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -15,7 +15,8 @@
 #   --repeats N       timed runs per inference figure (default 7; medians are reported)
 #   --train-batch N   images per training step (default 32)
 #   --crops N         images for the end-to-end rows (default 200: half real, half fake)
-#   --size N          input side of the inference and training rows (default 256)
+#   --size N          input side of the inference rows (default 256)
+#   --train-sizes "A B"  input sides of the training rows (default "128 SIZE")
 #   --quick           a smoke test: 2 repeats, 64 px, training batch 2, 20 crops (figures meaningless)
 #   --tables FILE     only print the tables of an earlier run's results.jsonl
 #
@@ -34,6 +35,7 @@ TRAIN_BATCH=32
 TRAIN_REPEATS=5
 CROPS=200
 SIZE=256
+TRAIN_SIZES=
 PY=${PYTHON:-/usr/bin/python3}
 TABLES=
 while [ $# -gt 0 ]; do
@@ -48,7 +50,8 @@ while [ $# -gt 0 ]; do
     --train-repeats) TRAIN_REPEATS=$2; shift 2 ;;
     --crops) CROPS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
-    --quick) REPEATS=2; TRAIN_BATCH=2; TRAIN_REPEATS=2; CROPS=20; SIZE=64; shift ;;
+    --train-sizes) TRAIN_SIZES=$2; shift 2 ;;
+    --quick) REPEATS=2; TRAIN_BATCH=2; TRAIN_REPEATS=2; CROPS=20; SIZE=64; TRAIN_SIZES=64; shift ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "compare_reference.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -121,14 +124,30 @@ for b in (1, 32):
         if r1 and rn and threads != 1:
             print(f"| {b} | {cfg} | {f(r1['img_s'])} | {f(rn['img_s'])} | {ratio(rn['img_s'], r1['img_s'])} |")
 print()
-print(f"### Training, one Adam step with the supervised loss at {size}x{size}, images/s\n")
-print("| config | batch | sola | reference | **sola / reference** | peak RSS MiB sola / ref. |")
-print("|---|---|---|---|---|---|")
-for cfg in ("eager", "channels_last"):
-    s = one(bench="train", impl="sola", config=cfg)
-    r = one(bench="train", impl="reference", config=cfg)
-    if s and r:
-        print(f"| {cfg.replace('_', '-')} | {s['batch']} | {f(s['img_s'], 2)} | {f(r['img_s'], 2)} | {ratio(s['img_s'], r['img_s'])} | {f(s['peak_rss_mib'], 0)} / {f(r['peak_rss_mib'], 0)} |")
+print(f"### Training, one Adam step with the supervised loss, images/s\n")
+print("`sola train` runs channels-last + bf16 (its defaults). The reference's best configuration is channels-last + bf16 autocast.\n")
+print("| size | config | batch | sola | reference | **sola / reference** | peak RSS MiB sola / ref. |")
+print("|---|---|---|---|---|---|---|")
+train_sizes = sorted({r["size"] for r in pick(bench="train")})
+for sz in train_sizes:
+    for cfg, dt in (("eager", "fp32"), ("channels_last", "fp32"), ("channels_last", "bf16")):
+        s = one(bench="train", impl="sola", config=cfg, dtype=dt, size=sz)
+        r = one(bench="train", impl="reference", config=cfg, dtype=dt, size=sz)
+        if s:
+            rs = f(r['img_s'], 2) if r else "–"
+            print(f"| {sz} | {cfg.replace('_', '-')} {dt} | {s['batch']} | {f(s['img_s'], 2)} | {rs} | {ratio(s['img_s'], r['img_s']) if r else '–'} | {f(s['peak_rss_mib'], 0)} / {f(r['peak_rss_mib'], 0) if r else '–'} |")
+print()
+print("Targets, as ratios of this run: sola's bf16 step against sola's fp32 step (both channels-last) and against the reference's best configuration.\n")
+print("| size | sola bf16 / sola fp32 (target >= 2.0) | sola bf16 / reference channels-last bf16 (target >= 1.2) |")
+print("|---|---|---|")
+for sz in train_sizes:
+    sb = one(bench="train", impl="sola", config="channels_last", dtype="bf16", size=sz)
+    sf = one(bench="train", impl="sola", config="channels_last", dtype="fp32", size=sz)
+    se = one(bench="train", impl="sola", config="eager", dtype="fp32", size=sz)
+    rb = one(bench="train", impl="reference", config="channels_last", dtype="bf16", size=sz)
+    if sb and sf:
+        vs_eager = f" ({ratio(sb['img_s'], se['img_s'])} over eager fp32)" if se else ""
+        print(f"| {sz} | {ratio(sb['img_s'], sf['img_s'])}{vs_eager} | {ratio(sb['img_s'], rb['img_s']) if rb else '–'} |")
 print()
 print("### End to end: scoring DFDC val face crops (128 px model), images/s (median of 3)\n")
 def med(rs, key):
@@ -178,6 +197,7 @@ for cfg in ("eager", "prepared"):
 EOF
 }
 if [ -n "$TABLES" ]; then print_tables "$TABLES"; exit 0; fi
+[ -n "$TRAIN_SIZES" ] || TRAIN_SIZES="128 $SIZE"
 
 for exe in sola sola_bench_forward sola_bench_train sola_bench_auc; do
   [ -x "$BIN/$exe" ] || { echo "compare_reference.sh: $BIN/$exe not found (build it, or pass --bin)" >&2; exit 2; }
@@ -227,12 +247,17 @@ done
 log "levers (interleaved, one process)"
 run "$BIN/sola_bench_forward" --mode levers --batch 1,32 --dtype both --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE" --json
 
-# ---- training ----
+# ---- training: fp32 eager, channels-last fp32, channels-last bf16 (sola train's default), at the
+# model size of the shipped model (128) and the paper's (SIZE, 256) ----
 log "training, batch $TRAIN_BATCH"
-run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --json
-run "$PY" "$ROOT/reference/bench.py" train --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE"
-run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --channels-last --json
-run "$PY" "$ROOT/reference/bench.py" train --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$SIZE" --channels-last
+for tsize in $TRAIN_SIZES; do
+  for tcfg in "eager fp32" "channels-last fp32" "channels-last bf16"; do
+    set -- $tcfg
+    cl=(); [ "$1" = channels-last ] && cl=(--channels-last)
+    run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$tsize" "${cl[@]}" --dtype "$2" --json
+    run "$PY" "$ROOT/reference/bench.py" train --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$tsize" "${cl[@]}" --dtype "$2"
+  done
+done
 
 # ---- end to end: sola detect --crops on DFDC val crops vs the reference's own loop ----
 CROPDIR=$WORK/crops

@@ -4,10 +4,12 @@
 // `reference/bench.py train` (benchmarks/compare_reference.sh runs both).
 //
 //   sola_bench_train [--batch 32] [--size 256] [--variant sola-r18] [--threads N] [--repeats 5]
-//                    [--warmup 2] [--channels-last] [--device cpu|cuda] [--json]
+//                    [--warmup 2] [--channels-last] [--dtype fp32|bf16] [--device cpu|cuda] [--json]
 //
-// --channels-last stores the convolution weights and the input channels-last (a lever for training;
-// sola train does not do it).
+// --channels-last stores the convolution weights and the input channels-last; --dtype bf16 runs the
+// forward pass under bf16 autocast (fp32 master weights; ASRM, SOLA head and losses in fp32).
+// `sola train` does both by default (precision=bf16, channels_last=true): that step is
+// `--channels-last --dtype bf16`.
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -18,6 +20,7 @@
 #include <torch/torch.h>
 
 #include "bench_util.h"
+#include "core/compat.h"
 #include "core/runtime.h"
 #include "loss/anomaly_loss.h"
 #include "model/sola_net.h"
@@ -60,6 +63,9 @@ int main(int argc, char** argv) {
     const int warmup = static_cast<int>(args.get_int("warmup", 2));
     const bool channels_last = args.flag("channels-last");
     const bool as_json = args.flag("json");
+    const std::string dtype = args.get("dtype", "fp32");
+    if (dtype != "fp32" && dtype != "bf16") throw std::invalid_argument("--dtype must be fp32 or bf16, got '" + dtype + "'");
+    const bool bf16 = dtype == "bf16";
     const torch::Device device(args.get("device", "cpu"));
     args.check();
 
@@ -79,7 +85,12 @@ int main(int argc, char** argv) {
     const auto loss_options = sola::LossOptions().mode("supervised");
     auto step = [&] {
       optimizer.zero_grad();
-      auto out = model->forward(data.images);
+      sola::ModelOutput out;
+      {
+        sola::compat::AutocastGuard autocast(device.type(), bf16, c10::kBFloat16);
+        out = model->forward(data.images);
+      }
+      out.logit = out.logit.to(torch::kFloat);
       auto terms = sola::compute_loss(out, data.labels, data.scores, data.has_mask, loss_options);
       terms.total.backward();
       optimizer.step();
@@ -93,6 +104,7 @@ int main(int argc, char** argv) {
     const nlohmann::json result{{"bench", "train"},
                                 {"impl", "sola"},
                                 {"config", channels_last ? "channels_last" : "eager"},
+                                {"dtype", dtype},
                                 {"device", device.str()},
                                 {"batch", batch},
                                 {"size", size},
@@ -105,8 +117,8 @@ int main(int argc, char** argv) {
     if (as_json)
       std::cout << result.dump() << std::endl;
     else
-      fmt::print("{} {}x{}, batch {}, {} threads{}: median {:.1f} ms per step ({} steps), {:.2f} img/s, peak RSS {:.0f} MiB\n",
-                 variant, size, size, batch, threads, channels_last ? ", channels-last" : "", m, repeats,
+      fmt::print("{} {}x{}, batch {}, {} threads{}, {}: median {:.1f} ms per step ({} steps), {:.2f} img/s, peak RSS {:.0f} MiB\n",
+                 variant, size, size, batch, threads, channels_last ? ", channels-last" : "", dtype, m, repeats,
                  1000.0 * batch / m, sola::bench::peak_rss_mib());
     return 0;
   });

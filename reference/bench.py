@@ -2,7 +2,7 @@
 """Speed of the PyTorch reference (sola_ref.py), to compare with sola's C++ benchmarks.
 
     bench.py infer  --batch 1 --dtype fp32 [--size 256] [--threads 2] [--repeats 7] [--channels-last]
-    bench.py train  --batch 8 [--size 256] [--threads 2] [--repeats 5]
+    bench.py train  --batch 8 [--size 256] [--threads 2] [--repeats 5] [--channels-last] [--dtype bf16]
     bench.py detect --export MODEL.export.pt --dir DIR [--limit 200] [--batch 16] [--decode pil|parity]
 
 Each prints one JSON line on stdout (median and min of the timed runs in ms, images/s, peak resident
@@ -17,6 +17,9 @@ infer   the model as a PyTorch user runs it: eval(), torch.inference_mode(), NCH
 train   one Adam step (lr 1e-3) per timed run: forward in train mode, the supervised loss of
         src/loss/anomaly_loss.cpp (Eq. 9-11, re-implemented below), backward, step, ASRM projection;
         random images, half fakes with random rectangular masks (as benchmarks/train_bench.cpp).
+        --dtype bf16 runs the forward pass under torch.autocast("cpu", dtype=torch.bfloat16) and the
+        loss on its float() outputs: what a PyTorch user writes (the best configuration with
+        --channels-last).
 detect  the first --limit images of --dir (sorted), decoded, scored in batches, one JSON line per
         image written to stdout when --print; the figure is images/s of the whole loop. --decode pil
         decodes with Pillow and resizes with Image.BOX (area averaging: what a Python user writes);
@@ -163,9 +166,16 @@ def bench_train(args):
         images = images.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
+    bf16 = args.dtype == "bf16"
+
     def step():
         optimizer.zero_grad()
-        loss = supervised_loss(model(images), labels, scores, has_mask)
+        with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(images)
+        for field in ("logit", "first_order", "second_order", "first_order_logits", "second_order_logits"):
+            if getattr(out, field) is not None:
+                setattr(out, field, getattr(out, field).float())
+        loss = supervised_loss(out, labels, scores, has_mask)
         loss.backward()
         optimizer.step()
         model.after_optimizer_step()
@@ -173,7 +183,7 @@ def bench_train(args):
 
     ms = timed(step, args.repeats, args.warmup)
     report({"bench": "train", "impl": "reference", "config": "channels_last" if args.channels_last else "eager",
-            "batch": args.batch, "size": args.size,
+            "dtype": args.dtype, "batch": args.batch, "size": args.size,
             "threads": torch.get_num_threads()}, ms, args.batch)
 
 
@@ -225,7 +235,7 @@ def main():
     ap.add_argument("mode", choices=["infer", "train", "detect"])
     ap.add_argument("--batch", type=int, default=None, help="images per forward pass / step")
     ap.add_argument("--size", type=int, default=256, help="input side (infer, train)")
-    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="infer: bf16 = autocast")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="infer, train: bf16 = autocast")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: one per available core)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)

@@ -30,17 +30,19 @@ DEFAULT_CONFIG = {
     "input_size": 256,              # square input side in pixels (multiple of 16)
     "normalize": "imagenet",        # RGB-branch input normalisation: 'imagenet' or 'none'
     "noise": "asrm",                # noise branch first layer (Table 6): asrm, lsrm, srm, none
-    "asrm_eps": 1e-6,               # ASRM projection: a neighbour sum below this falls back to SRM
+    "asrm_eps": 1e-2,               # ASRM projection: a neighbour sum below this fraction of the taps' L1 norm falls back to SRM
     "dcam": True,                   # Dual Channel Attention fusion after each block (False: plain sum)
     "dcam_fusion": "sum",           # fusion of the attended branches: 'sum' or 'concat'
     "dcam_reduction": 16,           # channel-attention MLP reduction ratio r (hidden = C / r)
     "lem": True,                    # Local Enhancement Module after each block (Table 7)
     "lem_key_reduction": 8,         # LEM theta/f embedding width = C / this
+    "lem_pixel_patches": True,      # also an LEM where patches are one pixel (x + lambda * g(x))
     "grid": 16,                     # patch grid G: LEM cells and SOLA map size G x G
     "anomaly_channels": 64,         # kernels per first-order predictor delta (Eq. 7)
     "classifier_channels": 64,      # channels of the classifier convolution
     "classifier_kernel": 3,         # kernel size of the classifier convolution (odd)
     "classifier_input": "maps",     # the classifier reads 'maps' (sigmoid M') or 'logits'
+    "classifier_cells": "valid",    # the classifier sees 'valid' cells only (others zeroed) or 'all'
 }
 
 
@@ -136,7 +138,7 @@ class Asrm(nn.Module):
     Eq. 4); 'srm': a fixed buffer. `initial` keeps the SRM weight (the projection's fallback).
     """
 
-    def __init__(self, mode="asrm", eps=1e-6):
+    def __init__(self, mode="asrm", eps=1e-2):
         super().__init__()
         self.mode, self.eps = mode, eps
         w = srm_kernels().unsqueeze(1).repeat(1, 3, 1, 1).contiguous()
@@ -159,7 +161,7 @@ class Asrm(nn.Module):
         not_centre[12] = 0
         rest = w * not_centre
         total = rest.sum(1, keepdim=True)
-        ok = total.abs() > self.eps
+        ok = total.abs() > self.eps * rest.abs().sum(1, keepdim=True)
         projected = torch.where(ok, rest / torch.where(ok, total, torch.ones_like(total)),
                                 self.initial.reshape(-1, 25).to(w.dtype) * not_centre)
         projected[:, 12] = -1.0
@@ -223,15 +225,16 @@ class Lem(nn.Module):
 
     out = x + lambda * concat_k(softmax(theta(p_k)^T f(p_k)) g(p_k)); theta, f: 1x1 C -> C/key_reduction,
     g: 1x1 C -> C (with bias), lambda a scalar initialised to 0. A map smaller than G uses one cell
-    per pixel.
+    per pixel. With pixel_patches (every patch one pixel) it is x + lambda * g(x) without theta and f.
     """
 
-    def __init__(self, channels, grid=16, key_reduction=8):
+    def __init__(self, channels, grid=16, key_reduction=8, pixel_patches=False):
         super().__init__()
         ck = max(1, channels // key_reduction)
         self.grid = grid
-        self.theta = nn.Conv2d(channels, ck, 1)
-        self.f = nn.Conv2d(channels, ck, 1)
+        if not pixel_patches:  # one-pixel patches: x + lambda * g(x), no theta / f
+            self.theta = nn.Conv2d(channels, ck, 1)
+            self.f = nn.Conv2d(channels, ck, 1)
         self.g = nn.Conv2d(channels, channels, 1)
         self.register_parameter("lambda", nn.Parameter(torch.zeros(1)))  # `lambda` is a Python keyword
 
@@ -310,7 +313,7 @@ class SolaHead(nn.Module):
     classifier: conv(k x k, 4 -> channels) on sigmoid(M') (or on its logits) -> ReLU -> GAP -> fc -> logit."""
 
     def __init__(self, in_channels, anomaly_channels=64, classifier_channels=64, classifier_kernel=3,
-                 classifier_on_logits=False):
+                 classifier_on_logits=False, classifier_valid_cells=True):
         super().__init__()
         for k, name in enumerate(NEIGHBOURS):
             self.add_module(f"delta_{name}", neighbour_conv(k, in_channels, anomaly_channels))
@@ -318,6 +321,7 @@ class SolaHead(nn.Module):
         self.classifier_conv = nn.Conv2d(4, classifier_channels, classifier_kernel, padding=classifier_kernel // 2)
         self.fc = nn.Linear(classifier_channels, 1)
         self.classifier_on_logits = classifier_on_logits
+        self.classifier_valid_cells = classifier_valid_cells
 
     def forward(self, features):
         first_logits, first, second_logits = [], [], []
@@ -330,7 +334,10 @@ class SolaHead(nn.Module):
         first_order_logits = torch.stack(first_logits, 1)
         second_order_logits = torch.cat(second_logits, 1)
         second_order = torch.sigmoid(second_order_logits)
-        h = F.relu(self.classifier_conv(second_order_logits if self.classifier_on_logits else second_order))
+        seen = second_order_logits if self.classifier_on_logits else second_order
+        if self.classifier_valid_cells:
+            seen = seen * valid_mask(seen.shape[-1], 2).to(seen).unsqueeze(0)
+        h = F.relu(self.classifier_conv(seen))
         h = F.adaptive_avg_pool2d(h, 1).flatten(1)
         return Output(logit=self.fc(h).squeeze(1), features=features, first_order=torch.stack(first, 1),
                       second_order=second_order, first_order_logits=first_order_logits,
@@ -383,11 +390,12 @@ class SolaNet(Detector):
             ch = self.rgb.stage_channels(s)
             self.dcam.append(Dcam(ch, c["dcam_reduction"], c["dcam_fusion"], c["dcam"], has_noise))
             side = c["input_size"] // (4 * 2 ** (s - 1))  # stage s has stride 4 * 2^(s-1)
-            if c["lem"] and side > c["grid"]:
-                self.lem.append(Lem(ch, c["grid"], c["lem_key_reduction"]))
+            if c["lem"] and (side > c["grid"] or c["lem_pixel_patches"]):
+                self.lem.append(Lem(ch, c["grid"], c["lem_key_reduction"], side <= c["grid"]))
                 self.lem_stages.append(s)
         self.head = SolaHead(self.rgb.stage_channels(3), c["anomaly_channels"], c["classifier_channels"],
-                             c["classifier_kernel"], c["classifier_input"] == "logits")
+                             c["classifier_kernel"], c["classifier_input"] == "logits",
+                             c["classifier_cells"] == "valid")
 
     def forward(self, image) -> Output:
         x = self.rgb.stem(self.normalize_input(image))

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Writes docs/RESULTS.md from the outputs of scripts/results_dfdc.sh (stdout).
+"""Writes docs/RESULTS.md from the outputs of scripts/results_dfdc.sh and scripts/long_run.sh (stdout).
 
-Usage: make_results.py RUNS_DIR --main NAME [NAME ...] [--tried NAME [NAME ...]] [--pseudo NAME [NAME ...]]
-Reads, per run: RUNS_DIR/NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME/done.json;
-and RUNS_DIR/eval.json (sola eval of every best.pt on dfdc/val). No figure is typed by hand.
+Usage: make_results.py RUNS_DIR [--gan PREPARE_JSON] [--longrun DIR] --main NAME ... [--checks NAME ...]
+                       [--tried NAME ...] [--pseudo NAME ...]
+Reads, per run: RUNS_DIR/NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME/done.json and
+RUNS_DIR/NAME.eval.json (sola eval of NAME/best.pt and NAME/last.pt on dfdc/val, dfdc/test and the
+gan-faces crops); for the long run, DIR/metrics.jsonl, DIR/config.json, DIR/command.txt and
+DIR/evals.jsonl (scripts/long_run.sh). No figure is typed by hand.
 """
 import json
 import os
@@ -13,6 +16,10 @@ DESCRIPTIONS = {
     "sola_supervised": "SOLA, supervised (Eq. 9-11): BCE on anomaly maps from the masks",
     "sola_weak": "SOLA, weakly supervised (Eq. 12): single-side L1 on real images' maps",
     "resnet18": "vanilla ResNet18 (the paper's baseline), classifier BCE only",
+    "sola_supervised_seed1": "sola_supervised with seed 1 (initialisation, order, augmentation): the noise of one run",
+    "sola_supervised_fp32": "sola_supervised in fp32 (precision=fp32) instead of bf16 autocast",
+    "sola_supervised_allcells": "sola_supervised with the classifier reading every cell of the maps (classifier_cells=all, "
+                                "the behaviour before the fix)",
     "sola_supervised_alpha10": "SOLA supervised with the classifier weight alpha raised from 1 to 10",
     "sola_supervised_logits": "SOLA supervised, classifier reading the second-order maps before their sigmoid",
     "sola_pseudo_logits": "SOLA supervised on the dfdc/train reals plus one self-blended pseudo-fake of each (sola synth); "
@@ -22,6 +29,15 @@ DESCRIPTIONS = {
 # For each run without fake data: the run with the same settings trained on the real fakes.
 PSEUDO = {"sola_pseudo_logits": "sola_supervised_logits"}
 
+# Checks: (the run it is compared with, what the comparison answers).
+CHECKS = {
+    "sola_supervised_seed1": ("sola_supervised", "How far two seeds of the same run land apart: the noise every other "
+                              "difference in this file must be read against."),
+    "sola_supervised_fp32": ("sola_supervised", "Does bf16 autocast cost accuracy? Same run, same steps, fp32 arithmetic."),
+    "sola_supervised_allcells": ("sola_supervised", "The classifier fix: with every cell visible the classifier can read "
+                                 "border cells that no loss constrains (25-50% of each map at G = 8)."),
+}
+
 # For each run tried while investigating: the run it changes and the hypothesis it tests.
 TRIED = {
     "sola_supervised_alpha10": ("sola_supervised",
@@ -30,9 +46,11 @@ TRIED = {
                                 "sees the 4 second-order maps; a larger alpha lets the label drive the features."),
     "sola_supervised_logits": ("sola_supervised",
                                "Saturation. The map losses push the maps' sigmoids towards 0, where their gradient "
-                               "vanishes, so the classifier's loss barely reaches the network through them (its "
-                               "training BCE stays near ln 2). Reading the logits keeps that gradient."),
+                               "vanishes, so the classifier's loss barely reaches the network through them. Reading "
+                               "the logits keeps that gradient."),
 }
+
+VAL, TEST = "dfdc/val", "dfdc/test"
 
 
 def load_jsonl(path):
@@ -40,16 +58,25 @@ def load_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def ips_of(runs, name):
-    """Median training images/s of a run over its epochs."""
-    epochs = [l for l in load_jsonl(os.path.join(runs, name, "metrics.jsonl")) if l["type"] == "epoch"]
-    ips = sorted(l["train_images_per_second"] for l in epochs)
-    return ips[len(ips) // 2]
+def epochs_of(log):
+    """Epoch lines, the last of each epoch number (a continued run may have logged one twice)."""
+    by = {}
+    for line in log:
+        if line.get("type") == "epoch":
+            by[line["epoch"]] = line
+    return [by[e] for e in sorted(by)]
 
 
-def write_command(w, runs, name):
-    """The run's description and the exact command that made it."""
-    cmd = open(os.path.join(runs, name + ".command.txt")).read().strip()
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else 0.0
+
+
+def pct(v):
+    return "–" if v is None else f"{100 * v:.2f}"
+
+
+def write_command(w, cmd, name):
     w(f"**{name}**: {DESCRIPTIONS.get(name, '')}")
     w("")
     w("```sh")
@@ -58,112 +85,221 @@ def write_command(w, runs, name):
     w("")
 
 
-def pct(v):
-    return f"{100 * v:.2f}"
+class Run:
+    def __init__(self, runs, name, gan_name):
+        self.name = name
+        self.dir = os.path.join(runs, name)
+        self.cmd = open(os.path.join(runs, name + ".command.txt")).read().strip()
+        self.cfg = json.load(open(os.path.join(self.dir, "config.json")))
+        self.epochs = epochs_of(load_jsonl(os.path.join(self.dir, "metrics.jsonl")))
+        self.evals = {(e["model"], e["data"]): e for e in json.load(open(os.path.join(runs, name + ".eval.json")))}
+        self.gan = gan_name
+
+    def auc(self, data, last=False):
+        e = self.evals.get((self.name + ("/last" if last else ""), data))
+        return None if e is None else e["frame"]["auc"]
+
+    def metric(self, data, key, last=False):
+        e = self.evals.get((self.name + ("/last" if last else ""), data))
+        return None if e is None else e["frame"][key]
+
+    def best_epoch(self):
+        return max(self.epochs, key=lambda l: l["val"]["frame"]["auc"])["epoch"]
+
+    def ips(self):
+        return median([l["train_images_per_second"] for l in self.epochs])
+
+    def minutes(self):
+        return sum(l["train_seconds"] for l in self.epochs) / 60
+
+    def data_wait(self):
+        shares = [l["data_wait_share"] for l in self.epochs if "data_wait_share" in l]
+        return median(shares) if shares else None
+
+
+def table_header(w):
+    w("| run | val AUC | **test AUC** | test AUC (last) | **gan-faces AUC** | gan-faces (last) | test AP | test EER | "
+      "best epoch | train img/s | data wait | train time |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def table_row(w, r):
+    wait = r.data_wait()
+    w(f"| {r.name} | {pct(r.auc(VAL))} | {pct(r.auc(TEST))} | {pct(r.auc(TEST, True))} | {pct(r.auc(r.gan))} | "
+      f"{pct(r.auc(r.gan, True))} | {pct(r.metric(TEST, 'ap'))} | {pct(r.metric(TEST, 'eer'))} | "
+      f"{r.best_epoch()}/{len(r.epochs)} | {r.ips():.1f} | {'–' if wait is None else f'{100 * wait:.1f}%'} | "
+      f"{r.minutes():.0f} min |")
+
+
+def diff(a, b):
+    return "–" if a is None or b is None else f"{100 * (a - b):+.2f}"
 
 
 def parse_args(argv):
-    runs, groups, current = argv[0], {"--main": [], "--tried": [], "--pseudo": []}, None
-    for a in argv[1:]:
-        if a in groups:
+    groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": []}
+    runs, gan_json, longrun, current = argv[0], None, None, None
+    it = iter(argv[1:])
+    for a in it:
+        if a == "--gan":
+            gan_json = next(it)
+        elif a == "--longrun":
+            longrun = next(it)
+        elif a in groups:
             current = a
         elif current is None:
             sys.exit(f"make_results.py: expected --main before {a}")
         else:
             groups[current].append(a)
-    return runs, groups["--main"], groups["--tried"], groups["--pseudo"]
+    return runs, gan_json, longrun, groups
+
+
+def gan_data_name(runs, names):
+    """The eval data name of the gan-faces crops (e.g. gan-faces-crops/all), from any run's eval."""
+    for name in names:
+        for e in json.load(open(os.path.join(runs, name + ".eval.json"))):
+            if e["data"].startswith("gan-faces"):
+                return e["data"]
+    return "gan-faces"
+
+
+def write_longrun(w, longrun):
+    metrics = os.path.join(longrun, "metrics.jsonl")
+    if not os.path.exists(metrics):
+        return
+    epochs = epochs_of(load_jsonl(metrics))
+    cfg = json.load(open(os.path.join(longrun, "config.json")))
+    cmd = open(os.path.join(longrun, "command.txt")).read().strip()
+    evals_path = os.path.join(longrun, "evals.jsonl")
+    evals = load_jsonl(evals_path) if os.path.exists(evals_path) else []
+    t = cfg["train"]
+    w("## The long run")
+    w("")
+    w(f"SOLA on all 22,000 DFDC training crops (`dfdc/train` + `dfdc/train-extra`) towards {t['epochs']} epochs: "
+      f"input {cfg['model']['input_size']} px, grid {cfg['model']['grid']}, loss {cfg.get('loss', {}).get('mode', t['loss'])}, "
+      f"pseudo_fake_share {t.get('pseudo_fake_share', 0)}, {t.get('precision', 'fp32')}, Adam lr {t['lr']} "
+      f"({t['lr_schedule']}, warm-up {t.get('warmup_epochs', 0)} epoch), batch {t['batch_size']}. It goes on from sitting to "
+      "sitting (`scripts/long_run.sh`: the committed compact state `models/longrun/state.pt`, weights in fp16 with the "
+      "run's position; Adam restarts with a one-epoch warm-up at each sitting). Both validation sets choose: `dfdc/val` "
+      "and the pseudo-forgery set (the `dfdc/val` reals with one `sola synth` blend each, seed fixed). dfdc/test and "
+      "gan-faces are read out only when a checkpoint is shipped.")
+    w("")
+    w("```sh")
+    w(cmd)
+    w("```")
+    w("")
+    if epochs:
+        w("| epoch | train loss | val frame AUC | pseudo-val frame AUC | train img/s | data wait | minutes |")
+        w("|---|---|---|---|---|---|---|")
+        for l in epochs:
+            pv = l.get("val_extra", {}).get("pseudo", {}).get("frame", {}).get("auc")
+            wait = l.get("data_wait_share")
+            w(f"| {l['epoch']} | {l['train_loss']:.4f} | {pct(l['val']['frame']['auc'])} | {pct(pv)} | "
+              f"{l['train_images_per_second']:.1f} | {'–' if wait is None else f'{100 * wait:.1f}%'} | "
+              f"{l['train_seconds'] / 60:.0f} |")
+        w("")
+        hours = sum(l["train_seconds"] for l in epochs) / 3600
+        w(f"{len(epochs)} epochs so far, {hours:.1f} hours of training loop (wall time, on 2 shared cores).")
+        w("")
+    if evals:
+        w("Read-outs of the checkpoints shipped or considered (frame AUC %):")
+        w("")
+        w("| checkpoint | epoch | val | pseudo-val | **dfdc/test** | **gan-faces** |")
+        w("|---|---|---|---|---|---|")
+        for e in evals:
+            w(f"| {e['checkpoint']} | {e['epoch']} | {pct(e.get('val'))} | {pct(e.get('pseudo_val'))} | "
+              f"{pct(e.get('test'))} | {pct(e.get('gan'))} |")
+        w("")
 
 
 def main():
-    runs, names, tried, pseudo = parse_args(sys.argv[1:])
-    evals = {e["model"]: e for e in json.load(open(os.path.join(runs, "eval.json")))}
+    runs, gan_json, longrun, groups = parse_args(sys.argv[1:])
+    all_names = groups["--main"] + groups["--checks"] + groups["--tried"] + groups["--pseudo"]
+    gan = gan_data_name(runs, all_names)
+    loaded = {n: Run(runs, n, gan) for n in all_names}
     out = []
     w = out.append
     w("# Results")
     w("")
     w("Generated by `scripts/results_dfdc.sh` (which calls `scripts/make_results.py`); do not edit by hand.")
     w("")
-    w("## DFDC face crops: train on `dfdc/train`, test on `dfdc/val`")
+    w("## Protocol")
     w("")
-    w("8000 training crops (4000 real, 4000 fake, 2849 fakes with approximate masks), 1000 validation crops")
-    w("(500 real, 500 fake), split by source video. All weights start from scratch (no ImageNet weights can be")
-    w("downloaded here), on 2 CPU cores. Metrics in %, from the checkpoint with the best validation frame AUC.")
-    w("Video AUC averages scores per (group, label); with one crop per video here it equals the frame AUC.")
+    w("Train on `dfdc/train` (8000 crops: 4000 real, 4000 fake, 2849 fakes with approximate masks). Choose the "
+      "checkpoint (best validation frame AUC) and every setting on `dfdc/val` (1000 crops of 500 other source "
+      "videos) only. Report on `dfdc/test` (2000 crops of 1000 further source videos: in-domain) and on "
+      "`gan-faces` (200 StyleGAN2 faces against 200 FFHQ photographs, faces cut by sola's detector at 1.2x the "
+      "face box: a manipulation never seen in training), for the chosen (best) and the last checkpoint. Nothing "
+      "is chosen on those two. All weights start from scratch (no ImageNet weights can be had here), on 2 CPU "
+      "cores. Frame AUC in %; one crop per video, so video AUC equals frame AUC.")
     w("")
-    w("| run | frame AUC | video AUC | AP | EER | ACC@0.5 | best epoch | train img/s | train time |")
-    w("|---|---|---|---|---|---|---|---|---|")
-    details = []
-    for name in names:
-        e = evals[name]
-        log = load_jsonl(os.path.join(runs, name, "metrics.jsonl"))
-        epochs = [l for l in log if l["type"] == "epoch"]
-        best_epoch = max(epochs, key=lambda l: l["val"]["frame"]["auc"])["epoch"]
-        secs = sum(l["train_seconds"] for l in epochs)
-        w(f"| {name} | {pct(e['frame']['auc'])} | {pct(e['video']['auc'])} | {pct(e['frame']['ap'])} | "
-          f"{pct(e['frame']['eer'])} | {pct(e['frame']['acc'])} | {best_epoch}/{len(epochs)} | "
-          f"{ips_of(runs, name):.1f} | {secs / 60:.0f} min |")
-        details.append((name, log, epochs))
-    w("")
-    w("Train img/s: median over epochs of (images / wall time of the epoch's training loop, data loading included).")
-    w("")
-    if "resnet18" in evals:
-        base = evals["resnet18"]["frame"]["auc"]
-        sola_runs = [n for n in names if n.startswith("sola")]
-        if sola_runs:
-            best = max(sola_runs, key=lambda n: evals[n]["frame"]["auc"])
-            diff = 100 * (evals[best]["frame"]["auc"] - base)
-            verdict = "beats" if diff > 0 else "does not beat"
-            w(f"At the same number of epochs, the best SOLA run ({best}) {verdict} the ResNet18 baseline by "
-              f"{diff:+.2f} AUC points; "
-              + ", ".join(f"{n} {100 * (evals[n]['frame']['auc'] - base):+.2f}" for n in sola_runs) + ". "
-              "SOLA runs two ResNet trunks, so the baseline trains about "
-              f"{ips_of(runs, 'resnet18') / ips_of(runs, best):.1f}x faster per image: at equal wall time it would see "
-              "more epochs. One seed per run: differences of a point or two are within what another seed may give. "
-              "Accuracy at 0.5 is low for runs whose classifier stays close to ln 2 (uncalibrated scores); AUC and "
-              "EER do not depend on the threshold.")
-            w("")
-    w("ROC curves: " + ", ".join(f"[{n}](figures/roc_{n}.png)" for n in names) + ".")
-    w("")
-    w("### Commands and settings")
-    w("")
-    for name, log, epochs in details:
-        cfg = json.load(open(os.path.join(runs, name, "config.json")))
-        write_command(w, runs, name)
-        t = cfg["train"]
-        m = cfg["model"]
-        arch = (f"arch=resnet, backbone={m['backbone']}, input {m['input_size']} px" if m["arch"] == "resnet" else
-                f"arch=sola, backbone={m['backbone']}, input {m['input_size']} px, grid {m['grid']}, "
-                f"noise={m['noise']}, lem={m['lem']}, dcam={m['dcam']}, classifier_input={m.get('classifier_input', 'maps')}")
-        w(f"model: {arch}; "
-          f"train: loss={t['loss']}, alpha/beta/gamma={t['alpha']}/{t['beta']}/{t['gamma']}, epochs={t['epochs']}, "
-          f"batch={t['batch_size']}, Adam lr={t['lr']} ({t['lr_schedule']}), augment={t['augment']}, seed={t['seed']}")
+    if gan_json and os.path.exists(gan_json):
+        g = json.load(open(gan_json))
+        w("gan-faces face crops (`sola prepare`): `" + json.dumps(g, sort_keys=True) + "`.")
         w("")
-        w("| epoch | train loss | cls | first | second | val frame AUC | val AP | val EER |")
+    names = groups["--main"]
+    if names:
+        w("## DFDC: the main runs")
+        w("")
+        table_header(w)
+        for n in names:
+            table_row(w, loaded[n])
+        w("")
+        w("Train img/s: median over epochs of images / wall time of the epoch's training loop (data loading "
+          "included); data wait: median share of that time the step waited for the loader. Runs may have shared "
+          "the machine with other work, so compare speeds within the performance benchmarks, not here.")
+        w("")
+        if "resnet18" in loaded:
+            base = loaded["resnet18"]
+            sola_runs = [n for n in names if n.startswith("sola")]
+            if sola_runs:
+                w("SOLA against the ResNet18 baseline at the same number of epochs (AUC points): " + "; ".join(
+                    f"{n}: test {diff(loaded[n].auc(TEST), base.auc(TEST))}, gan-faces "
+                    f"{diff(loaded[n].auc(gan), base.auc(gan))}" for n in sola_runs) +
+                  f". The baseline trains about {base.ips() / max(loaded[sola_runs[0]].ips(), 1e-9):.1f}x faster per "
+                  "image (one trunk instead of two, four stages instead of three), so at equal wall time it sees "
+                  "more epochs.")
+                w("")
+        w("ROC curves on dfdc/test: " + ", ".join(f"[{n}](figures/roc_{n}.png)" for n in names) + ".")
+        w("")
+    checks = groups["--checks"]
+    if checks:
+        w("## Checks: noise, bf16, the classifier fix")
+        w("")
+        w("Each row changes one thing of the run it names; all columns are AUC points of the row minus its base.")
+        w("")
+        w("| run | against | question | val | test | gan-faces | test (last) | gan-faces (last) |")
         w("|---|---|---|---|---|---|---|---|")
-        for l in epochs:
-            v = l["val"]["frame"]
-            w(f"| {l['epoch']} | {l['train_loss']:.4f} | {l['train_cls']:.4f} | {l['train_first']:.4f} | "
-              f"{l['train_second']:.4f} | {pct(v['auc'])} | {pct(v['ap'])} | {pct(v['eer'])} |")
+        for n in checks:
+            base_name, why = CHECKS[n]
+            if base_name not in loaded:
+                continue
+            r, b = loaded[n], loaded[base_name]
+            w(f"| {n} | {base_name} | {why} | {diff(r.auc(VAL), b.auc(VAL))} | {diff(r.auc(TEST), b.auc(TEST))} | "
+              f"{diff(r.auc(gan), b.auc(gan))} | {diff(r.auc(TEST, True), b.auc(TEST, True))} | "
+              f"{diff(r.auc(gan, True), b.auc(gan, True))} |")
         w("")
+        table_header(w)
+        for n in checks:
+            table_row(w, loaded[n])
+        w("")
+    tried = groups["--tried"]
     if tried:
         w("## What we tried")
         w("")
         w("Each row changes one thing of the run it names, at the same budget (epochs, input size, schedule).")
         w("")
-        w("| run | changes | hypothesis | frame AUC | base frame AUC | change |")
-        w("|---|---|---|---|---|---|")
-        for name in tried:
-            base, why = TRIED[name]
-            auc, base_auc = evals[name]["frame"]["auc"], evals[base]["frame"]["auc"]
-            cmd = open(os.path.join(runs, name + ".command.txt")).read()
-            changed = " ".join(a for a in cmd.split() if "=" in a and a not in open(os.path.join(runs, base + ".command.txt")).read().split())
-            w(f"| {name} | `{changed}` | {why} | {pct(auc)} | {pct(base_auc)} ({base}) | {100 * (auc - base_auc):+.2f} |")
+        w("| run | changes | hypothesis | val | test | gan-faces | base val / test / gan-faces |")
+        w("|---|---|---|---|---|---|---|")
+        for n in tried:
+            base_name, why = TRIED[n]
+            if base_name not in loaded:
+                continue
+            r, b = loaded[n], loaded[base_name]
+            changed = " ".join(a for a in r.cmd.split() if "=" in a and a not in b.cmd.split())
+            w(f"| {n} | `{changed}` | {why} | {pct(r.auc(VAL))} | {pct(r.auc(TEST))} | {pct(r.auc(gan))} | "
+              f"{pct(b.auc(VAL))} / {pct(b.auc(TEST))} / {pct(b.auc(gan))} ({base_name}) |")
         w("")
-        for name in tried:
-            log = load_jsonl(os.path.join(runs, name, "metrics.jsonl"))
-            epochs = [l for l in log if l["type"] == "epoch"]
-            w(f"{name} per epoch (val frame AUC): " + ", ".join(pct(l["val"]["frame"]["auc"]) for l in epochs))
-            w("")
+    pseudo = groups["--pseudo"]
     if pseudo:
         w("## Training without fake data: self-blended pseudo-forgeries")
         w("")
@@ -176,30 +312,34 @@ def main():
             w("")
         w("Examples (real / pseudo-fake / mask): ![pseudo-fakes](figures/pseudo_fakes.png)")
         w("")
-        w("Validation is the same `dfdc/val` (real DFDC deepfakes the model never saw any of).")
+        w("| run | trained on | val | test | gan-faces | same settings on real DFDC fakes (val / test / gan-faces) |")
+        w("|---|---|---|---|---|---|")
+        for n in pseudo:
+            r = loaded[n]
+            train = ", ".join(r.cfg.get("provenance", {}).get("train_manifests", []))
+            b = loaded.get(PSEUDO[n])
+            base = f"{pct(b.auc(VAL))} / {pct(b.auc(TEST))} / {pct(b.auc(gan))}" if b else "–"
+            w(f"| {n} | `{train}` | {pct(r.auc(VAL))} | {pct(r.auc(TEST))} | {pct(r.auc(gan))} | {base} |")
         w("")
-        w("| run | trained on | frame AUC | AP | EER | same settings on real DFDC fakes | change |")
-        w("|---|---|---|---|---|---|---|")
-        for name in pseudo:
-            e, base = evals[name], PSEUDO[name]
-            cfg = json.load(open(os.path.join(runs, name, "config.json")))
-            train = ", ".join(cfg.get("provenance", {}).get("train_manifests", []))
-            w(f"| {name} | `{train}` | {pct(e['frame']['auc'])} | {pct(e['frame']['ap'])} | {pct(e['frame']['eer'])} | "
-              f"{pct(evals[base]['frame']['auc'])} ({base}) | {100 * (e['frame']['auc'] - evals[base]['frame']['auc']):+.2f} |")
+    if longrun:
+        write_longrun(w, longrun)
+    w("## Commands and per-epoch validation")
+    w("")
+    for n in all_names:
+        r = loaded[n]
+        write_command(w, r.cmd, n)
+        t, m = r.cfg["train"], r.cfg["model"]
+        arch = (f"arch=resnet, backbone={m['backbone']}, input {m['input_size']} px" if m["arch"] == "resnet" else
+                f"arch=sola, backbone={m['backbone']}, input {m['input_size']} px, grid {m['grid']}, noise={m['noise']}, "
+                f"lem={m['lem']}, dcam={m['dcam']}, classifier_input={m.get('classifier_input', 'maps')}, "
+                f"classifier_cells={m.get('classifier_cells', 'all')}")
+        loss = r.cfg.get("loss", {}).get("what_it_does", t["loss"])
+        w(f"model: {arch}; train: {t.get('precision', 'fp32')}, loss: {loss}; alpha/beta/gamma="
+          f"{t['alpha']}/{t['beta']}/{t['gamma']}, epochs={t['epochs']}, batch={t['batch_size']}, Adam lr={t['lr']} "
+          f"({t['lr_schedule']}), augment={t['augment']}, seed={t['seed']}")
         w("")
-        for name in pseudo:
-            log = load_jsonl(os.path.join(runs, name, "metrics.jsonl"))
-            epochs = [l for l in log if l["type"] == "epoch"]
-            write_command(w, runs, name)
-            w("Per epoch (val frame AUC): " + ", ".join(pct(l["val"]["frame"]["auc"]) for l in epochs) +
-              f"; train img/s {ips_of(runs, name):.1f}.")
-            w("")
-        w("Reading: at this budget (3 epochs from scratch at 128 px) what SOLA learns from self-blended fakes does "
-          "not transfer to DFDC's deepfakes: validation AUC stays near chance (below it after the first epoch, so "
-          "the cue it first picks up is anti-correlated with DFDC's fakes). The Self-Blended Images paper trains an "
-          "ImageNet-pretrained EfficientNet-B4 for 100 epochs at 380 px; pseudo-fakes are a way to train without fake "
-          "data, not a shortcut around pretraining and schedule. `--set init=torchvision:FILE` (ImageNet ResNet "
-          "weights) and `--set pseudo_fakes=true` (a new blend every epoch) are the levers to try with a longer budget.")
+        w("Per epoch: " + "; ".join(f"{l['epoch']}: loss {l['train_loss']:.4f}, val AUC {pct(l['val']['frame']['auc'])}"
+                                     for l in r.epochs) + ".")
         w("")
     print("\n".join(out))
 

@@ -1,31 +1,55 @@
 #!/usr/bin/env bash
-# Trains SOLA (supervised), SOLA (weakly supervised) and the ResNet18 baseline on
-# ../shared/data/dfdc/train, validates on dfdc/val, evaluates the best checkpoints and regenerates
-# docs/RESULTS.md. Also trains SOLA with no fake data at all: the real training images plus
-# self-blended pseudo-forgeries made from them by `sola synth`.
-# Resumable: rerunning continues unfinished runs (and the synthesis) where they stopped.
+# The DFDC results of docs/RESULTS.md, regenerated: trains every run below on ../shared/data/dfdc/train
+# (3 epochs, 128 px, the settings in SHARED), chooses each run's checkpoint on dfdc/val only, and
+# reports dfdc/test (in-domain, 1000 other source videos) and gan-faces (StyleGAN2 faces against FFHQ
+# photographs: a manipulation never seen in training) for its best and its last checkpoint.
+# Never choose anything on dfdc/test or gan-faces: they are read-outs.
+# Also writes the long run's section from what scripts/long_run.sh committed in models/longrun/.
+# Resumable: rerunning continues unfinished runs (and the synthesis) where they stopped; finished
+# runs are not retrained. Runs that are not finished are left out of RESULTS.md.
 #   scripts/results_dfdc.sh [RUNS_DIR]      (default: runs/dfdc)
-# Settings shared by all runs are in SHARED below; a run's own are in its line of RUNS.
+#   SOLA_BIN (./build/sola: a copy keeps a long run safe from rebuilds), SOLA_DATA (../shared/data),
+#   THREADS (LibTorch threads per run, default 2), ONLY="name ..." (train only these runs now)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/dfdc}
 DATA=${SOLA_DATA:-../shared/data}
-SOLA=${SOLA_BIN:-./build/sola}   # a copy keeps a long run safe from rebuilds
+SOLA=${SOLA_BIN:-./build/sola}
+THREADS=${THREADS:-2}
 mkdir -p "$RUNS"
-# Pseudo-forgeries: one self-blended fake (with its exact mask) per real training image; the
-# manifest lists the reals and the fakes only (no DFDC fake is used).
+
+# Pseudo-forgeries of the training reals: one self-blended fake (exact mask) per real training image;
+# the manifest lists the reals and the fakes only (no DFDC fake is used).
 SBI="$RUNS/sbi"
-if [ ! -f "$RUNS/sbi.synth.json" ]; then
-  echo "== synth: pseudo-fakes of the dfdc/train reals into $SBI" >&2
-  "$SOLA" synth --manifest "$DATA/dfdc/train/manifest.csv" --out "$SBI" --per-image 1 --seed 0 --json > "$RUNS/sbi.synth.json.tmp"
-  mv "$RUNS/sbi.synth.json.tmp" "$RUNS/sbi.synth.json"
+synth_train() {
+  if [ ! -f "$RUNS/sbi.synth.json" ]; then
+    echo "== synth: pseudo-fakes of the dfdc/train reals into $SBI" >&2
+    "$SOLA" synth --manifest "$DATA/dfdc/train/manifest.csv" --out "$SBI" --per-image 1 --seed 0 --json > "$RUNS/sbi.synth.json.tmp"
+    mv "$RUNS/sbi.synth.json.tmp" "$RUNS/sbi.synth.json"
+  fi
+}
+# gan-faces are whole portraits: cut the faces once with sola's detector at the scale of the DFDC
+# training crops (1.2x the dlib box, models/README.md), 224 px like them, lossless.
+GAN="$RUNS/gan-faces-crops"
+if [ ! -f "$GAN.prepare.json" ]; then
+  echo "== prepare: face crops of gan-faces into $GAN" >&2
+  "$SOLA" prepare --real "$DATA/gan-faces/real" --fake "$DATA/gan-faces/fake" --out "$GAN" --scale 1.2 --size 224 \
+    --format png --json > "$GAN.prepare.json.tmp"
+  mv "$GAN.prepare.json.tmp" "$GAN.prepare.json"
 fi
+GAN_MANIFEST=$(ls "$GAN"/*/manifest.csv | head -n 1)
+
 SHARED=(--set input_size=128 --set grid=8 --set epochs=3 --set batch_size=32 --set lr=1e-3 --set lr_schedule=cosine --set seed=0)
 declare -A RUN_ARGS=(
   [sola_supervised]="--set loss=supervised"
   [sola_weak]="--set loss=weak"
   [resnet18]="--variant resnet18 --set loss=classifier"
-  # What we tried when SOLA trailed the baseline (docs/RESULTS.md, "What we tried"):
+  # Noise: the same run with another seed.
+  [sola_supervised_seed1]="--set loss=supervised --set seed=1"
+  # Fidelity and arithmetic checks against sola_supervised (one change each):
+  [sola_supervised_fp32]="--set loss=supervised --set precision=fp32"
+  [sola_supervised_allcells]="--set loss=supervised --set classifier_cells=all"
+  # What we tried when SOLA trailed the baseline:
   [sola_supervised_alpha10]="--set loss=supervised --set alpha=10"
   [sola_supervised_logits]="--set loss=supervised --set classifier_input=logits"
   # No fake data: reals + pseudo-fakes (compare with sola_supervised_logits, same settings on real fakes)
@@ -33,24 +57,41 @@ declare -A RUN_ARGS=(
 )
 declare -A RUN_TRAIN=([sola_pseudo_logits]="$SBI/manifest.csv")
 MAIN=(sola_supervised sola_weak resnet18)
+CHECKS=(sola_supervised_seed1 sola_supervised_fp32 sola_supervised_allcells)
 TRIED=(sola_supervised_alpha10 sola_supervised_logits)
 PSEUDO=(sola_pseudo_logits)
-ORDER=("${MAIN[@]}" "${TRIED[@]}" "${PSEUDO[@]}")
-for name in "${ORDER[@]}"; do
+ORDER=("${MAIN[@]}" "${CHECKS[@]}" "${TRIED[@]}" "${PSEUDO[@]}")
+for name in ${ONLY:-"${ORDER[@]}"}; do
   out="$RUNS/$name"
-  if [ -f "$out/done.json" ]; then echo "== $name: done" >&2; continue; fi
-  resume=()
-  [ -f "$out/last.pt" ] && resume=(--resume)
-  # shellcheck disable=SC2086
-  cmd=("$SOLA" train ${RUN_ARGS[$name]} "${SHARED[@]}" --train "${RUN_TRAIN[$name]:-$DATA/dfdc/train/manifest.csv}" --val "$DATA/dfdc/val/manifest.csv" --out "$out")
-  echo "== $name: ${cmd[*]} ${resume[*]}" >&2
-  "${cmd[@]}" "${resume[@]}" > "$out.train.json.tmp"
-  printf '%s\n' "${cmd[*]}" > "$out.command.txt"
-  mv "$out.train.json.tmp" "$out/done.json"
+  if [ ! -f "$out/done.json" ]; then
+    [ "$name" = sola_pseudo_logits ] && synth_train
+    resume=()
+    [ -f "$out/last.pt" ] && resume=(--resume)
+    # shellcheck disable=SC2086
+    cmd=("$SOLA" train ${RUN_ARGS[$name]} "${SHARED[@]}" --train "${RUN_TRAIN[$name]:-$DATA/dfdc/train/manifest.csv}" --val "$DATA/dfdc/val/manifest.csv" --out "$out" --threads "$THREADS")
+    echo "== $name: ${cmd[*]} ${resume[*]}" >&2
+    "${cmd[@]}" "${resume[@]}" > "$out.train.json.tmp"
+    printf '%s\n' "${cmd[*]}" > "$out.command.txt"
+    mv "$out.train.json.tmp" "$out/done.json"
+  fi
+  # The read-outs: best (chosen on dfdc/val) and last checkpoint on val, test and gan-faces.
+  if [ ! -f "$out.eval.json" ]; then
+    "$SOLA" eval --model "$out/best.pt" --model "$out/last.pt" --data "$DATA/dfdc/val/manifest.csv" \
+      --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --json "$out.eval.json.tmp" >&2
+    mv "$out.eval.json.tmp" "$out.eval.json"
+  fi
 done
-models=()
-for name in "${ORDER[@]}"; do models+=(--model "$RUNS/$name/best.pt"); done
-"$SOLA" eval "${models[@]}" --data "$DATA/dfdc/val/manifest.csv" --json "$RUNS/eval.json" --markdown "$RUNS/eval.md" --roc docs/figures
-/usr/bin/python3 scripts/make_results.py "$RUNS" --main "${MAIN[@]}" --tried "${TRIED[@]}" --pseudo "${PSEUDO[@]}" > docs/RESULTS.md.tmp
+done_runs() { for n in "$@"; do [ -f "$RUNS/$n.eval.json" ] && printf '%s ' "$n"; done; }
+# ROC curves on dfdc/test of the main runs' best checkpoints.
+main_done=$(done_runs "${MAIN[@]}")
+if [ -n "$main_done" ]; then
+  models=()
+  for n in $main_done; do models+=(--model "$RUNS/$n/best.pt"); done
+  "$SOLA" eval "${models[@]}" --data "$DATA/dfdc/test/manifest.csv" --threads "$THREADS" --roc docs/figures --json /dev/null >&2
+fi
+# shellcheck disable=SC2046
+/usr/bin/python3 scripts/make_results.py "$RUNS" --gan "$GAN.prepare.json" --longrun models/longrun \
+  --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
+  --pseudo $(done_runs "${PSEUDO[@]}") > docs/RESULTS.md.tmp
 mv docs/RESULTS.md.tmp docs/RESULTS.md
 echo "wrote docs/RESULTS.md" >&2

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/compat.h"
 #include "model/asrm.h"
 #include "model/sola_net.h"
 
@@ -75,6 +76,51 @@ TEST(Asrm, ProjectionFallsBackWhenNeighbourSumVanishes) {
   EXPECT_FLOAT_EQ(w[0][0][0][0].item<float>(), 1.5f);
   // A vanished kernel is reset to its SRM kernel.
   EXPECT_TRUE(torch::allclose(w[1][1], AsrmImpl::srm_kernels()[1]));
+}
+
+TEST(Asrm, ProjectionGuardIsRelativeToTheKernelScale) {
+  // Taps of +-0.1 whose sum is 1e-4: dividing by it would multiply them by 10^4. An absolute
+  // guard of 1e-6 let that through; the relative guard resets the kernel to its SRM kernel.
+  Asrm asrm;
+  {
+    torch::NoGradGuard g;
+    auto k = torch::zeros({25});
+    k[0] = 0.1f;
+    k[1] = -0.1f;
+    k[2] = 0.1f;
+    k[3] = -0.1f + 1e-4f;
+    asrm->weight[0][0].copy_(k.view({5, 5}));
+  }
+  asrm->project();
+  auto w = asrm->weight.detach();
+  EXPECT_LT(w.abs().max().item<float>(), 2.0f) << "taps blown up: " << w[0][0];
+  EXPECT_TRUE(torch::allclose(w[0][0], AsrmImpl::srm_kernels()[0]));
+  // A kernel well away from the guard is rescaled, not reset: sum 0.5 over an L1 norm of 0.7.
+  {
+    torch::NoGradGuard g;
+    auto k = torch::zeros({25});
+    k[0] = 0.6f;
+    k[1] = -0.1f;
+    asrm->weight[0][1].copy_(k.view({5, 5}));
+  }
+  asrm->project();
+  EXPECT_FLOAT_EQ(asrm->weight[0][1][0][0].item<float>(), 1.2f);
+}
+
+TEST(Asrm, ResidualsStayInFullPrecisionUnderAutocast) {
+  // A bf16 autocast region (training) must not round the image to bf16 before the high-pass:
+  // the residual of a 1/255 step would be lost.
+  Asrm asrm;
+  torch::manual_seed(0);
+  auto x = torch::randint(0, 256, {1, 3, 24, 24}).to(torch::kFloat) / 255.0;
+  auto reference = asrm(x);
+  torch::Tensor out;
+  {
+    compat::AutocastGuard autocast(c10::DeviceType::CPU, true, c10::kBFloat16);
+    out = asrm(x);
+  }
+  EXPECT_EQ(out.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(torch::allclose(out, reference, 1e-5, 1e-6)) << (out - reference).abs().max();
 }
 
 TEST(Asrm, FixedSrmNeverChanges) {

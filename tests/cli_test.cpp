@@ -42,7 +42,7 @@ TEST(Cli, InfoReportsTheDefaultModel) {
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.stdout_only);
   EXPECT_EQ(j["config"]["grid"], 16);
-  EXPECT_EQ(j["parameters"]["total"], 5758168);
+  EXPECT_EQ(j["parameters"]["total"], 5823961);
   EXPECT_GT(j["compute"]["flops_per_image"].get<double>(), 1e9);
   EXPECT_EQ(j["outputs"]["second_order"], (std::vector<int64_t>{1, 4, 16, 16}));
   EXPECT_EQ(j["threads"], 1);

@@ -36,6 +36,40 @@ TEST(Dataset, SampleIsScaledRgbWithPatchScores) {
   EXPECT_FLOAT_EQ(b[0].mean().item<float>(), 0.0f);
 }
 
+TEST(Dataset, PseudoFakeShareReplacesThatShareOfTheFakesWithBlendsOfTheirGroupsReal) {
+  test::TempDir dir;
+  // 40 pairs, fakes without masks: a replaced fake is the one with a mask (the blend's, exact).
+  auto manifest = data::read_manifest(test::make_tiny_dataset(dir.path.string(), 40, 48, 1, /*masks=*/false));
+  auto options = data::DatasetOptions().input_size(48).grid(4);
+  data::FaceDataset none(manifest, options);
+  data::FaceDataset half(manifest, data::DatasetOptions(options).pseudo_fake_share(0.5));
+  data::FaceDataset all(manifest, data::DatasetOptions(options).pseudo_fake_share(1.0));
+  EXPECT_EQ(half.size(), manifest.samples.size());  // same epoch size and class balance
+  int replaced = 0, replaced_next_epoch = 0, changed_between_epochs = 0;
+  for (size_t i = 1; i < manifest.samples.size(); i += 2) {  // the fakes (odd rows)
+    auto a = half.get(i, 0), b = half.get(i, 1);
+    EXPECT_EQ(a.label, 1);
+    replaced += a.has_mask;
+    replaced_next_epoch += b.has_mask;
+    changed_between_epochs += a.has_mask != b.has_mask;
+    EXPECT_TRUE(torch::equal(a.image, half.get(i, 0).image)) << "not deterministic";
+    auto f = all.get(i, 0);
+    EXPECT_TRUE(f.has_mask);
+    EXPECT_EQ(f.label, 1);
+    EXPECT_GT(f.patch_scores.sum().item<float>(), 0.0f);
+    // A blend of its group's real: close to the real (row i - 1), not to the manifest's fake.
+    auto real = none.get(i - 1, 0).image, fake = none.get(i, 0).image;
+    EXPECT_LT((f.image - real).abs().mean().item<float>(), (f.image - fake).abs().mean().item<float>());
+    EXPECT_FALSE(none.get(i, 0).has_mask);
+  }
+  EXPECT_GT(replaced, 10);
+  EXPECT_LT(replaced, 30);
+  EXPECT_GT(changed_between_epochs, 0) << "the choice must be made anew each epoch";
+  // Reals are never replaced.
+  EXPECT_TRUE(torch::equal(all.get(0, 0).image, none.get(0, 0).image));
+  EXPECT_THROW(data::FaceDataset(manifest, data::DatasetOptions(options).pseudo_fake_share(1.5)), ConfigError);
+}
+
 TEST(Dataset, AugmentationIsSeededPerEpochAndIndex) {
   test::TempDir dir;
   auto manifest = data::read_manifest(test::make_tiny_dataset(dir.path.string(), 2, 64));

@@ -143,10 +143,12 @@ TEST(Loss, ClassifierModeAndErrors) {
 
 TEST(Loss, GradientsReachTheModelThroughEveryTerm) {
   torch::manual_seed(0);
-  auto model = build_model(ModelOptions{}.input_size(64).grid(4));
+  // G = 8: at G = 4 the distance-2 second-order maps (v2, h2) have no cell with both neighbours,
+  // so neither a loss nor the classifier (which sees only such cells) reaches phi_v2 / phi_h2.
+  auto model = build_model(ModelOptions{}.input_size(64).grid(8));
   auto out = model->forward(torch::rand({2, 3, 64, 64}));
-  auto scores = torch::zeros({2, 4, 4});
-  scores[1].narrow(0, 1, 2).narrow(1, 1, 2).fill_(1);
+  auto scores = torch::zeros({2, 8, 8});
+  scores[1].narrow(0, 2, 4).narrow(1, 2, 4).fill_(1);
   auto terms = compute_loss(out, torch::tensor({0.f, 1.f}), scores, torch::tensor({false, true}), LossOptions());
   terms.total.backward();
   auto sola = std::dynamic_pointer_cast<SolaNetImpl>(model);

@@ -28,6 +28,8 @@ int64_t component(const ParameterCount& p, const std::string& name) {
 int64_t ca(int64_t c, int64_t r = 16) { return 2 * c * (c / r); }
 // LEM: theta, f (C -> C/8, bias), g (C -> C, bias), lambda.
 int64_t lem(int64_t c) { return 2 * (c * (c / 8) + c / 8) + c * c + c + 1; }
+// LEM on one-pixel patches: g and lambda only.
+int64_t lem1(int64_t c) { return c * c + c + 1; }
 // SOLA head: 4 delta (C*K*2 + K), 4 phi (K*2 + 1), classifier conv 4->64 3x3, fc 64->1.
 int64_t head(int64_t c, int64_t k = 64) { return 4 * (c * k * 2 + k) + 4 * (k * 2 + 1) + (4 * 64 * 9 + 64) + 65; }
 
@@ -37,9 +39,11 @@ TEST(ModelParams, DefaultSolaR18) {
   EXPECT_EQ(component(p, "noise"), kTrunk18);
   EXPECT_EQ(component(p, "asrm"), 3 * 3 * 5 * 5);
   EXPECT_EQ(component(p, "dcam"), 3 * (ca(64) + ca(128) + ca(256)));
-  EXPECT_EQ(component(p, "lem"), lem(64) + lem(128));  // stage 3 has 1-pixel patches at G=16
+  EXPECT_EQ(component(p, "lem"), lem(64) + lem(128) + lem1(256));  // stage 3's 1-pixel patches too
   EXPECT_EQ(component(p, "head"), head(256));
-  EXPECT_EQ(p.total, 5758168);
+  EXPECT_EQ(p.total, 5823961);
+  // Model files written before stage 3 had its LEM (lem_pixel_patches=false) build without it.
+  EXPECT_EQ(count_parameters(*build_model(ModelOptions{}.lem_pixel_patches(false))).total, 5758168);
   EXPECT_EQ(p.total, p.trainable);
 }
 
@@ -48,20 +52,21 @@ TEST(ModelParams, Variants) {
   const int64_t dcam18 = 3 * (ca(64) + ca(128) + ca(256));
   const int64_t base = 2 * kTrunk18 + 225 + dcam18 + head(256);
   EXPECT_EQ(count(ModelOptions{}.grid(8)).total, base + lem(64) + lem(128) + lem(256));
-  EXPECT_EQ(count(ModelOptions{}.grid(32)).total, base + lem(64));
+  EXPECT_EQ(count(ModelOptions{}.grid(32)).total, base + lem(64) + lem1(128) + lem1(256));
+  EXPECT_EQ(count(ModelOptions{}.grid(32).lem_pixel_patches(false)).total, base + lem(64));
   EXPECT_EQ(count(ModelOptions{}.lem(false)).total, base);
   EXPECT_EQ(count(ModelOptions{}.noise("none")).total,
-            kTrunk18 + 2 * (ca(64) + ca(128) + ca(256)) + lem(64) + lem(128) + head(256));
+            kTrunk18 + 2 * (ca(64) + ca(128) + ca(256)) + lem(64) + lem(128) + lem1(256) + head(256));
   auto srm = count(ModelOptions{}.noise("srm"));
-  EXPECT_EQ(srm.total, base - 225 + lem(64) + lem(128));  // fixed SRM is a buffer
-  EXPECT_EQ(count(ModelOptions{}.dcam(false)).total, base - dcam18 + lem(64) + lem(128));
+  EXPECT_EQ(srm.total, base - 225 + lem(64) + lem(128) + lem1(256));  // fixed SRM is a buffer
+  EXPECT_EQ(count(ModelOptions{}.dcam(false)).total, base - dcam18 + lem(64) + lem(128) + lem1(256));
   EXPECT_EQ(count(ModelOptions{}.dcam_fusion("concat")).total,
-            base + lem(64) + lem(128) + (2 * 64 * 64 + 2 * 64) + (2 * 128 * 128 + 2 * 128) + (2 * 256 * 256 + 2 * 256));
+            base + lem(64) + lem(128) + lem1(256) + (2 * 64 * 64 + 2 * 64) + (2 * 128 * 128 + 2 * 128) + (2 * 256 * 256 + 2 * 256));
   EXPECT_EQ(count(ModelOptions{}.arch("resnet")).total, kResNet18OneLogit);
   const auto r50 = count(ModelOptions{}.backbone("resnet50"));
   EXPECT_EQ(component(r50, "rgb"), kTrunk50);
   EXPECT_EQ(component(r50, "head"), head(1024));
-  EXPECT_EQ(r50.total, 2 * kTrunk50 + 225 + 3 * (ca(256) + ca(512) + ca(1024)) + lem(256) + lem(512) + head(1024));
+  EXPECT_EQ(r50.total, 2 * kTrunk50 + 225 + 3 * (ca(256) + ca(512) + ca(1024)) + lem(256) + lem(512) + lem1(1024) + head(1024));
   EXPECT_EQ(component(count(ModelOptions{}.backbone("resnet101")), "noise"), kTrunk101);
 }
 

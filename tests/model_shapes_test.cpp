@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/compat.h"
+#include "model/lem.h"
+#include "model/sola_head.h"
 #include "model/sola_net.h"
 
 namespace sola {
@@ -48,15 +51,35 @@ TEST(ModelShapes, BaselineReturnsLogitOnly) {
   EXPECT_FALSE(out.has_maps());
 }
 
-TEST(ModelShapes, LemBuiltOnlyWherePatchesHoldSeveralPixels) {
-  // 256 px, G=16: stage sides 64, 32, 16 -> patches 4x4, 2x2, 1x1 -> LEM on stages 1 and 2.
+TEST(ModelShapes, LemBuiltOnEveryStageIncludingOnePixelPatches) {
+  // 256 px, G=16: stage sides 64, 32, 16 -> patches 4x4, 2x2, 1x1. The paper's module exists on
+  // all three stages; on the 1x1 one it is x + lambda * g(x).
   auto model = std::dynamic_pointer_cast<SolaNetImpl>(build_model(ModelOptions{}));
   ASSERT_TRUE(model);
-  EXPECT_EQ(model->lem_stages, (std::vector<int64_t>{1, 2}));
-  auto g8 = std::dynamic_pointer_cast<SolaNetImpl>(build_model(ModelOptions{}.grid(8)));
-  EXPECT_EQ(g8->lem_stages, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(model->lem_stages, (std::vector<int64_t>{1, 2, 3}));
+  auto legacy = std::dynamic_pointer_cast<SolaNetImpl>(build_model(ModelOptions{}.lem_pixel_patches(false)));
+  EXPECT_EQ(legacy->lem_stages, (std::vector<int64_t>{1, 2}));
   auto nolem = std::dynamic_pointer_cast<SolaNetImpl>(build_model(ModelOptions{}.lem(false)));
   EXPECT_TRUE(nolem->lem_stages.empty());
+}
+
+TEST(ModelShapes, OnePixelLemIsResidualOfG) {
+  Lem lem(LemOptions(8).grid(4));
+  {
+    torch::NoGradGuard g;
+    lem->lambda.fill_(0.5);
+  }
+  auto x = torch::rand({2, 8, 4, 4});
+  auto expected = x + 0.5 * lem->g(x);
+  EXPECT_TRUE(torch::allclose(lem(x), expected, 1e-5, 1e-6));
+}
+
+TEST(ModelShapes, ModelFilesWithoutTheNewKeysLoadAsTheyWereTrained) {
+  auto base = stored_model_base();
+  EXPECT_EQ(base.classifier_cells(), "all");
+  EXPECT_FALSE(base.lem_pixel_patches());
+  EXPECT_EQ(ModelOptions{}.classifier_cells(), "valid");
+  EXPECT_TRUE(ModelOptions{}.lem_pixel_patches());
 }
 
 TEST(ModelShapes, RejectsWrongInput) {
@@ -83,6 +106,43 @@ TEST(ModelShapes, ClassifierCanReadMapLogits) {
   EXPECT_TRUE(torch::equal(a.second_order, b.second_order));  // same weights, same maps
   EXPECT_FALSE(torch::allclose(a.logit, b.logit));             // the classifier reads something else
   EXPECT_EQ(count_parameters(*maps).total, count_parameters(*logits).total);
+}
+
+}  // namespace
+}  // namespace sola
+
+namespace sola {
+namespace {
+
+TEST(ModelShapes, ClassifierSeesOnlyConstrainedCells) {
+  // Two sets of maps that differ only in cells no loss constrains (valid_mask(G, 2) == 0): the
+  // default classifier cannot tell them apart; with classifier_cells=all it can.
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  SolaHead valid(SolaHeadOptions(16));
+  torch::manual_seed(3);
+  SolaHead all(SolaHeadOptions(16).classifier_valid_cells(false));
+  auto a = torch::rand({2, 4, 8, 8});
+  auto invalid = 1 - valid_mask(8, 2);
+  auto b = a + invalid.unsqueeze(0) * torch::rand({2, 4, 8, 8});
+  ASSERT_GT((a - b).abs().sum().item<float>(), 1.0f);
+  EXPECT_TRUE(torch::equal(valid->classify(a), valid->classify(b)));
+  EXPECT_FALSE(torch::allclose(all->classify(a), all->classify(b)));
+  // And a change in a constrained cell does reach the logit.
+  auto c = a.clone();
+  c[0][0][4][5] += 0.9;
+  EXPECT_FALSE(torch::allclose(valid->classify(a), valid->classify(c)));
+}
+
+TEST(ModelShapes, HeadComputesInFullPrecisionUnderAutocast) {
+  auto model = build_model(ModelOptions{}.input_size(64).grid(8));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  compat::AutocastGuard autocast(c10::DeviceType::CPU, true, c10::kBFloat16);
+  auto out = model->forward(torch::rand({2, 3, 64, 64}));
+  EXPECT_EQ(out.logit.scalar_type(), torch::kFloat);
+  EXPECT_EQ(out.second_order_logits.scalar_type(), torch::kFloat);
+  EXPECT_EQ(out.first_order_logits.scalar_type(), torch::kFloat);
 }
 
 }  // namespace

@@ -130,5 +130,105 @@ TEST_F(TinyRun, WeakAndBaselineTrain) {
   EXPECT_NO_THROW(Trainer(ModelOptions{}.arch("resnet").input_size(32), t, train, val, out("r18")).run(false));
 }
 
+TEST_F(TinyRun, AutoLossIsWeakWithoutMasksAndSaysWhatItDoesWithMasklessFakes) {
+  // With masks: supervised. Without any mask: weak (Eq. 12), not a one-sided supervised BCE.
+  EXPECT_EQ(Trainer(tiny_model(), tiny_train(), train, val, out("a")).loss_options().mode(), "supervised");
+  data::Manifest no_masks = train, mixed = train;
+  for (auto& s : no_masks.samples) s.mask.clear();
+  EXPECT_EQ(Trainer(tiny_model(), tiny_train(), no_masks, val, out("b")).loss_options().mode(), "weak");
+  auto t = tiny_train();
+  t.pseudo_fake_share(0.5);  // pseudo-fakes bring exact masks
+  EXPECT_EQ(Trainer(tiny_model(), t, no_masks, val, out("c")).loss_options().mode(), "supervised");
+  // Mixed data: config.json says what the maskless fakes get.
+  for (auto& s : mixed.samples)
+    if (s.label == 1 && s.group == "g0") s.mask.clear();
+  t = tiny_train();
+  t.epochs(1);
+  Trainer(tiny_model(), t, mixed, val, out("mixed")).run(false);
+  std::ifstream in(out("mixed") + "/config.json");
+  auto cfg = nlohmann::json::parse(in);
+  EXPECT_EQ(cfg["loss"]["mode"], "supervised");
+  const std::string text = cfg["loss"]["what_it_does"];
+  EXPECT_NE(text.find("the 1 fakes without a mask get the classifier BCE only"), std::string::npos) << text;
+}
+
+TEST_F(TinyRun, Bf16TrainingIsOnByDefaultAndStaysCloseToFp32) {
+  auto t = tiny_train();
+  t.epochs(1).max_steps_per_epoch(1);
+  EXPECT_EQ(t.precision(), "bf16");
+  EXPECT_TRUE(t.channels_last());
+  Trainer(tiny_model(), t, train, val, out("bf16")).run(false);
+  t.precision("fp32");
+  Trainer(tiny_model(), t, train, val, out("fp32")).run(false);
+  auto a = load_model(out("bf16") + "/last.pt").model->named_parameters();
+  auto b = load_model(out("fp32") + "/last.pt").model->named_parameters();
+  // One Adam step from the same weights moves each by ~lr: the runs differ (bf16 arithmetic was
+  // used) by a fraction of that step, and the weights stay fp32.
+  const auto& wa = a["rgb.conv1.weight"];
+  const auto& wb = b["rgb.conv1.weight"];
+  EXPECT_EQ(wa.scalar_type(), torch::kFloat);
+  EXPECT_FALSE(torch::equal(wa, wb));
+  EXPECT_LT((wa - wb).abs().max().item<float>(), 2.5e-3f);
+  t.precision("fp16");
+  EXPECT_THROW(t.validate(), ConfigError);
+}
+
+TEST_F(TinyRun, LogsDataWaitAndWarmsUpTheLearningRate) {
+  auto t = tiny_train();
+  t.epochs(2).warmup_epochs(1).lr(1e-3);  // 3 steps per epoch: lr 1/3, 2/3, 3/3 of 1e-3, then 1e-3
+  Trainer(tiny_model(), t, train, val, out("run")).run(false);
+  std::ifstream log(out("run") + "/metrics.jsonl");
+  std::vector<double> lrs;
+  std::string line;
+  while (std::getline(log, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "step") lrs.push_back(j["lr"]);
+    if (j["type"] == "epoch") {
+      EXPECT_GE(j["data_wait_share"].get<double>(), 0.0);
+      EXPECT_LE(j["data_wait_share"].get<double>(), 1.0);
+      EXPECT_TRUE(j.contains("data_wait_seconds"));
+    }
+  }
+  ASSERT_EQ(lrs.size(), 6u);
+  EXPECT_NEAR(lrs[0], 1e-3 / 3, 1e-9);
+  EXPECT_NEAR(lrs[1], 2e-3 / 3, 1e-9);
+  EXPECT_NEAR(lrs[2], 1e-3, 1e-9);
+  EXPECT_NEAR(lrs[5], 1e-3, 1e-9);
+}
+
+TEST_F(TinyRun, ContinuesFromACompactStateFileWithAFreshOptimizer) {
+  auto t = tiny_train();
+  t.epochs(1);
+  Trainer(tiny_model(), t, train, val, out("first")).run(false);
+  // The compact state: fp16 weights and the train_state, no optimizer (what gets committed).
+  auto loaded = load_model(out("first") + "/last.pt");
+  save_model(out("state.pt"), *loaded.model, loaded.metadata, nullptr, SaveOptions{true, false});
+  std::filesystem::create_directories(out("second"));
+  std::filesystem::copy_file(out("first") + "/metrics.jsonl", out("second") + "/metrics.jsonl");
+  t.epochs(3).warmup_epochs(1);
+  Trainer second(tiny_model(), t, train, val, out("second"));
+  second.continue_from(out("state.pt"));
+  auto summary = second.run(false);
+  EXPECT_EQ(summary.epochs_done, 3);
+  EXPECT_EQ(summary.steps, 9);
+  std::ifstream log(out("second") + "/metrics.jsonl");
+  std::vector<int64_t> epochs;
+  std::vector<double> lrs;
+  std::string line;
+  while (std::getline(log, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "epoch") epochs.push_back(j["epoch"]);
+    if (j["type"] == "step" && j["global_step"].get<int64_t>() == 4) lrs.push_back(j["lr"]);
+  }
+  EXPECT_EQ(epochs, (std::vector<int64_t>{1, 2, 3}));  // the copied epoch 1 is kept
+  ASSERT_EQ(lrs.size(), 1u);
+  EXPECT_NEAR(lrs[0], 1e-3 / 3, 1e-9);  // the warm-up restarts with the new optimizer
+  // A file without a training position is refused, naming it.
+  save_model(out("plain.pt"), *loaded.model, nlohmann::json::object(), nullptr, SaveOptions{true, false});
+  Trainer third(tiny_model(), t, train, val, out("third"));
+  third.continue_from(out("plain.pt"));
+  EXPECT_NE(test::error_message<IoError>([&] { third.run(false); }).find("plain.pt"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sola

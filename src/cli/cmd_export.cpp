@@ -21,13 +21,18 @@ struct ExportOptions {
   bool half = false;
   std::string note;
   double crop_scale = 0;
+  bool keep_train_state = false;
 };
 
 int run_export(const ExportOptions& opts) {
   const LoadedModel loaded = load_model(opts.model_file);
   if (opts.format == "sola") {
     nlohmann::json meta = loaded.metadata;
-    meta.erase("train_state");  // a deployable model, not a checkpoint to resume
+    // A deployable model, not a checkpoint to resume; with --keep-train-state, a compact state that
+    // `sola train --continue` carries on from (no optimizer state).
+    if (!opts.keep_train_state) meta.erase("train_state");
+    else if (!meta.contains("train_state"))
+      throw IoError(opts.model_file, "has no train_state to keep (it is not a sola train checkpoint)");
     meta["exported_from"] = opts.model_file;
     if (!opts.note.empty()) meta["note"] = opts.note;
     if (opts.crop_scale > 0) meta["crop_scale"] = opts.crop_scale;
@@ -63,6 +68,9 @@ void setup_export(CLI::App& app) {
       ->check(CLI::IsMember({"pytorch", "sola"}))
       ->capture_default_str();
   sub->add_flag("--half", opts->half, "sola format: store weights as float16 (half the size)");
+  sub->add_flag("--keep-train-state", opts->keep_train_state,
+                "sola format: keep the checkpoint's training position (epoch, step, best) so that sola train "
+                "--continue carries the run on from this file (weights only: Adam starts anew)");
   sub->add_option("--note", opts->note, "sola format: a note stored in the file's metadata");
   sub->add_option("--crop-scale", opts->crop_scale,
                   "sola format: face-crop scale of the training data (face box x scale), used by sola detect/serve")

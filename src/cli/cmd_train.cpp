@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/error.h"
 #include "core/runtime.h"
 #include "data/manifest.h"
 #include "train/trainer.h"
@@ -22,6 +23,8 @@ struct TrainCliOptions {
   bool skip_image_check = false;
   bool pseudo_fakes = false;
   std::string init;
+  std::string continue_from;
+  std::vector<std::string> val_extra;
   int threads = 0;
 };
 
@@ -45,7 +48,20 @@ int run_train(const TrainCliOptions& opts) {
              train.n_real(), train.n_fake(), train.n_with_mask(), val.samples.size());
   nlohmann::json provenance{{"train_manifests", opts.train}, {"val_manifests", opts.val}, {"threads", threads},
                             {"name", std::filesystem::path(opts.out).filename().string()}};
+  if (opts.resume && !opts.continue_from.empty())
+    throw ConfigError("--resume and --continue are exclusive: --resume continues OUT/last.pt, --continue a model file");
+  std::vector<std::pair<std::string, data::Manifest>> extra;
+  for (const auto& spec : opts.val_extra) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw ConfigError("--val-extra '" + spec + "': expected NAME=MANIFEST");
+    extra.emplace_back(spec.substr(0, eq), data::read_manifest(spec.substr(eq + 1)));
+    if (!opts.skip_image_check) data::check_images(extra.back().second, static_cast<unsigned>(threads));
+    provenance["val_extra"][extra.back().first] = spec.substr(eq + 1);
+  }
   Trainer trainer(cfg.model, cfg.train, std::move(train), std::move(val), opts.out, provenance);
+  for (auto& [name, manifest] : extra) trainer.add_validation(name, std::move(manifest));
+  if (!opts.continue_from.empty()) trainer.continue_from(opts.continue_from);
   fmt::print(stderr, "loss: {}; model: {}\n", trainer.loss_options().mode(), to_json(cfg.model).dump());
   auto summary = trainer.run(opts.resume);
   nlohmann::json j{{"out", opts.out},
@@ -69,6 +85,13 @@ void setup_train(CLI::App& app) {
       ->allow_extra_args(false);
   sub->add_option("--out", opts->out, "output directory (config.json, last.pt, best.pt, metrics.jsonl)")->required();
   sub->add_flag("--resume", opts->resume, "continue from OUT/last.pt exactly where it stopped");
+  sub->add_option("--continue", opts->continue_from,
+                  "carry a run on from a model file with a training position (sola export --keep-train-state): "
+                  "weights, epoch and best continue, Adam starts anew (warm-up from the restart)");
+  sub->add_option("--val-extra", opts->val_extra,
+                  "NAME=MANIFEST: another validation set scored every epoch (logged as val_extra.NAME; "
+                  "best.pt still follows --val) (repeatable)")
+      ->allow_extra_args(false);
   sub->add_option("--init", opts->init,
                   "initial weights: torchvision:FILE (a published ResNet .pth, into both branches) or sola:FILE "
                   "(same as --set init=...)");

@@ -7,6 +7,8 @@
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/DeviceType.h>
+#include <c10/core/DispatchKeySet.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <c10/core/ScalarType.h>
 
 namespace sola::compat {
@@ -44,6 +46,18 @@ class AutocastGuard {
  private:
   c10::DeviceType device_;
   bool enabled_;
+};
+
+/// RAII scope in which autocast is off (CPU and CUDA), whatever the caller enabled: the parts of
+/// the model that must compute in their weights' precision (ASRM's high-pass residuals, the SOLA
+/// head) use it, as `torch.autocast(..., enabled=False)` does in Python.
+class AutocastDisabled {
+ public:
+  AutocastDisabled()
+      : guard_(c10::DispatchKeySet({c10::DispatchKey::AutocastCPU, c10::DispatchKey::AutocastCUDA})) {}
+
+ private:
+  c10::impl::ExcludeDispatchKeyGuard guard_;
 };
 
 }  // namespace sola::compat

@@ -33,8 +33,24 @@ FaceDataset::FaceDataset(Manifest manifest, DatasetOptions options)
                       std::to_string(options_.grid()));
   if (options_.augment()) validate(options_.augment_options());
   pseudo_index_.assign(manifest_.samples.size(), SIZE_MAX);
+  if (!(options_.pseudo_fake_share() >= 0 && options_.pseudo_fake_share() <= 1))
+    throw ConfigError("pseudo_fake_share must be in [0, 1], got " + std::to_string(options_.pseudo_fake_share()));
+  if (options_.pseudo_fakes() || options_.pseudo_fake_share() > 0) options_.self_blend().validate();
+  if (options_.pseudo_fake_share() > 0) {
+    std::map<std::string, size_t> real_of_group;
+    for (size_t i = 0; i < manifest_.samples.size(); ++i)
+      if (manifest_.samples[i].label == 0) {
+        reals_.push_back(i);
+        if (!manifest_.samples[i].group.empty()) real_of_group.emplace(manifest_.samples[i].group, i);
+      }
+    if (reals_.empty()) throw ConfigError("pseudo_fake_share needs real images to blend, and the manifest has none");
+    group_real_.assign(manifest_.samples.size(), SIZE_MAX);
+    for (size_t i = 0; i < manifest_.samples.size(); ++i) {
+      auto it = real_of_group.find(manifest_.samples[i].group);
+      if (manifest_.samples[i].label == 1 && it != real_of_group.end()) group_real_[i] = it->second;
+    }
+  }
   if (options_.pseudo_fakes()) {
-    options_.self_blend().validate();
     for (size_t i = 0; i < manifest_.samples.size(); ++i)
       if (manifest_.samples[i].label == 0) {
         pseudo_index_[i] = manifest_.samples.size() + pseudo_of_.size();
@@ -73,17 +89,28 @@ std::vector<size_t> FaceDataset::training_order(uint64_t epoch) const {
   return out;
 }
 
+size_t FaceDataset::replacement_source(size_t index, uint64_t epoch) const {
+  if (options_.pseudo_fake_share() <= 0 || index >= manifest_.samples.size() || manifest_.samples[index].label != 1)
+    return SIZE_MAX;
+  const uint64_t draw = mix(mix(options_.seed() ^ 0x5b2ULL, epoch), index);
+  if (static_cast<double>(draw >> 11) * 0x1.0p-53 >= options_.pseudo_fake_share()) return SIZE_MAX;
+  if (group_real_[index] != SIZE_MAX) return group_real_[index];
+  return reals_[mix(draw, 0x7e41ULL) % reals_.size()];
+}
+
 Example FaceDataset::get(size_t index, uint64_t epoch) const {
   const size_t n = manifest_.samples.size();
   if (index >= size()) throw std::out_of_range("FaceDataset index " + std::to_string(index) + " >= " + std::to_string(size()));
-  const bool pseudo = index >= n;
-  const Sample& s = manifest_.samples[pseudo ? pseudo_of_[index - n] : index];
+  const size_t replaced_by = replacement_source(index, epoch);
+  const bool pseudo = index >= n || replaced_by != SIZE_MAX;
+  const size_t source = index >= n ? pseudo_of_[index - n] : replaced_by != SIZE_MAX ? replaced_by : index;
+  const Sample& s = manifest_.samples[source];
   cv::Mat image = cv::imread(s.path, cv::IMREAD_COLOR);
   if (image.empty()) throw IoError(s.path, "cannot decode image (" + where(s) + ")");
   cv::Mat mask;
   int label = s.label;
   if (pseudo) {  // a new blend every epoch; the face geometry is found once
-    const auto geometry = face_geometry(pseudo_of_[index - n], image);
+    const auto geometry = face_geometry(source, image);
     auto blend = self_blend(image, geometry.landmarks, geometry.box, mix(mix(options_.seed() ^ 0x5b1ULL, epoch), index),
                             options_.self_blend());
     image = blend.fake;

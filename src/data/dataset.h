@@ -32,6 +32,11 @@ struct DatasetOptions {
   /// Adds one self-blended pseudo-fake per real sample (made on the fly, new each epoch, with its
   /// exact mask): indices [n, n + n_real) after the manifest's n samples.
   TORCH_ARG(bool, pseudo_fakes) = false;
+  /// Share of the manifest's fake samples that, anew each epoch (seeded by (seed, epoch, index)),
+  /// are replaced by a self-blended pseudo-fake of a real sample: the real of the fake's group
+  /// where the manifest has one (so the pair is the source face and a blend of it), else a real
+  /// drawn at random. The epoch keeps its size and class balance.
+  TORCH_ARG(double, pseudo_fake_share) = 0.0;
   TORCH_ARG(SelfBlendOptions, self_blend) = {};
 };
 
@@ -71,6 +76,10 @@ class FaceDataset {
   DatasetOptions options_;
   std::vector<size_t> pseudo_of_;     // pseudo-fake k is made from manifest sample pseudo_of_[k]
   std::vector<size_t> pseudo_index_;  // manifest index -> index of its pseudo-fake (SIZE_MAX: none)
+  std::vector<size_t> reals_;         // manifest indices of the real samples
+  std::vector<size_t> group_real_;    // manifest index -> a real of the same group (SIZE_MAX: none)
+  /// The real sample whose self-blend replaces sample `index` in `epoch`, or SIZE_MAX to keep it.
+  size_t replacement_source(size_t index, uint64_t epoch) const;
   struct FaceGeometry {
     std::vector<cv::Point2f> landmarks;
     cv::Rect2f box;

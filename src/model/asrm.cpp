@@ -3,6 +3,7 @@
 #include <torch/nn/functional.h>
 #include <torch/torch.h>
 
+#include "core/compat.h"
 #include "core/error.h"
 
 namespace sola {
@@ -38,7 +39,10 @@ void AsrmImpl::reset() {
 
 torch::Tensor AsrmImpl::forward(const torch::Tensor& x) {
   namespace F = torch::nn::functional;
-  return F::conv2d(x, weight, F::Conv2dFuncOptions().padding(kSize / 2));
+  // The residuals are differences of a few 1/255 steps: in bf16 (8 significant bits) the input
+  // itself would be rounded by about that much, so this layer always runs in its weights' dtype.
+  compat::AutocastDisabled no_autocast;
+  return F::conv2d(x.to(weight.scalar_type()), weight, F::Conv2dFuncOptions().padding(kSize / 2));
 }
 
 void AsrmImpl::project() {
@@ -51,7 +55,10 @@ void AsrmImpl::project() {
   not_centre[centre] = 0;
   auto rest = w * not_centre;
   auto sum = rest.sum(1, /*keepdim=*/true);
-  auto ok = sum.abs() > options_.eps();
+  // Relative guard: dividing by the sum multiplies the taps' L1 norm by |rest|_1 / |sum|, which
+  // must stay below 1 / eps (the SRM kernels sit at 1/3, 1/7 and 1 of their L1 norm).
+  auto scale = rest.abs().sum(1, /*keepdim=*/true);
+  auto ok = sum.abs() > options_.eps() * scale;
   auto safe_sum = torch::where(ok, sum, torch::ones_like(sum));
   auto projected = torch::where(ok, rest / safe_sum, fallback * not_centre);
   projected.select(1, centre).fill_(-1.0);

@@ -5,8 +5,9 @@
 // 24 entries sum to 1), each repeated over the 3 input channels: weight [3 out, 3 in, 5, 5], one
 // 5x5 "kernel" per (out, in) pair. Modes (Table 6):
 //   asrm  learnable; after every optimizer step `project()` resets each kernel's centre to -1 and
-//         rescales the other entries to sum 1 (Eq. 4). If their sum is below `eps` in magnitude
-//         the kernel falls back to its initial SRM kernel instead of dividing by ~0.
+//         rescales the other entries to sum 1 (Eq. 4). If their sum is below `eps` times their
+//         L1 norm in magnitude (the division would blow the taps up by more than 1/eps), the
+//         kernel falls back to its initial SRM kernel instead.
 //   lsrm  learnable from the SRM initialisation, no constraint.
 //   srm   fixed SRM filters (a buffer, not a parameter).
 #include <string>
@@ -18,7 +19,7 @@ namespace sola {
 
 struct AsrmOptions {
   TORCH_ARG(std::string, mode) = "asrm";
-  TORCH_ARG(double, eps) = 1e-6;
+  TORCH_ARG(double, eps) = 1e-2;
 };
 
 class AsrmImpl : public torch::nn::Module {

@@ -223,7 +223,7 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
     throw IoError(path, "model file has no configuration");
   LoadedModel loaded;
   try {
-    loaded.options = options_from_json(nlohmann::json::parse(config.toStringRef()), ModelOptions{}, path);
+    loaded.options = options_from_json(nlohmann::json::parse(config.toStringRef()), stored_model_base(), path);
     if (archive.try_read("metadata", metadata) && metadata.isString())
       loaded.metadata = nlohmann::json::parse(metadata.toStringRef());
   } catch (const nlohmann::json::exception& e) {

@@ -10,8 +10,10 @@ LemImpl::LemImpl(LemOptions options) : options_(std::move(options)) { reset(); }
 void LemImpl::reset() {
   const int64_t c = options_.channels();
   const int64_t ck = std::max<int64_t>(1, c / options_.key_reduction());
-  theta = register_module("theta", nn::Conv2d(nn::Conv2dOptions(c, ck, 1)));
-  f = register_module("f", nn::Conv2d(nn::Conv2dOptions(c, ck, 1)));
+  if (!options_.pixel_patches()) {
+    theta = register_module("theta", nn::Conv2d(nn::Conv2dOptions(c, ck, 1)));
+    f = register_module("f", nn::Conv2d(nn::Conv2dOptions(c, ck, 1)));
+  }
   g = register_module("g", nn::Conv2d(nn::Conv2dOptions(c, c, 1)));
   lambda = register_parameter("lambda", torch::zeros({1}));
 }
@@ -23,6 +25,8 @@ torch::Tensor LemImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(h % cells_h == 0 && w % cells_w == 0, "LEM: feature map ", h, "x", w, " does not split into a ",
               cells_h, "x", cells_w, " grid of equal patches");
   const int64_t ph = h / cells_h, pw = w / cells_w, len = ph * pw;
+  TORCH_CHECK(!options_.pixel_patches() || len == 1, "LEM built for one-pixel patches got a ", h, "x", w,
+              " feature map on a ", cells_h, "x", cells_w, " grid (", ph, "x", pw, " patches)");
 
   auto v = g(x);
   torch::Tensor enhanced;

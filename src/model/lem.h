@@ -7,8 +7,9 @@
 //
 // theta, f: 1x1 convs C -> C/key_reduction; g: 1x1 conv C -> C (SAGAN style, no output conv);
 // lambda: learnable scalar initialised to 0, so the module starts as the identity.
-// A feature map smaller than the grid uses one cell per pixel; the model only builds an LEM on
-// stages whose patches hold more than one pixel (a 1-pixel patch attends only to itself).
+// A feature map smaller than the grid uses one cell per pixel. Where a patch is one pixel the
+// attention is over one position (weight 1) and the module is x + lambda * g(x): built with
+// `pixel_patches`, it has no theta and f (they would receive no gradient) and checks that size.
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
@@ -20,6 +21,8 @@ struct LemOptions {
   TORCH_ARG(int64_t, channels);
   TORCH_ARG(int64_t, grid) = 16;
   TORCH_ARG(int64_t, key_reduction) = 8;
+  /// The stage's patches are single pixels: no theta / f; forward checks that it is so.
+  TORCH_ARG(bool, pixel_patches) = false;
 };
 
 class LemImpl : public torch::nn::Module {

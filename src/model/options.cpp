@@ -32,6 +32,7 @@ void ModelOptions::validate() const {
   check_choice("noise", noise_, {"asrm", "lsrm", "srm", "none"});
   check_choice("dcam_fusion", dcam_fusion_, {"sum", "concat"});
   check_choice("classifier_input", classifier_input_, {"maps", "logits"});
+  check_choice("classifier_cells", classifier_cells_, {"valid", "all"});
   if (input_size_ < 32 || input_size_ > 2048 || input_size_ % 16 != 0)
     bad("input_size", std::to_string(input_size_), "expected a multiple of 16 in [32, 2048]");
   if (!(asrm_eps_ > 0.0 && asrm_eps_ < 1.0)) bad("asrm_eps", std::to_string(asrm_eps_), "expected 0 < eps < 1");
@@ -74,6 +75,12 @@ ModelOptions options_from_json(const json& j, const ModelOptions& base, const st
     throw ConfigError(source + ": " + e.what());
   }
   return opts;
+}
+
+ModelOptions stored_model_base() {
+  // Keys added in version 0.2: before them the classifier read every cell and LEM was built only
+  // where patches hold more than one pixel.
+  return ModelOptions{}.classifier_cells("all").lem_pixel_patches(false);
 }
 
 void set_option(ModelOptions& opts, const std::string& key, const std::string& value, const std::string& source) {

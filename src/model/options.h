@@ -22,17 +22,19 @@ namespace sola {
   X(int64_t, input_size, 256, "square input side in pixels (multiple of 16)")                      \
   X(std::string, normalize, "imagenet", "RGB-branch input normalisation: 'imagenet' (mean/std) or 'none'") \
   X(std::string, noise, "asrm", "noise branch first layer (Table 6): asrm, lsrm, srm, none")        \
-  X(double, asrm_eps, 1e-6, "ASRM projection: a neighbour sum below this falls back to the SRM kernel") \
+  X(double, asrm_eps, 1e-2, "ASRM projection guard: a kernel whose neighbour sum is below this fraction of its L1 norm falls back to the SRM kernel") \
   X(bool, dcam, true, "Dual Channel Attention fusion after each block (false: plain sum)")          \
   X(std::string, dcam_fusion, "sum", "DCAM fusion of the attended branches: 'sum' or 'concat' (1x1 conv + BN)") \
   X(int64_t, dcam_reduction, 16, "channel-attention MLP reduction ratio r (hidden = C/r)")          \
   X(bool, lem, true, "Local Enhancement Module after each block (Table 7)")                        \
+  X(bool, lem_pixel_patches, true, "also build the LEM on stages whose patches are one pixel (there it is x + lambda * g(x))") \
   X(int64_t, lem_key_reduction, 8, "LEM theta/f embedding width = C / this")                        \
-  X(int64_t, grid, 16, "patch grid G: LEM cells and SOLA map size G x G (8, 16 or 32)")           \
+  X(int64_t, grid, 16, "patch grid G: LEM cells and SOLA map size G x G (4, 8, 16, 32 or 64)")           \
   X(int64_t, anomaly_channels, 64, "kernels per first-order predictor delta (Eq. 7)")              \
   X(int64_t, classifier_channels, 64, "channels of the classifier convolution")                    \
   X(int64_t, classifier_kernel, 3, "kernel size of the classifier convolution (odd)")                  \
-  X(std::string, classifier_input, "maps", "what the classifier reads: 'maps' (sigmoid second-order maps) or 'logits' (before the sigmoid)")
+  X(std::string, classifier_input, "maps", "what the classifier reads: 'maps' (sigmoid second-order maps) or 'logits' (before the sigmoid)") \
+  X(std::string, classifier_cells, "valid", "cells of the second-order maps the classifier sees: 'valid' (those the losses constrain; the rest are zeroed) or 'all'")
 
 struct ModelOptions {
   SOLA_MODEL_OPTIONS(SOLA_DECLARE_OPTION)
@@ -57,6 +59,11 @@ nlohmann::json to_json(const ModelOptions& opts);
 /// key and `source` (a file name or "--set"). Validates the result.
 ModelOptions options_from_json(const nlohmann::json& j, const ModelOptions& base = {},
                                const std::string& source = "config");
+/// The base a stored configuration is read onto (model files): every key added after a model
+/// file could have been written takes the value that reproduces the behaviour of that time, so an
+/// older file loads as the model it was trained as.
+ModelOptions stored_model_base();
+
 /// Sets one key from its textual value ("grid=8" on the command line).
 void set_option(ModelOptions& opts, const std::string& key, const std::string& value,
                 const std::string& source = "--set");

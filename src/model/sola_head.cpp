@@ -3,6 +3,8 @@
 #include <torch/nn/functional.h>
 #include <torch/torch.h>
 
+#include "core/compat.h"
+
 namespace sola {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
@@ -56,7 +58,9 @@ void SolaHeadImpl::reset() {
   fc = register_module("fc", nn::Linear(options_.classifier_channels(), 1));
 }
 
-SolaHeadOutput SolaHeadImpl::forward(const torch::Tensor& features) {
+SolaHeadOutput SolaHeadImpl::forward(const torch::Tensor& input) {
+  compat::AutocastDisabled no_autocast;
+  const auto features = input.to(fc->weight.scalar_type());
   std::vector<torch::Tensor> first_logits, first, second_logits;
   for (int k = 0; k < 4; ++k) {
     auto m_logit = apply_neighbour_conv(k, delta[k], features);  // Eq. 7
@@ -70,10 +74,19 @@ SolaHeadOutput SolaHeadImpl::forward(const torch::Tensor& features) {
   out.first_order = torch::stack(first, 1);
   out.second_order_logits = torch::cat(second_logits, 1);
   out.second_order = torch::sigmoid(out.second_order_logits);
-  auto h = torch::relu(classifier_conv(options_.classifier_on_logits() ? out.second_order_logits : out.second_order));
-  h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
-  out.logit = fc(h).squeeze(1);
+  out.logit = classify(options_.classifier_on_logits() ? out.second_order_logits : out.second_order);
   return out;
+}
+
+torch::Tensor SolaHeadImpl::classify(const torch::Tensor& maps) {
+  TORCH_CHECK(maps.dim() == 4 && maps.size(1) == 4 && maps.size(2) == maps.size(3),
+              "the classifier reads [B, 4, G, G] second-order maps, got ", maps.sizes());
+  auto seen = maps;
+  if (options_.classifier_valid_cells())
+    seen = seen * valid_mask(seen.size(-1), 2).to(seen.device(), seen.scalar_type()).unsqueeze(0);
+  auto h = torch::relu(classifier_conv(seen));
+  h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
+  return fc(h).squeeze(1);
 }
 
 }  // namespace sola

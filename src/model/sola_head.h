@@ -9,6 +9,9 @@
 // phi_*:   K -> 1 kernel, same geometry, sigmoid    => second-order maps M'_* [B, 1, G, G] (Eq. 8)
 // Classifier on the stacked 4-channel M': conv(k x k) -> ReLU -> global average pool -> FC -> logit.
 // (With classifier_on_logits it reads M' before its sigmoid, where a saturated map still passes gradient.)
+// With classifier_valid_cells (the default) the classifier's input is zero outside valid_mask(G, 2).
+// The head always computes in its weights' precision (autocast off): its maps are G x G, cheap in
+// fp32, and the losses read them.
 //
 // Borders: the features (and first-order maps) are zero-padded on the left/top, so cells without
 // the neighbour still get a value (the comparison is against zeros). Those cells carry no meaning:
@@ -43,6 +46,10 @@ struct SolaHeadOptions {
   TORCH_ARG(int64_t, classifier_kernel) = 3;
   /// The classifier reads the second-order maps after the sigmoid (false) or before it (true).
   TORCH_ARG(bool, classifier_on_logits) = false;
+  /// The classifier sees only the cells the losses constrain (`valid_mask(G, 2)`; the others are
+  /// zeroed) instead of the whole map, whose unconstrained border cells could carry ordinary
+  /// features around the anomaly maps.
+  TORCH_ARG(bool, classifier_valid_cells) = true;
 };
 
 struct SolaHeadOutput {
@@ -58,6 +65,8 @@ class SolaHeadImpl : public torch::nn::Module {
   explicit SolaHeadImpl(SolaHeadOptions options);
   void reset();
   SolaHeadOutput forward(const torch::Tensor& features);
+  /// The classifier alone: [B, 4, G, G] second-order maps (or their logits) -> [B] logit.
+  torch::Tensor classify(const torch::Tensor& maps);
 
   std::array<torch::nn::Conv2d, 4> delta{nullptr, nullptr, nullptr, nullptr};
   std::array<torch::nn::Conv2d, 4> phi{nullptr, nullptr, nullptr, nullptr};

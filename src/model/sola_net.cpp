@@ -44,8 +44,10 @@ void SolaNetImpl::reset() {
                              .attention(o.dcam())
                              .has_noise(has_noise)));
     const int64_t side = o.input_size() / (4 << (s - 1));  // stage s has stride 4 * 2^(s-1)
-    if (o.lem() && side > o.grid()) {                     // patches of more than one pixel
-      lem->push_back(Lem(LemOptions(c).grid(o.grid()).key_reduction(o.lem_key_reduction())));
+    // Where a patch is one pixel the module is x + lambda * g(x) (softmax over one position).
+    if (o.lem() && (side > o.grid() || o.lem_pixel_patches())) {
+      lem->push_back(
+          Lem(LemOptions(c).grid(o.grid()).key_reduction(o.lem_key_reduction()).pixel_patches(side <= o.grid())));
       lem_stages.push_back(s);
     }
   }
@@ -53,7 +55,8 @@ void SolaNetImpl::reset() {
                                               .anomaly_channels(o.anomaly_channels())
                                               .classifier_channels(o.classifier_channels())
                                               .classifier_kernel(o.classifier_kernel())
-                                              .classifier_on_logits(o.classifier_input() == "logits")));
+                                              .classifier_on_logits(o.classifier_input() == "logits")
+                                              .classifier_valid_cells(o.classifier_cells() == "valid")));
 }
 
 ModelOutput SolaNetImpl::forward(const torch::Tensor& image) {

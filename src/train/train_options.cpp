@@ -19,6 +19,11 @@ void TrainOptions::validate() const {
   if (!(adam_eps_ > 0)) bad("adam_eps", std::to_string(adam_eps_), "expected > 0");
   if (!(weight_decay_ >= 0)) bad("weight_decay", std::to_string(weight_decay_), "expected >= 0");
   if (lr_schedule_ != "constant" && lr_schedule_ != "cosine") bad("lr_schedule", "'" + lr_schedule_ + "'", "expected constant or cosine");
+  if (!(warmup_epochs_ >= 0 && warmup_epochs_ <= epochs_))
+    bad("warmup_epochs", std::to_string(warmup_epochs_), "expected 0..epochs");
+  if (!(pseudo_fake_share_ >= 0 && pseudo_fake_share_ <= 1))
+    bad("pseudo_fake_share", std::to_string(pseudo_fake_share_), "expected a share in [0, 1]");
+  if (precision_ != "bf16" && precision_ != "fp32") bad("precision", "'" + precision_ + "'", "expected bf16 or fp32");
   if (loss_ != "auto" && loss_ != "supervised" && loss_ != "weak" && loss_ != "classifier")
     bad("loss", "'" + loss_ + "'", "expected auto, supervised, weak or classifier");
   for (auto [key, v] : {std::pair{"alpha", alpha_}, {"beta", beta_}, {"gamma", gamma_}})

@@ -23,7 +23,8 @@ namespace sola {
   X(double, adam_eps, 1e-8, "Adam epsilon")                                                           \
   X(double, weight_decay, 0.0, "L2 weight decay (Adam)")                                              \
   X(std::string, lr_schedule, "constant", "learning-rate schedule: constant, or cosine (to 0 over all steps)") \
-  X(std::string, loss, "auto", "supervised (Eq. 9-11), weak (Eq. 12), classifier, or auto (supervised for sola, classifier for resnet)") \
+  X(double, warmup_epochs, 0.0, "linear learning-rate warm-up from 0 over this many epochs (then the schedule)") \
+  X(std::string, loss, "auto", "supervised (Eq. 9-11), weak (Eq. 12), classifier, or auto (sola: supervised when some fakes have masks, else weak; resnet: classifier)") \
   X(double, alpha, 1.0, "weight of the classifier BCE (Eq. 11)")                                      \
   X(double, beta, 1.0, "weight of the first-order map loss (Eq. 10/12)")                              \
   X(double, gamma, 1.0, "weight of the second-order map loss (Eq. 10/12)")                            \
@@ -35,6 +36,9 @@ namespace sola {
   X(int64_t, seed, 0, "seed of initialisation, data order and augmentation")                          \
   X(std::string, init, "", "initial weights: torchvision:FILE (ImageNet ResNet, both branches) or sola:FILE (empty: random)") \
   X(bool, pseudo_fakes, false, "pair every real training image with a self-blended pseudo-fake of it, made on the fly") \
+  X(double, pseudo_fake_share, 0.0, "share of the fake samples replaced, anew each epoch, by a self-blended pseudo-fake of a real (its group's real where there is one), with its exact mask") \
+  X(std::string, precision, "bf16", "training arithmetic: bf16 (autocast: convolutions in bfloat16; weights, ASRM, SOLA head, losses and metrics in fp32) or fp32") \
+  X(bool, channels_last, true, "channels-last (NHWC) weights and batches in training") \
   X(int64_t, workers, 2, "data-loading threads")                                                      \
   X(int64_t, max_steps_per_epoch, 0, "cap on steps per epoch (0: the whole training set)")            \
   X(int64_t, checkpoint_every, 0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)") \

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "core/compat.h"
 #include "core/error.h"
 #include "eval/evaluate.h"
 #include "eval/plot.h"
@@ -19,12 +20,42 @@ namespace sola {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string resolve_loss_mode(const std::string& mode, const ModelOptions& model) {
-  if (mode == "auto") return model.arch() == "resnet" ? "classifier" : "supervised";
+std::string resolve_loss_mode(const std::string& mode, const ModelOptions& model, bool fakes_have_masks) {
+  if (mode == "auto") {
+    if (model.arch() == "resnet") return "classifier";
+    return fakes_have_masks ? "supervised" : "weak";
+  }
   if (model.arch() == "resnet" && mode != "classifier")
     throw ConfigError("loss '" + mode + "' needs anomaly maps; the resnet baseline trains with loss=classifier");
   return mode;
 }
+
+std::string describe_loss(const std::string& mode, int64_t fakes_with_mask, int64_t fakes_without_mask,
+                          bool pseudo_fakes) {
+  if (mode == "classifier") return "classifier BCE only (Eq. 11 without map terms)";
+  if (mode == "weak")
+    return "weak (Eq. 12): classifier BCE on every image; first- and second-order maps of real images pushed to 0 "
+           "(single-side L1); fakes' maps unconstrained";
+  std::string text = fmt::format(
+      "supervised (Eq. 9-11): classifier BCE on every image; map BCE towards zero for real images and towards the "
+      "mask's targets for the {} fakes with a mask{}",
+      fakes_with_mask, pseudo_fakes ? " and every pseudo-fake (exact masks)" : "");
+  if (fakes_without_mask > 0)
+    text += fmt::format("; the {} fakes without a mask get the classifier BCE only (no map loss)", fakes_without_mask);
+  return text;
+}
+
+namespace {
+
+int64_t count_fakes(const data::Manifest& m, bool with_mask) {
+  int64_t n = 0;
+  for (const auto& s : m.samples) n += s.label == 1 && (!s.mask.empty()) == with_mask;
+  return n;
+}
+
+bool uses_pseudo_fakes(const TrainOptions& o) { return o.pseudo_fakes() || o.pseudo_fake_share() > 0; }
+
+}  // namespace
 
 Trainer::Trainer(ModelOptions model_options, TrainOptions train_options, data::Manifest train, data::Manifest val,
                  std::string out_dir, json provenance)
@@ -32,16 +63,21 @@ Trainer::Trainer(ModelOptions model_options, TrainOptions train_options, data::M
       val_(std::move(val)), out_dir_(std::move(out_dir)), provenance_(std::move(provenance)) {
   model_options_.validate();
   options_.validate();
-  resolve_loss_mode(options_.loss(), model_options_);
+  loss_options();  // checks the mode against the model
   if (train_.samples.empty()) throw ConfigError("training manifest has no samples");
   if (train_.n_real() == 0 || (train_.n_fake() == 0 && !options_.pseudo_fakes()))
     throw ConfigError(fmt::format("training data needs real and fake images (or pseudo_fakes=true): got {} real, {} fake",
                                   train_.n_real(), train_.n_fake()));
 }
 
+void Trainer::add_validation(std::string name, data::Manifest manifest) {
+  if (manifest.samples.empty()) throw ConfigError("validation set '" + name + "' has no samples");
+  extra_val_.emplace_back(std::move(name), std::move(manifest));
+}
+
 LossOptions Trainer::loss_options() const {
   return LossOptions()
-      .mode(resolve_loss_mode(options_.loss(), model_options_))
+      .mode(resolve_loss_mode(options_.loss(), model_options_, count_fakes(train_, true) > 0 || uses_pseudo_fakes(options_)))
       .alpha(options_.alpha())
       .beta(options_.beta())
       .gamma(options_.gamma());
@@ -173,6 +209,23 @@ TrainSummary Trainer::run(bool resume) {
     global_step = state.at("global_step").get<int64_t>();
     // No epoch validated yet: best is -inf, which JSON stores as null.
     if (state.contains("best") && state["best"].is_number()) best = state["best"].get<double>();
+  } else if (!continue_from_.empty()) {
+    auto loaded = load_model(continue_from_);
+    if (to_json(loaded.options) != to_json(model_options_))
+      throw ConfigError(continue_from_ + ": the model file's config differs from this run's: " +
+                        to_json(loaded.options).dump() + " vs " + to_json(model_options_).dump());
+    const json state = loaded.metadata.value("train_state", json::object());
+    if (!state.contains("global_step"))
+      throw IoError(continue_from_, "has no train_state to continue from (write one with sola export "
+                                    "--keep-train-state from a sola train checkpoint)");
+    model = loaded.model;
+    epoch = state.at("epoch").get<int64_t>();
+    step_in_epoch = state.at("step_in_epoch").get<int64_t>();
+    global_step = state.at("global_step").get<int64_t>();
+    if (state.contains("best") && state["best"].is_number()) best = state["best"].get<double>();
+    if (is_main)
+      fmt::print(stderr, "continuing {} at epoch {} step {} (global step {}) with a new optimizer\n", continue_from_,
+                 epoch + 1, step_in_epoch, global_step);
   } else {
     torch::manual_seed(static_cast<uint64_t>(options_.seed()));
     model = build_model(model_options_);
@@ -189,6 +242,14 @@ TrainSummary Trainer::run(bool resume) {
     torch::NoGradGuard no_grad;
     group.broadcast(tensors, 0);
   }
+  if (options_.channels_last()) {  // NHWC weights: oneDNN's fast layout, kept through the run
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(c10::MemoryFormat::ChannelsLast));
+  }
+  const bool bf16 = options_.precision() == "bf16";
+  const c10::DeviceType device_type = model->parameters().empty() ? c10::DeviceType::CPU
+                                                                   : model->parameters().front().device().type();
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(options_.lr())
                                                         .betas({options_.adam_beta1(), options_.adam_beta2()})
                                                         .eps(options_.adam_eps())
@@ -200,9 +261,12 @@ TrainSummary Trainer::run(bool resume) {
       fmt::print(stderr, "resuming {} at epoch {} step {} (global step {})\n", resume_path, epoch + 1, step_in_epoch,
                  global_step);
     }
+  } else if (is_main && !continue_from_.empty()) {
+    truncate_log(log_path, global_step, epoch);  // the log of the run so far, if it was copied here
   } else if (is_main) {
     std::ofstream(log_path, std::ios::trunc);
   }
+  const int64_t warmup_origin = continue_from_.empty() || resume ? 0 : global_step;
   const LossOptions loss_opts = loss_options();
 
   data::FaceDataset train_set(train_, data::DatasetOptions()
@@ -211,10 +275,14 @@ TrainSummary Trainer::run(bool resume) {
                                           .augment(options_.augment())
                                           .augment_options(augment_options(options_))
                                           .seed(static_cast<uint64_t>(options_.seed()))
-                                          .pseudo_fakes(options_.pseudo_fakes()));
+                                          .pseudo_fakes(options_.pseudo_fakes())
+                                          .pseudo_fake_share(options_.pseudo_fake_share()));
+  const auto eval_options = data::DatasetOptions().input_size(model_options_.input_size()).grid(model_options_.grid());
   std::optional<data::FaceDataset> val_set;
-  if (!val_.samples.empty())
-    val_set.emplace(val_, data::DatasetOptions().input_size(model_options_.input_size()).grid(model_options_.grid()));
+  if (!val_.samples.empty()) val_set.emplace(val_, eval_options);
+  std::vector<std::pair<std::string, std::unique_ptr<data::FaceDataset>>> extra_sets;
+  for (const auto& [name, manifest] : extra_val_)
+    extra_sets.emplace_back(name, std::make_unique<data::FaceDataset>(manifest, eval_options));
 
   const int64_t full_steps = static_cast<int64_t>(train_set.size()) / options_.batch_size();
   const int64_t steps_per_epoch =
@@ -223,7 +291,13 @@ TrainSummary Trainer::run(bool resume) {
 
   TrainSummary summary;
   if (is_main) {
-    json cfg{{"model", to_json(model_options_)}, {"train", options_to_json(options_)}};
+    const auto loss_mode = loss_options().mode();
+    const std::string loss_text =
+        describe_loss(loss_mode, count_fakes(train_, true), count_fakes(train_, false), uses_pseudo_fakes(options_));
+    fmt::print(stderr, "loss: {}\n", loss_text);
+    json cfg{{"model", to_json(model_options_)},
+             {"train", options_to_json(options_)},
+             {"loss", {{"mode", loss_mode}, {"what_it_does", loss_text}}}};
     cfg["provenance"] = provenance_;
     write_atomically((fs::path(out_dir_) / "config.json").string(),
                      [&](const std::string& tmp) { std::ofstream(tmp) << cfg.dump(2) << '\n'; });
@@ -245,6 +319,7 @@ TrainSummary Trainer::run(bool resume) {
   };
 
   double images_seen = 0, seconds_training = 0;  // wall time of the training loops, data waits included
+  const int64_t warmup_steps = static_cast<int64_t>(std::llround(options_.warmup_epochs() * steps_per_epoch));
   for (; epoch < options_.epochs(); ++epoch, step_in_epoch = 0) {
     model->train();
     auto order = train_set.training_order(static_cast<uint64_t>(epoch));
@@ -260,20 +335,33 @@ TrainSummary Trainer::run(bool resume) {
     ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, options_.epochs()), static_cast<size_t>(steps_per_epoch));
     double sum_loss = 0, sum_cls = 0, sum_first = 0, sum_second = 0;
     int64_t n_steps = 0;
+    double data_wait = 0;  // seconds the step waited for the loader
     const auto epoch_start = std::chrono::steady_clock::now();
-    while (auto batch = loader.next()) {
+    for (;;) {
+      const auto wait_start = std::chrono::steady_clock::now();
+      auto batch = loader.next();
       const auto t0 = std::chrono::steady_clock::now();
-      if (options_.lr_schedule() == "cosine") {
-        const double lr = 0.5 * options_.lr() * (1 + std::cos(M_PI * global_step / std::max<int64_t>(1, total_steps)));
-        for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-      }
+      data_wait += std::chrono::duration<double>(t0 - wait_start).count();
+      if (!batch) break;
+      double lr = options_.lr();
+      if (options_.lr_schedule() == "cosine")
+        lr = 0.5 * options_.lr() * (1 + std::cos(M_PI * global_step / std::max<int64_t>(1, total_steps)));
+      if (global_step - warmup_origin < warmup_steps)
+        lr *= static_cast<double>(global_step - warmup_origin + 1) / static_cast<double>(warmup_steps);
+      for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      if (options_.channels_last()) batch->images = batch->images.contiguous(c10::MemoryFormat::ChannelsLast);
       // Gradients of the micro-batches of all ranks are summed, then divided by their number: the
       // same step as one batch, and bit-identical between W processes and W micro-batches.
       optimizer.zero_grad();
       auto sums = torch::zeros({4}, torch::kDouble);  // loss, classifier, first, second
       for (int64_t m = 0; m < options_.micro_batches(); ++m) {
         auto part = [&](const torch::Tensor& t) { return options_.micro_batches() == 1 ? t : t.narrow(0, m * micro_size, micro_size); };
-        auto out = model->forward(part(batch->images));
+        ModelOutput out;
+        {
+          compat::AutocastGuard autocast(device_type, bf16, c10::kBFloat16);
+          out = model->forward(part(batch->images));
+        }
+        out.logit = out.logit.to(torch::kFloat);  // the losses in fp32 (the SOLA head already is)
         auto terms = compute_loss(out, part(batch->labels), part(batch->patch_scores), part(batch->has_mask), loss_opts);
         sums += torch::stack({terms.total.detach(), terms.classifier.detach(), terms.first.detach(), terms.second.detach()})
                     .to(torch::kDouble);
@@ -312,9 +400,11 @@ TrainSummary Trainer::run(bool resume) {
                   {"loss", loss_value}, {"cls", cls}, {"first", first}, {"second", second},
                   {"lr", optimizer.param_groups()[0].options().get_lr()},
                   {"images_per_second", ips}});
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       bar.update(static_cast<size_t>(step_in_epoch),
-                 fmt::format("loss {:.4f} (cls {:.3f} 1st {:.3f} 2nd {:.3f}) {:.1f} img/s", sum_loss / n_steps,
-                             sum_cls / n_steps, sum_first / n_steps, sum_second / n_steps, ips));
+                 fmt::format("loss {:.4f} (cls {:.3f} 1st {:.3f} 2nd {:.3f}) {:.1f} img/s, data wait {:.0f}%",
+                             sum_loss / n_steps, sum_cls / n_steps, sum_first / n_steps, sum_second / n_steps, ips,
+                             100.0 * data_wait / std::max(elapsed, 1e-9)));
       if (options_.checkpoint_every() > 0 && global_step % options_.checkpoint_every() == 0 && step_in_epoch < steps_per_epoch)
         save_checkpoint(last_path, true, epoch, step_in_epoch);
       if (on_step) on_step(global_step);
@@ -326,17 +416,29 @@ TrainSummary Trainer::run(bool resume) {
                     {"train_loss", n_steps ? sum_loss / n_steps : 0.0}, {"train_cls", n_steps ? sum_cls / n_steps : 0.0},
                     {"train_first", n_steps ? sum_first / n_steps : 0.0}, {"train_second", n_steps ? sum_second / n_steps : 0.0},
                     {"train_seconds", epoch_seconds},
+                    {"data_wait_seconds", data_wait},
+                    {"data_wait_share", epoch_seconds > 0 ? data_wait / epoch_seconds : 0.0},
                     {"train_images_per_second", epoch_seconds > 0 ? n_steps * options_.batch_size() / epoch_seconds : 0.0}};
     double criterion = n_steps ? -sum_loss / n_steps : best;
     if (val_set && is_main) {
       ProgressBar vbar("  validate", val_set->size());
       auto scored = eval::score_dataset(*model, *val_set, options_.eval_batch_size(), static_cast<int>(options_.workers()),
-                                        [&](size_t done, size_t) { vbar.update(done); });
+                                        [&](size_t done, size_t) { vbar.update(done); }, bf16);
       auto report = eval::summarize(scored);
       vbar.finish(fmt::format("frame AUC {:.4f} video AUC {:.4f} AP {:.4f} EER {:.4f}", report.frame.auc,
                               report.video.auc, report.frame.ap, report.frame.eer));
       epoch_line["val"] = report.to_json();
       criterion = report.frame.auc;
+    }
+    if (is_main) {
+      for (auto& [name, set] : extra_sets) {
+        ProgressBar xbar("  " + name, set->size());
+        auto scored = eval::score_dataset(*model, *set, options_.eval_batch_size(), static_cast<int>(options_.workers()),
+                                          [&](size_t done, size_t) { xbar.update(done); }, bf16);
+        auto report = eval::summarize(scored);
+        xbar.finish(fmt::format("frame AUC {:.4f} AP {:.4f}", report.frame.auc, report.frame.ap));
+        epoch_line["val_extra"][name] = report.to_json();
+      }
     }
     const bool improved = criterion > best;
     if (improved) best = criterion;

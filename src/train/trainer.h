@@ -41,6 +41,14 @@ class Trainer {
           std::string out_dir, nlohmann::json provenance = nlohmann::json::object());
   /// Trains to `epochs`. With `resume`, continues from out_dir/last.pt (error if it is absent).
   TrainSummary run(bool resume);
+  /// Continues a run from a model file that holds a `train_state` but no optimizer state (what
+  /// `sola export --keep-train-state` writes: fp16 weights small enough to commit): weights and the
+  /// position (epoch, step in it, best) carry on, metrics.jsonl keeps its lines up to that point, and Adam starts anew,
+  /// with the `warmup_epochs` warm-up counted from the restart. Set before run(false).
+  void continue_from(std::string model_file) { continue_from_ = std::move(model_file); }
+  /// Another validation set, scored every epoch and logged under "val_extra" NAME; best.pt still
+  /// follows the main validation set.
+  void add_validation(std::string name, data::Manifest manifest);
   /// The loss options the run uses (mode resolved from "auto").
   LossOptions loss_options() const;
   /// Called after every optimizer step with the global step (tests use it to stop mid-run).
@@ -50,11 +58,19 @@ class Trainer {
   ModelOptions model_options_;
   TrainOptions options_;
   data::Manifest train_, val_;
+  std::vector<std::pair<std::string, data::Manifest>> extra_val_;
+  std::string continue_from_;
   std::string out_dir_;
   nlohmann::json provenance_;
 };
 
-/// Loss mode for a model: "auto" becomes supervised for sola and classifier for resnet.
-std::string resolve_loss_mode(const std::string& mode, const ModelOptions& model);
+/// Loss mode for a model. "auto": classifier for resnet; for sola, supervised (Eq. 9-11) when some
+/// training fakes have masks (manifest masks or pseudo-fakes), else weak (Eq. 12): supervised
+/// without any mask would train the maps of the real images alone, a one-sided BCE.
+std::string resolve_loss_mode(const std::string& mode, const ModelOptions& model, bool fakes_have_masks);
+
+/// What the loss does with each kind of training image, in words (the log and config.json say it).
+std::string describe_loss(const std::string& mode, int64_t fakes_with_mask, int64_t fakes_without_mask,
+                          bool pseudo_fakes);
 
 }  // namespace sola

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The long run (docs/RESULTS.md, "The long run"): SOLA on all the DFDC training crops
+# (dfdc/train + dfdc/train-extra, 22,000) with the recipe below, validated every epoch on dfdc/val
+# (chooses best.pt) and on the pseudo-forgery validation set (the dfdc/val reals and one
+# self-blended fake of each, made once with a fixed seed by `sola synth`).
+#
+# It outlives one sitting of a 2-core machine, and only what is committed survives a sitting, so:
+#   scripts/long_run.sh           trains, carrying on from wherever the run stands:
+#                                 RUNS/last.pt (same sitting: exact --resume), else the committed
+#                                 compact state models/longrun/state.pt (--continue: fp16 weights,
+#                                 position, best; Adam anew with a one-epoch warm-up), else from scratch
+#   scripts/long_run.sh --readout [CKPT]  evaluates CKPT (RUNS/best.pt) on val, pseudo-val, dfdc/test and
+#                                 gan-faces into models/longrun/evals.jsonl (when shipping; never to choose)
+#   scripts/long_run.sh --save    writes the compact state of RUNS/last.pt (its position: epoch and
+#                                 step) and the log into models/longrun/ (about 12 MB: commit it)
+# Run it in the background with `nice -n 19`; kill it any time: checkpoints are written every 100
+# steps and at each epoch's end.
+#   RUNS (default runs/long), SOLA_DATA (../shared/data), SOLA_BIN (./build/sola: use a copy so that
+#   rebuilds do not touch the running binary), THREADS (2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-runs/long}
+DATA=${SOLA_DATA:-../shared/data}
+SOLA=${SOLA_BIN:-./build/sola}
+THREADS=${THREADS:-2}
+STATE=models/longrun
+# The recipe. 128 px and G = 8: the size at which the CPU makes 50 epochs of 22,000 crops possible
+# over a few sittings (input sizes must be multiples of 16 G for the LEM grid: 128 or 256).
+RECIPE=(--set input_size=128 --set grid=8 --set epochs=50 --set batch_size=32 --set lr=1e-3
+        --set lr_schedule=cosine --set warmup_epochs=1 --set pseudo_fake_share=0.25 --set loss=supervised
+        --set precision=bf16 --set seed=0 --set checkpoint_every=100 --set workers=2)
+TRAIN=(--train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv")
+PSEUDO_VAL=runs/pseudo-val
+
+if [ "${1:-}" = "--save" ]; then
+  [ -f "$RUNS/last.pt" ] || { echo "long_run.sh: no $RUNS/last.pt to save" >&2; exit 1; }
+  mkdir -p "$STATE"
+  "$SOLA" export --model "$RUNS/last.pt" --out "$STATE/state.pt" --format sola --half --keep-train-state \
+    --note "long run state (scripts/long_run.sh)" > "$STATE/export.json"
+  cp "$RUNS/metrics.jsonl" "$STATE/metrics.jsonl"
+  cp "$RUNS/config.json" "$STATE/config.json"
+  printf '%s\n' "$(cat "$RUNS.command.txt")" > "$STATE/command.txt"
+  echo "saved $RUNS/last.pt into $STATE (commit it)" >&2
+  exit 0
+fi
+
+if [ "${1:-}" = "--readout" ]; then
+  # Evaluates a checkpoint (default RUNS/best.pt) on both validation sets and on the report sets
+  # (dfdc/test, gan-faces crops of scripts/results_dfdc.sh) and appends the line to
+  # models/longrun/evals.jsonl: done when a checkpoint is shipped, never to choose one.
+  ckpt=${2:-$RUNS/best.pt}
+  GAN_MANIFEST=$(ls runs/dfdc/gan-faces-crops/*/manifest.csv | head -n 1)
+  "$SOLA" eval --model "$ckpt" --data "$DATA/dfdc/val/manifest.csv" --data "$PSEUDO_VAL/manifest.csv" \
+    --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --json "$RUNS/readout.json" >&2
+  mkdir -p "$STATE"
+  /usr/bin/python3 - "$RUNS/readout.json" "$ckpt" "$SOLA" >> "$STATE/evals.jsonl" <<'PY'
+import json, subprocess, sys
+rows = json.load(open(sys.argv[1]))
+auc = [r["frame"]["auc"] for r in rows]
+info = json.loads(subprocess.run([sys.argv[3], "info", "--model", sys.argv[2]], capture_output=True,
+                                 text=True, check=True).stdout)
+state = info.get("metadata", {}).get("train_state", {})
+print(json.dumps({"checkpoint": sys.argv[2], "epoch": state.get("epoch"), "val": auc[0], "pseudo_val": auc[1],
+                  "test": auc[2], "gan": auc[3]}))
+PY
+  tail -n 1 "$STATE/evals.jsonl"
+  exit 0
+fi
+
+# The pseudo-forgery validation set: made once, from the dfdc/val reals only, fixed seed.
+if [ ! -f "$PSEUDO_VAL/manifest.csv" ] || [ ! -f "$PSEUDO_VAL.synth.json" ]; then
+  "$SOLA" synth --manifest "$DATA/dfdc/val/manifest.csv" --out "$PSEUDO_VAL" --per-image 1 --seed 20261201 \
+    --json > "$PSEUDO_VAL.synth.json.tmp"
+  mv "$PSEUDO_VAL.synth.json.tmp" "$PSEUDO_VAL.synth.json"
+fi
+
+mkdir -p "$RUNS"
+how=()
+if [ -f "$RUNS/last.pt" ]; then
+  how=(--resume)
+elif [ -f "$STATE/state.pt" ]; then
+  cp "$STATE/metrics.jsonl" "$RUNS/metrics.jsonl"
+  how=(--continue "$STATE/state.pt")
+fi
+cmd=("$SOLA" train "${RECIPE[@]}" "${TRAIN[@]}" --val "$DATA/dfdc/val/manifest.csv"
+     --val-extra "pseudo=$PSEUDO_VAL/manifest.csv" --out "$RUNS" --threads "$THREADS")
+printf '%s\n' "${cmd[*]}" > "$RUNS.command.txt"
+echo "== long run: ${cmd[*]} ${how[*]}" >&2
+"${cmd[@]}" "${how[@]}"

@@ -17,6 +17,7 @@
 #   --crops N         images for the end-to-end rows (default 200: half real, half fake)
 #   --size N          input side of the inference rows (default 256)
 #   --train-sizes "A B"  input sides of the training rows (default "128 SIZE")
+#   --train-only      only the training rows (and their table)
 #   --quick           a smoke test: 2 repeats, 64 px, training batch 2, 20 crops (figures meaningless)
 #   --tables FILE     only print the tables of an earlier run's results.jsonl
 #
@@ -36,6 +37,7 @@ TRAIN_REPEATS=5
 CROPS=200
 SIZE=256
 TRAIN_SIZES=
+TRAIN_ONLY=
 PY=${PYTHON:-/usr/bin/python3}
 TABLES=
 while [ $# -gt 0 ]; do
@@ -51,6 +53,7 @@ while [ $# -gt 0 ]; do
     --crops) CROPS=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --train-sizes) TRAIN_SIZES=$2; shift 2 ;;
+    --train-only) TRAIN_ONLY=1; shift ;;
     --quick) REPEATS=2; TRAIN_BATCH=2; TRAIN_REPEATS=2; CROPS=20; SIZE=64; TRAIN_SIZES=64; shift ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "compare_reference.sh: unknown option $1" >&2; exit 2 ;;
@@ -88,42 +91,44 @@ if sections:
     for s in sections:
         print(f"| {s['name']} | {s['time']} | {s['load']} | {s['busy'].strip() or '–'} |")
     print()
-size = one(bench="infer", impl="sola")["size"]
-print(f"### Inference, sola-r18 at {size}x{size} (random weights), images/s (median of {m['repeats']})\n")
-print("| batch | dtype | sola before (eager) | sola (prepared) | reference (eager) | **sola / reference** | reference channels-last | sola / ref. channels-last | peak RSS MiB sola / ref. |")
-print("|---|---|---|---|---|---|---|---|---|")
-for batch in (1, 32):
-    for dtype in ("fp32", "bf16"):
-        se = one(bench="infer", impl="sola", config="eager", batch=batch, dtype=dtype, threads=threads)
-        sp = one(bench="infer", impl="sola", config="prepared", batch=batch, dtype=dtype, threads=threads)
-        re = one(bench="infer", impl="reference", config="eager", batch=batch, dtype=dtype)
-        rc = one(bench="infer", impl="reference", config="channels_last", batch=batch, dtype=dtype)
-        g = lambda r: r and r["img_s"]
-        mem = f"{f(sp and sp['peak_rss_mib'], 0)} / {f(re and re['peak_rss_mib'], 0)}"
-        print(f"| {batch} | {dtype} | {f(g(se))} | {f(g(sp))} | {f(g(re))} | {ratio(g(sp), g(re))} | {f(g(rc))} | {ratio(g(sp), g(rc))} | {mem} |")
-print()
-print("### Inference levers (one process, configurations interleaved), speed-up over eager (median ms)\n")
-levers = ["eager", "inference_mode", "fold", "channels_last", "fold_channels_last", "prepared", "prepared_nhwc"]
-cols = [(1, "fp32"), (1, "bf16"), (32, "fp32"), (32, "bf16")]
-print("| lever | " + " | ".join(f"batch {b} {d}" for b, d in cols) + " |")
-print("|---|" + "---|" * len(cols))
-for lv in levers:
-    cells = []
-    for b, d in cols:
-        r = one(bench="levers", config=lv, batch=b, dtype=d)
-        cells.append("–" if r is None else f"{r['speedup_vs_eager']:.2f}x ({r['median_ms']:.1f} ms)")
-    print(f"| {lv} | " + " | ".join(cells) + " |")
-print()
-print(f"Threads (LibTorch defaults to 1 thread here; sola's configure_threads uses one per core), fp32, images/s:\n")
-print(f"| batch | config | 1 thread | {threads} threads | speed-up |")
-print("|---|---|---|---|---|")
-for b in (1, 32):
-    for cfg in ("eager", "prepared"):
-        r1 = one(bench="infer", impl="sola", config=cfg, batch=b, dtype="fp32", threads=1)
-        rn = one(bench="infer", impl="sola", config=cfg, batch=b, dtype="fp32", threads=threads)
-        if r1 and rn and threads != 1:
-            print(f"| {b} | {cfg} | {f(r1['img_s'])} | {f(rn['img_s'])} | {ratio(rn['img_s'], r1['img_s'])} |")
-print()
+train_only = not pick(bench="infer")
+if not train_only:
+    size = one(bench="infer", impl="sola")["size"]
+    print(f"### Inference, sola-r18 at {size}x{size} (random weights), images/s (median of {m['repeats']})\n")
+    print("| batch | dtype | sola before (eager) | sola (prepared) | reference (eager) | **sola / reference** | reference channels-last | sola / ref. channels-last | peak RSS MiB sola / ref. |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for batch in (1, 32):
+        for dtype in ("fp32", "bf16"):
+            se = one(bench="infer", impl="sola", config="eager", batch=batch, dtype=dtype, threads=threads)
+            sp = one(bench="infer", impl="sola", config="prepared", batch=batch, dtype=dtype, threads=threads)
+            re = one(bench="infer", impl="reference", config="eager", batch=batch, dtype=dtype)
+            rc = one(bench="infer", impl="reference", config="channels_last", batch=batch, dtype=dtype)
+            g = lambda r: r and r["img_s"]
+            mem = f"{f(sp and sp['peak_rss_mib'], 0)} / {f(re and re['peak_rss_mib'], 0)}"
+            print(f"| {batch} | {dtype} | {f(g(se))} | {f(g(sp))} | {f(g(re))} | {ratio(g(sp), g(re))} | {f(g(rc))} | {ratio(g(sp), g(rc))} | {mem} |")
+    print()
+    print("### Inference levers (one process, configurations interleaved), speed-up over eager (median ms)\n")
+    levers = ["eager", "inference_mode", "fold", "channels_last", "fold_channels_last", "prepared", "prepared_nhwc"]
+    cols = [(1, "fp32"), (1, "bf16"), (32, "fp32"), (32, "bf16")]
+    print("| lever | " + " | ".join(f"batch {b} {d}" for b, d in cols) + " |")
+    print("|---|" + "---|" * len(cols))
+    for lv in levers:
+        cells = []
+        for b, d in cols:
+            r = one(bench="levers", config=lv, batch=b, dtype=d)
+            cells.append("–" if r is None else f"{r['speedup_vs_eager']:.2f}x ({r['median_ms']:.1f} ms)")
+        print(f"| {lv} | " + " | ".join(cells) + " |")
+    print()
+    print(f"Threads (LibTorch defaults to 1 thread here; sola's configure_threads uses one per core), fp32, images/s:\n")
+    print(f"| batch | config | 1 thread | {threads} threads | speed-up |")
+    print("|---|---|---|---|---|")
+    for b in (1, 32):
+        for cfg in ("eager", "prepared"):
+            r1 = one(bench="infer", impl="sola", config=cfg, batch=b, dtype="fp32", threads=1)
+            rn = one(bench="infer", impl="sola", config=cfg, batch=b, dtype="fp32", threads=threads)
+            if r1 and rn and threads != 1:
+                print(f"| {b} | {cfg} | {f(r1['img_s'])} | {f(rn['img_s'])} | {ratio(rn['img_s'], r1['img_s'])} |")
+    print()
 print(f"### Training, one Adam step with the supervised loss, images/s\n")
 print("`sola train` runs channels-last + bf16 (its defaults). The reference's best configuration is channels-last + bf16 autocast.\n")
 print("| size | config | batch | sola | reference | **sola / reference** | peak RSS MiB sola / ref. |")
@@ -149,51 +154,52 @@ for sz in train_sizes:
         vs_eager = f" ({ratio(sb['img_s'], se['img_s'])} over eager fp32)" if se else ""
         print(f"| {sz} | {ratio(sb['img_s'], sf['img_s'])}{vs_eager} | {ratio(sb['img_s'], rb['img_s']) if rb else '–'} |")
 print()
-print("### End to end: scoring DFDC val face crops (128 px model), images/s (median of 3)\n")
-def med(rs, key):
-    vals = [r[key] for r in rs if r.get(key) is not None]
-    return statistics.median(vals) if vals else None
-sd = pick(bench="detect", impl="sola", dtype="fp32")
-sb = pick(bench="detect", impl="sola", dtype="bf16")
-rp = pick(bench="detect", impl="reference", decode="parity")
-rl = pick(bench="detect", impl="reference", decode="pil")
-n = sd[0]["images"] if sd else 0
-print(f"| | images/s (in-loop) | whole command, s | vs reference (parity decode) |")
-print("|---|---|---|---|")
-print(f"| `sola detect --crops --json` fp32 | {f(med(sd, 'img_s'))} | {f(med(sd, 'total_s'), 2)} | {ratio(med(sd, 'img_s'), med(rp, 'img_s'))} |")
-print(f"| `sola detect --crops --json --bf16` | {f(med(sb, 'img_s'))} | {f(med(sb, 'total_s'), 2)} | {ratio(med(sb, 'img_s'), med(rp, 'img_s'))} |")
-print(f"| reference, parity.py decoding (sola's exact pixels) | {f(med(rp, 'img_s'))} | {f(med(rp, 'total_s'), 2)} | 1.00x |")
-print(f"| reference, Pillow decoding (Image.BOX resize) | {f(med(rl, 'img_s'))} | {f(med(rl, 'total_s'), 2)} | {ratio(med(rl, 'img_s'), med(rp, 'img_s'))} |")
-agree = one(bench="detect_agreement")
-if agree:
-    print(f"\n{n} crops; largest score difference sola vs reference: {agree['max_diff_parity']:.1e} with parity decoding, "
-          f"{agree['max_diff_pil']:.3f} with Pillow's resize.")
-print()
-print("### What bf16 costs in accuracy (DFDC val, 1000 crops, the shipped model)\n")
-print("| run | frame AUC | video AUC | largest score change | images/s (incl. decoding) |")
-print("|---|---|---|---|---|")
-for r in pick(bench="auc"):
-    print(f"| {r['run']} | {r['frame_auc']:.4f} | {r['video_auc']:.4f} | {r['max_score_diff']:.1e} | {r['img_s']:.1f} |")
-print("\n(One real and one fake crop per video here, so the video AUC equals the frame AUC.)")
-print()
-print("### Convolution throughput against the measured peak\n")
-print("| kernel | GFLOP/s |")
-print("|---|---|")
-peak = {r["kernel"]: r["gflop_s"] for r in pick(bench="peak")}
-for k, v in peak.items():
-    print(f"| {k} | {v:.1f} |")
-fp32_peak = max([v for k, v in peak.items() if "fp32" in k] or [0])
-bf16_peak = max([v for k, v in peak.items() if "bf16" in k] or [0])
-print()
-print("| model run | GFLOP/image | images/s | GFLOP/s | fraction of the fp32 / bf16 peak |")
-print("|---|---|---|---|---|")
-for cfg in ("eager", "prepared"):
-    for dtype in ("fp32", "bf16"):
-        r = one(bench="infer", impl="sola", config=cfg, batch=32, dtype=dtype, threads=threads)
-        if r and fp32_peak:
-            gf = r["gflops_per_img"] * r["img_s"]
-            pk = fp32_peak if dtype == "fp32" else bf16_peak
-            print(f"| sola {cfg}, batch 32, {dtype} | {r['gflops_per_img']:.2f} | {r['img_s']:.1f} | {gf:.0f} | {100 * gf / pk:.0f}% of {pk:.0f} |")
+if not train_only:
+    print("### End to end: scoring DFDC val face crops (128 px model), images/s (median of 3)\n")
+    def med(rs, key):
+        vals = [r[key] for r in rs if r.get(key) is not None]
+        return statistics.median(vals) if vals else None
+    sd = pick(bench="detect", impl="sola", dtype="fp32")
+    sb = pick(bench="detect", impl="sola", dtype="bf16")
+    rp = pick(bench="detect", impl="reference", decode="parity")
+    rl = pick(bench="detect", impl="reference", decode="pil")
+    n = sd[0]["images"] if sd else 0
+    print(f"| | images/s (in-loop) | whole command, s | vs reference (parity decode) |")
+    print("|---|---|---|---|")
+    print(f"| `sola detect --crops --json` fp32 | {f(med(sd, 'img_s'))} | {f(med(sd, 'total_s'), 2)} | {ratio(med(sd, 'img_s'), med(rp, 'img_s'))} |")
+    print(f"| `sola detect --crops --json --bf16` | {f(med(sb, 'img_s'))} | {f(med(sb, 'total_s'), 2)} | {ratio(med(sb, 'img_s'), med(rp, 'img_s'))} |")
+    print(f"| reference, parity.py decoding (sola's exact pixels) | {f(med(rp, 'img_s'))} | {f(med(rp, 'total_s'), 2)} | 1.00x |")
+    print(f"| reference, Pillow decoding (Image.BOX resize) | {f(med(rl, 'img_s'))} | {f(med(rl, 'total_s'), 2)} | {ratio(med(rl, 'img_s'), med(rp, 'img_s'))} |")
+    agree = one(bench="detect_agreement")
+    if agree:
+        print(f"\n{n} crops; largest score difference sola vs reference: {agree['max_diff_parity']:.1e} with parity decoding, "
+              f"{agree['max_diff_pil']:.3f} with Pillow's resize.")
+    print()
+    print("### What bf16 costs in accuracy (DFDC val, 1000 crops, the shipped model)\n")
+    print("| run | frame AUC | video AUC | largest score change | images/s (incl. decoding) |")
+    print("|---|---|---|---|---|")
+    for r in pick(bench="auc"):
+        print(f"| {r['run']} | {r['frame_auc']:.4f} | {r['video_auc']:.4f} | {r['max_score_diff']:.1e} | {r['img_s']:.1f} |")
+    print("\n(One real and one fake crop per video here, so the video AUC equals the frame AUC.)")
+    print()
+    print("### Convolution throughput against the measured peak\n")
+    print("| kernel | GFLOP/s |")
+    print("|---|---|")
+    peak = {r["kernel"]: r["gflop_s"] for r in pick(bench="peak")}
+    for k, v in peak.items():
+        print(f"| {k} | {v:.1f} |")
+    fp32_peak = max([v for k, v in peak.items() if "fp32" in k] or [0])
+    bf16_peak = max([v for k, v in peak.items() if "bf16" in k] or [0])
+    print()
+    print("| model run | GFLOP/image | images/s | GFLOP/s | fraction of the fp32 / bf16 peak |")
+    print("|---|---|---|---|---|")
+    for cfg in ("eager", "prepared"):
+        for dtype in ("fp32", "bf16"):
+            r = one(bench="infer", impl="sola", config=cfg, batch=32, dtype=dtype, threads=threads)
+            if r and fp32_peak:
+                gf = r["gflops_per_img"] * r["img_s"]
+                pk = fp32_peak if dtype == "fp32" else bf16_peak
+                print(f"| sola {cfg}, batch 32, {dtype} | {r['gflops_per_img']:.2f} | {r['img_s']:.1f} | {gf:.0f} | {100 * gf / pk:.0f}% of {pk:.0f} |")
 EOF
 }
 if [ -n "$TABLES" ]; then print_tables "$TABLES"; exit 0; fi
@@ -230,6 +236,7 @@ run() { "$@" | tee -a "$RESULTS" >&2; }  # every benchmark prints JSON lines
 ps -eo pcpu,args --sort=-pcpu | awk 'NR>1 && $1 > 5 {print}' | head -5 > "$WORK/busy_start.txt" || true
 
 # ---- inference: one process per figure, sola and the reference alternating ----
+if [ -z "$TRAIN_ONLY" ]; then
 for batch in 1 32; do
   for dtype in fp32 bf16; do
     log "inference batch $batch $dtype"
@@ -246,6 +253,7 @@ for batch in 1 32; do
 done
 log "levers (interleaved, one process)"
 run "$BIN/sola_bench_forward" --mode levers --batch 1,32 --dtype both --threads "$THREADS" --repeats "$REPEATS" --size "$SIZE" --json
+fi
 
 # ---- training: fp32 eager, channels-last fp32, channels-last bf16 (sola train's default), at the
 # model size of the shipped model (128) and the paper's (SIZE, 256) ----
@@ -260,6 +268,7 @@ for tsize in $TRAIN_SIZES; do
 done
 
 # ---- end to end: sola detect --crops on DFDC val crops vs the reference's own loop ----
+if [ -z "$TRAIN_ONLY" ]; then
 CROPDIR=$WORK/crops
 mkdir -p "$CROPDIR"
 half=$((CROPS / 2))
@@ -303,6 +312,7 @@ run "$BIN/sola_bench_auc" --model "$MODEL" --data "$VAL/manifest.csv" --threads 
 # ---- the machine's peak ----
 log "peak GFLOP/s"
 run "$BIN/sola_bench_forward" --mode peak --threads "$THREADS" --repeats "$REPEATS" --json
+fi
 
 echo "{\"bench\": \"machine_end\", \"load_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >> "$RESULTS"
 echo "raw results: $RESULTS" >&2

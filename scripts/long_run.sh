@@ -27,7 +27,8 @@ STATE=models/longrun
 # The recipe. 128 px and G = 8: the size at which the CPU makes 50 epochs of 22,000 crops possible
 # over a few sittings (input sizes must be multiples of 16 G for the LEM grid: 128 or 256).
 RECIPE=(--set input_size=128 --set grid=8 --set epochs=50 --set batch_size=32 --set lr=1e-3
-        --set lr_schedule=cosine --set warmup_epochs=1 --set pseudo_fake_share=0.25 --set loss=supervised
+        --set classifier_input=logits --set lr_schedule=cosine --set warmup_epochs=1 --set pseudo_fake_share=0.25
+        --set loss=supervised
         --set precision=bf16 --set seed=0 --set checkpoint_every=100 --set workers=2)
 TRAIN=(--train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv")
 PSEUDO_VAL=runs/pseudo-val

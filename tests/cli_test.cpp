@@ -166,5 +166,38 @@ TEST(Cli, TrainReportsEveryManifestProblemBeforeStarting) {
   EXPECT_NE(r.out.find("'lr'"), std::string::npos) << r.out;
 }
 
+TEST(Cli, ExportKeepsTheTrainStateAndTrainContinuesFromItWithAnExtraValidationSet) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 4, 32);
+  const std::string tiny = " --set input_size=32 --set grid=4 --set anomaly_channels=8 --set classifier_channels=8"
+                           " --set batch_size=4 --threads 1";
+  auto r = run_cli("train --train " + m + " --val " + m + " --out " + dir.file("a") + tiny + " --set epochs=1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run_cli("export --model " + dir.file("a") + "/last.pt --out " + dir.file("state.pt") +
+              " --format sola --half --keep-train-state");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run_cli("export --model " + dir.file("a") + "/best.pt --out " + dir.file("plain.pt") + " --format sola");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // best.pt is a checkpoint too (it keeps its position); an export without --keep-train-state drops it.
+  r = run_cli("train --train " + m + " --val " + m + " --out " + dir.file("b") + tiny +
+              " --set epochs=2 --continue " + dir.file("plain.pt"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("plain.pt"), std::string::npos) << r.out;
+  r = run_cli("train --train " + m + " --val " + m + " --out " + dir.file("c") + tiny + " --set epochs=2 --continue " +
+              dir.file("state.pt") + " --val-extra again=" + m);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("continuing"), std::string::npos) << r.out;
+  std::ifstream log(dir.file("c") + "/metrics.jsonl");
+  std::string line, last_epoch;
+  while (std::getline(log, line))
+    if (line.find("\"type\":\"epoch\"") != std::string::npos) last_epoch = line;
+  auto j = nlohmann::json::parse(last_epoch);
+  EXPECT_EQ(j["epoch"], 2);
+  EXPECT_TRUE(j["val_extra"]["again"]["frame"].contains("auc")) << last_epoch;
+  r = run_cli("train --train " + m + " --out " + dir.file("d") + tiny + " --val-extra nameonly");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("NAME=MANIFEST"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace sola

@@ -8,6 +8,8 @@
 #include "cli/common.h"
 #include "core/runtime.h"
 #include "data/manifest.h"
+#include "train/distributed.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 namespace sola::cli {
@@ -19,6 +21,7 @@ struct TrainCliOptions {
   std::vector<std::string> val;
   std::string out;
   bool resume = false;
+  bool overwrite = false;
   bool skip_image_check = false;
   bool pseudo_fakes = false;
   std::string init;
@@ -30,6 +33,9 @@ int run_train(const TrainCliOptions& opts) {
   if (!opts.init.empty()) cfg.train.init(opts.init);  // same as --set init=...
   if (opts.pseudo_fakes) cfg.train.pseudo_fakes(true);
   cfg.train.validate();
+  // One run per output folder, refused before any data is read; the main process holds it.
+  RunDir run_dir;
+  if (distributed_env_from_environment().rank == 0) run_dir = RunDir::claim(opts.out, opts.resume, opts.overwrite);
   const int threads = configure_threads(opts.threads);
   fmt::print(stderr, "sola train: {} threads, reading manifests\n", threads);
   auto train = data::read_manifests(opts.train);
@@ -44,7 +50,9 @@ int run_train(const TrainCliOptions& opts) {
   fmt::print(stderr, "train: {} images ({} real, {} fake, {} with masks); val: {} images\n", train.samples.size(),
              train.n_real(), train.n_fake(), train.n_with_mask(), val.samples.size());
   nlohmann::json provenance{{"train_manifests", opts.train}, {"val_manifests", opts.val}, {"threads", threads},
-                            {"name", std::filesystem::path(opts.out).filename().string()}};
+                            {"name", std::filesystem::path(opts.out).filename().string()},
+                            {"data", training_data_record(train, val)}};
+  if (opts.resume && run_dir.held()) check_resume_data(opts.out, provenance["data"]);
   Trainer trainer(cfg.model, cfg.train, std::move(train), std::move(val), opts.out, provenance);
   fmt::print(stderr, "loss: {}; model: {}\n", trainer.loss_options().mode(), to_json(cfg.model).dump());
   auto summary = trainer.run(opts.resume);
@@ -69,6 +77,8 @@ void setup_train(CLI::App& app) {
       ->allow_extra_args(false);
   sub->add_option("--out", opts->out, "output directory (config.json, last.pt, best.pt, metrics.jsonl)")->required();
   sub->add_flag("--resume", opts->resume, "continue from OUT/last.pt exactly where it stopped");
+  sub->add_flag("--overwrite", opts->overwrite,
+                "start a new run in an OUT that holds a previous one, deleting its outputs (without it: refused)");
   sub->add_option("--init", opts->init,
                   "initial weights: torchvision:FILE (a published ResNet .pth, into both branches) or sola:FILE "
                   "(same as --set init=...)");

@@ -28,7 +28,7 @@ namespace sola {
   X(int64_t, dcam_reduction, 16, "channel-attention MLP reduction ratio r (hidden = C/r)")          \
   X(bool, lem, true, "Local Enhancement Module after each block (Table 7)")                        \
   X(int64_t, lem_key_reduction, 8, "LEM theta/f embedding width = C / this")                        \
-  X(int64_t, grid, 16, "patch grid G: LEM cells and SOLA map size G x G (8, 16 or 32)")           \
+  X(int64_t, grid, 16, "patch grid G: LEM cells and SOLA map size G x G (4, 8, 16, 32 or 64)")  \
   X(int64_t, anomaly_channels, 64, "kernels per first-order predictor delta (Eq. 7)")              \
   X(int64_t, classifier_channels, 64, "channels of the classifier convolution")                    \
   X(int64_t, classifier_kernel, 3, "kernel size of the classifier convolution (odd)")                  \

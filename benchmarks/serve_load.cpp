@@ -2,14 +2,16 @@
 // requests (oversized bodies, malformed bytes, huge-dimension headers, stalled uploads, path
 // traversal, broken HTTP) and every request must get the answer its kind calls for. Prints a JSON
 // summary: requests, answers by kind and status, p50/p95 latency, and this process's peak RSS
-// (VmHWM; with the in-process server that includes the server). A thread-per-connection server
-// cannot bound how long a client that keeps trickling bytes holds a connection (each read has
-// its own timeout): the trickling clients here stop after 2 s and must then be dropped.
-// Exit code 0 when every request was
-// answered as expected, 1 otherwise, 2 for bad arguments.
+// (VmHWM; with the in-process server that includes the server).
+// First, the slow-client phase (--slow N, 0 to skip): N connections send a request header one byte a
+// second and never finish it; while they are open, GET /healthz (20 times, one after the other) must
+// answer 200 in under 1 s and valid uploads (10) must be served, and the server must then cut every
+// slow connection with 408 at its header deadline (--header-timeout, 6 s here). Resident memory
+// (VmRSS) is reported before, with the slow clients open, after the uploads and after the cut.
+// Exit code 0 when every request was answered as expected, 1 otherwise, 2 for bad arguments.
 //
-//   sola_bench_serve_load [--clients 8] [--requests 400] [--seconds 50] [--model FILE]
-//                         [--max-in-flight 2] [--threads 8]         (in-process server, port 0)
+//   sola_bench_serve_load [--clients 8] [--requests 400] [--seconds 50] [--model FILE] [--slow 64]
+//                         [--max-in-flight 2] [--threads 16] [--header-timeout 6]  (in-process server, port 0)
 //   sola_bench_serve_load --url http://127.0.0.1:8080 [--pid PID] [...]   (a running `sola serve`:
 //                         its limits are read from /healthz; with --pid its peak RSS is reported)
 #include <arpa/inet.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -57,7 +60,9 @@ struct Args {
   int requests = 400;
   double seconds = 50;
   int max_in_flight = 2;
-  int threads = 8;
+  int threads = 16;
+  int slow = 64;           // connections that trickle a header one byte a second (0: no slow phase)
+  int header_timeout = 6;  // of the in-process server
   int pid = 0;  // with --url: the server's process, for its peak RSS
 };
 
@@ -79,7 +84,7 @@ const std::vector<Kind> kKinds = {
     {"traversal", 2, {404}},           // /../etc/passwd and encoded variants
     {"bad_http", 1, {400}},            // not HTTP at all
     {"stalled", 1, {0, 400}},          // headers and part of the body, then silence
-    {"trickle", 1, {0, 400}},          // the request head one byte every 100 ms, then silence
+    {"trickle", 1, {0, 400, 408}},     // the request head one byte every 100 ms, then silence (408 at the header deadline)
 };
 
 struct Target {
@@ -223,13 +228,106 @@ double percentile(std::vector<double> v, double p) {
   return std::round(v[i] * 10) / 10;
 }
 
-/// VmHWM of /proc/<pid>/status ("self" for this process) in MiB; 0 when unreadable.
-double peak_rss_mib(const std::string& pid = "self") {
+/// A memory figure of /proc/<pid>/status ("self" for this process) in MiB: `field` "VmHWM" (peak
+/// resident) or "VmRSS" (resident now); 0 when unreadable.
+double status_mib(const std::string& field, const std::string& pid = "self") {
   std::ifstream in("/proc/" + pid + "/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+    if (line.rfind(field + ":", 0) == 0) return std::atof(line.c_str() + field.size() + 1) / 1024.0;
   return 0;
+}
+double peak_rss_mib(const std::string& pid = "self") { return status_mib("VmHWM", pid); }
+double rss_mib(const std::string& pid = "self") { return status_mib("VmRSS", pid); }
+
+double round1(double v) { return std::round(v * 10) / 10; }
+
+/// The slow-client phase (see the top of the file). Returns its summary; "ok" says whether it passed.
+json slow_client_phase(const Target& t, int n, const std::string& pid, double limit_s) {
+  const double rss_before = rss_mib(pid);
+  struct Slow {
+    int fd = -1;
+    int status = -1;  // the answer that ended it (408 expected); 0: closed without one
+    double cut_s = 0;
+  };
+  std::vector<Slow> slow(static_cast<size_t>(n));
+  for (auto& c : slow) {
+    c.fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(t.port));
+    inet_pton(AF_INET, t.host.c_str(), &addr.sin_addr);
+    if (::connect(c.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(c.fd);
+      c.fd = -1;
+    }
+  }
+  const auto start = Clock::now();
+  std::atomic<bool> done{false};
+  // One byte a second on every connection, and a non-blocking look for the server's answer.
+  std::thread trickler([&] {
+    const std::string head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(200, 'a');
+    for (size_t i = 0; !done && std::chrono::duration<double>(Clock::now() - start).count() < limit_s; ++i) {
+      bool open = false;
+      for (auto& c : slow) {
+        if (c.fd < 0 || c.status >= 0) continue;
+        std::array<char, 512> buf{};
+        const ssize_t got = ::recv(c.fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        if (got >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+          const std::string text(buf.data(), got > 0 ? static_cast<size_t>(got) : 0);
+          c.status = text.rfind("HTTP/1.1 ", 0) == 0 ? std::atoi(text.c_str() + 9) : 0;
+          c.cut_s = std::chrono::duration<double>(Clock::now() - start).count();
+          continue;
+        }
+        open = true;
+        ::send(c.fd, head.data() + (i % head.size()), 1, MSG_NOSIGNAL);
+      }
+      if (!open && i > 0) return;
+      for (int k = 0; k < 10 && !done; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // all of them connected and trickling
+  const double rss_open = rss_mib(pid);  // the slow clients open, nothing detected yet
+  std::vector<double> health_ms;
+  std::map<std::string, int> health_statuses, valid_statuses;
+  for (int i = 0; i < 20; ++i) {
+    const Outcome o = run_request(t, "healthz", static_cast<size_t>(i));
+    health_ms.push_back(o.ms);
+    health_statuses[o.status < 0 ? "no_answer" : std::to_string(o.status)]++;
+  }
+  std::vector<double> valid_ms;
+  for (int i = 0; i < 10; ++i) {
+    const Outcome o = run_request(t, "valid", static_cast<size_t>(i));
+    valid_ms.push_back(o.ms);
+    valid_statuses[o.status < 0 ? "no_answer" : std::to_string(o.status)]++;
+  }
+  const double rss_uploads = rss_mib(pid);  // after the first detections (the model's buffers)
+  int open_during = 0;
+  for (const auto& c : slow) open_during += c.fd >= 0 && c.status < 0;
+  trickler.join();  // returns once the server has cut every slow connection (or after limit_s)
+  done = true;
+  std::map<std::string, int> cut_statuses;
+  std::vector<double> cut_s;
+  for (auto& c : slow) {
+    cut_statuses[c.status < 0 ? "not_cut" : c.status == 0 ? "closed" : std::to_string(c.status)]++;
+    cut_s.push_back(c.cut_s);
+    if (c.fd >= 0) ::close(c.fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const double health_max = percentile(health_ms, 1.0);
+  auto count = [](const std::map<std::string, int>& m, const char* k) { return m.count(k) ? m.at(k) : 0; };
+  const bool ok = count(health_statuses, "200") == 20 && health_max < 1000 && count(valid_statuses, "200") >= 1 &&
+                  count(valid_statuses, "200") + count(valid_statuses, "503") == 10 && count(cut_statuses, "408") == n &&
+                  open_during == n;
+  return json{{"connections", n},
+              {"open_while_measuring", open_during},
+              {"healthz", {{"statuses", health_statuses}, {"p50_ms", percentile(health_ms, 0.5)}, {"max_ms", health_max}}},
+              {"valid", {{"statuses", valid_statuses}, {"p50_ms", percentile(valid_ms, 0.5)}, {"max_ms", percentile(valid_ms, 1.0)}}},
+              {"slow_cut", {{"statuses", cut_statuses}, {"after_s_min", round1(*std::min_element(cut_s.begin(), cut_s.end()))},
+                            {"after_s_max", round1(*std::max_element(cut_s.begin(), cut_s.end()))}}},
+              {"rss_mib", {{"before", round1(rss_before)}, {"slow_clients_open", round1(rss_open)},
+                           {"after_uploads", round1(rss_uploads)}, {"after_slow_clients_cut", round1(rss_mib(pid))}}},
+              {"ok", ok}};
 }
 
 bool parse_args(int argc, char** argv, Args& a) {
@@ -247,10 +345,13 @@ bool parse_args(int argc, char** argv, Args& a) {
     else if (k == "--max-in-flight") a.max_in_flight = std::stoi(value());
     else if (k == "--threads") a.threads = std::stoi(value());
     else if (k == "--pid") a.pid = std::stoi(value());
+    else if (k == "--slow") a.slow = std::stoi(value());
+    else if (k == "--header-timeout") a.header_timeout = std::stoi(value());
     else throw std::invalid_argument("unknown option " + k);
   }
-  if (a.clients < 1 || a.requests < 1 || a.seconds <= 0 || a.max_in_flight < 1 || a.threads < 1)
-    throw std::invalid_argument("--clients, --requests, --seconds, --max-in-flight and --threads must be positive");
+  if (a.clients < 1 || a.requests < 1 || a.seconds <= 0 || a.max_in_flight < 1 || a.threads < 1 || a.header_timeout < 1)
+    throw std::invalid_argument("--clients, --requests, --seconds, --max-in-flight, --threads and --header-timeout must be positive");
+  if (a.slow < 0 || a.slow > 512) throw std::invalid_argument("--slow must be in [0, 512]");
   return true;
 }
 
@@ -274,6 +375,7 @@ int main(int argc, char** argv) {
     o.read_timeout_s = o.write_timeout_s = 2;
     o.max_in_flight = args.max_in_flight;
     o.threads = args.threads;
+    o.header_timeout_s = args.header_timeout;
     o.log_requests = false;
     o.detect.crops = true;  // no face detector: every upload is a face crop
     sola::configure_threads(std::max(1, sola::available_cores() / o.max_in_flight));
@@ -301,6 +403,13 @@ int main(int argc, char** argv) {
     }
     target.max_upload_bytes = json::parse(r->body)["limits"]["max_upload_bytes"].get<size_t>();
     target.read_timeout_s = 10;  // sola serve's default --timeout
+  }
+
+  json slow_phase;
+  if (args.slow > 0) {
+    if (!args.url.empty() && args.pid <= 0) std::fprintf(stderr, "sola_bench_serve_load: without --pid the memory figures are this process's\n");
+    slow_phase = slow_client_phase(target, args.slow, args.url.empty() || args.pid <= 0 ? "self" : std::to_string(args.pid),
+                                    args.header_timeout + 20.0);
   }
 
   // One cycle of 20 requests, the kinds interleaved (round-robin by kind, not in blocks).
@@ -369,7 +478,8 @@ int main(int argc, char** argv) {
     by_kind[k.name] = {{"requests", ms.size()}, {"statuses", statuses}, {"unexpected", bad},
                        {"p50_ms", percentile(ms, 0.5)}, {"p95_ms", percentile(ms, 0.95)}};
   }
-  const bool ok = unanswered == 0 && unexpected == 0 && healthy && !records.empty();
+  const bool ok = unanswered == 0 && unexpected == 0 && healthy && !records.empty() &&
+                  (slow_phase.is_null() || slow_phase["ok"].get<bool>());
   json summary{{"target", args.url.empty() ? "in-process" : args.url},
                {"clients", args.clients},
                {"requests", records.size()},
@@ -383,6 +493,7 @@ int main(int argc, char** argv) {
                {"by_kind", by_kind},
                {"peak_rss_mib", std::round(peak_rss_mib() * 10) / 10},  // this process (+ the in-process server)
                {"problems", problems},
+               {"slow_clients", slow_phase},
                {"ok", ok}};
   if (args.pid > 0) summary["server_peak_rss_mib"] = std::round(peak_rss_mib(std::to_string(args.pid)) * 10) / 10;
   std::printf("%s\n", summary.dump(2).c_str());

@@ -7,6 +7,8 @@
 //                           markdown (docs/RELIABILITY.md holds a copy).
 //   BadInput.FuzzRegressions  every file under fuzz/regressions/<target>/ (inputs that once crashed
 //                           a fuzz target) through the same entry point as the target.
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -303,6 +305,22 @@ const std::vector<Row>& rows() {
                       const std::string file = (dir / "nope.png").string();
                       return Case{[file] { load_image(file, 32); }, {file}};
                     }});
+    // Not regular files: refused before anything opens them (opening a FIFO blocks until a writer comes).
+    auto special_row = [](std::string test, std::string input, std::string expect,
+                          std::function<void(const std::string& file)> make_file) {
+      return Row{std::move(test), "`load_image` / `read_image_bgr`", std::move(input), std::move(expect), "",
+                 [make_file](const fs::path& dir) {
+                   const std::string file = (dir / "x.jpg").string();
+                   make_file(file);
+                   return Case{[file] { load_image(file, 32); }, {file}};
+                 }};
+    };
+    t.push_back(special_row("FifoNamedJpeg", "a FIFO named `x.jpg` (`mkfifo`)", "is a FIFO (named pipe), not a regular file",
+                            [](const std::string& f) { ASSERT_EQ(::mkfifo(f.c_str(), 0600), 0); }));
+    t.push_back(special_row("SymlinkLoop", "a symbolic link loop named `x.jpg`", "symbolic link loop",
+                            [](const std::string& f) { fs::create_symlink(f, f); }));
+    t.push_back(special_row("DanglingSymlink", "a symbolic link to a missing file", "broken symbolic link",
+                            [](const std::string& f) { fs::create_symlink(f + ".gone", f); }));
     t.push_back(image_row("TextAsJpeg", "a text file named `.jpg`", "text.jpg", [] { return "hello\n"s; },
                           "not an image OpenCV can read"));
     t.push_back(image_row("JpegCutInHeader", "JPEG cut after 100 bytes (inside its tables)", "cut.jpg",
@@ -312,7 +330,8 @@ const std::vector<Row>& rows() {
                             const std::string j = encode(".jpg", gradient(64, 64));
                             return j.substr(0, j.size() * 6 / 10);
                           },
-                          "", "libjpeg decodes what is there and fills the rest, with a warning"));
+                          "", "libjpeg decodes what is there and fills the rest; `sola detect` and `sola serve` "
+                              "report it as `damaged`, with a warning naming the file"));
     t.push_back(image_row("CorruptJpegHuffman", "JPEG with its Huffman tables overwritten", "bad.jpg",
                           [] {
                             std::string j = encode(".jpg", gradient(16, 16));

@@ -1,4 +1,6 @@
 // The `sola` program: info output, exit codes, error messages.
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -6,7 +8,9 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
+#include "model/checkpoint.h"
 #include "test_data.h"
 #include "test_util.h"
 
@@ -19,10 +23,11 @@ struct Result {
   std::string stdout_only;
 };
 
-Result run_cli(const std::string& args) {
+/// Runs a shell command line (stderr captured apart from stdout).
+Result run_cli_line(const std::string& command) {
   test::TempDir dir;
   const std::string err = dir.file("stderr");
-  const std::string cmd = std::string(SOLA_CLI_PATH) + " " + args + " 2>" + err;
+  const std::string cmd = command + " 2>" + err;
   Result r{};
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return {-1, "popen failed", ""};
@@ -36,6 +41,8 @@ Result run_cli(const std::string& args) {
   r.out = r.stdout_only + e;
   return r;
 }
+
+Result run_cli(const std::string& args) { return run_cli_line(std::string(SOLA_CLI_PATH) + " " + args); }
 
 TEST(Cli, InfoReportsTheDefaultModel) {
   auto r = run_cli("info --threads 1");
@@ -197,6 +204,77 @@ TEST(Cli, ExportKeepsTheTrainStateAndTrainContinuesFromItWithAnExtraValidationSe
   r = run_cli("train --train " + m + " --out " + dir.file("d") + tiny + " --val-extra nameonly");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("NAME=MANIFEST"), std::string::npos) << r.out;
+/// A tiny untrained model file (input 32, grid 4) in `dir`.
+std::string tiny_model_file(const test::TempDir& dir) {
+  const std::string file = dir.file("tiny.pt");
+  save_model(file, *build_model(ModelOptions{}.input_size(32).grid(4).anomaly_channels(8).classifier_channels(8)));
+  return file;
+}
+
+TEST(Cli, EvalWritesTheResultsThatExistAndNamesTheFailingManifest) {
+  test::TempDir dir;
+  const std::string good = test::make_tiny_dataset(dir.path.string(), 2, 32);
+  const std::string model = tiny_model_file(dir);
+  std::ofstream(dir.file("reals.csv")) << "path,label\nreal_0.png,0\nreal_1.png,0\n";  // one class: no AUC
+  std::ofstream(dir.file("notes.png")) << "not an image";
+  std::ofstream(dir.file("junk.csv")) << "path,label\nreal_0.png,0\nnotes.png,1\n";   // a row that is not an image
+  auto r = run_cli("eval --model " + model + " --data " + good + " --data " + dir.file("reals.csv") + " --data " +
+                   dir.file("junk.csv") + " --json " + dir.file("e.json") + " --markdown " + dir.file("e.md"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("manifest " + dir.file("reals.csv") + ":"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("manifest " + dir.file("junk.csv") + ":"), std::string::npos) << r.out;
+  const auto e = nlohmann::json::parse(std::ifstream(dir.file("e.json")));  // written, with the evaluation that worked
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0]["frame"]["n"], 4);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("e.md")));
+  // Output files that cannot be written are refused before anything is evaluated.
+  r = run_cli("eval --model " + model + " --data " + good + " --json " + dir.file("no/such/dir/e.json"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(dir.file("no/such/dir/e.json") + ": cannot write --json"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << "evaluated before checking the output: " << r.out;
+}
+
+/// Runs the CLI as an unprivileged user when this process is root (where no permission is denied).
+std::string unprivileged() {
+  return ::geteuid() == 0 ? "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+}
+
+TEST(Cli, DetectSaysPermissionDeniedAndCountsUnreadableInputsAsFailed) {
+  if (::geteuid() == 0 && !std::filesystem::exists("/usr/bin/setpriv")) GTEST_SKIP() << "root, and no setpriv to drop it";
+  test::TempDir dir;
+  std::filesystem::permissions(dir.path, std::filesystem::perms(0755));
+  const std::string model = tiny_model_file(dir);
+  std::filesystem::permissions(model, std::filesystem::perms(0644));
+  const cv::Mat img(48, 48, CV_8UC3, cv::Scalar(40, 90, 160));
+  for (const char* name : {"ok.png", "secret.png", "locked/inside.png", "new\nline.png"}) {
+    std::filesystem::create_directories(std::filesystem::path(dir.file(name)).parent_path());
+    ASSERT_TRUE(cv::imwrite(dir.file(name), img));
+    std::filesystem::permissions(dir.file(name), std::filesystem::perms(0644));
+  }
+  std::filesystem::permissions(dir.file("secret.png"), std::filesystem::perms::none);
+  std::filesystem::permissions(dir.file("locked"), std::filesystem::perms::none);
+  const std::string cli = unprivileged() + SOLA_CLI_PATH;
+  const std::string detect = " detect --crops --model " + model + " ";
+  auto r = run_cli_line(cli + detect + dir.file("ok.png") + " " + dir.file("secret.png") + " " + dir.file("locked") + " '" +
+                        dir.file("new\nline.png") + "'");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(dir.file("secret.png") + ": permission denied"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(dir.file("locked") + ": permission denied: the folder cannot be read"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("4 inputs: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.stdout_only.find(dir.file("new\\nline.png") + "\n"), std::string::npos) << "one table row per input: " << r.out;
+  r = run_cli_line(cli + detect + dir.file("locked"));  // alone: not "no input files found"
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("permission denied"), std::string::npos) << r.out;
+  std::filesystem::permissions(dir.file("locked"), std::filesystem::perms(0755));  // so that TempDir can remove it
+}
+
+TEST(Cli, InfoKeysListTheGridsThatAreAccepted) {
+  auto r = run_cli("info --keys");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const auto& key : nlohmann::json::parse(r.stdout_only))
+    if (key["key"] == "grid") EXPECT_NE(key["doc"].get<std::string>().find("4, 8, 16, 32 or 64"), std::string::npos) << key;
+  EXPECT_EQ(run_cli("info --set grid=4 --set input_size=64").code, 0);
 }
 
 }  // namespace

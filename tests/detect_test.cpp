@@ -1,9 +1,15 @@
 // sola detect: crop scoring as `sola eval` does it, faces in images and videos, statuses, maps,
 // heat maps, input expansion and the JSON form.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -16,6 +22,7 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/manifest.h"
+#include "data/video.h"
 #include "detect/detect.h"
 #include "model/fuse.h"
 #include "detect/heatmap.h"
@@ -462,6 +469,107 @@ TEST(Detect, VideoScoreIsTheMeanOverSampledFrames) {
   EXPECT_EQ(none.frames_read, 3);
   EXPECT_EQ(none.frames_without_face, 3);
   EXPECT_NE(none.error.find(blank), std::string::npos);
+}
+
+// ---- inputs that must not hang, mislead or pass for intact ----------------------------------
+
+TEST(Detect, FifoIsRefusedWithoutBlockingAndTheNextInputIsRead) {
+  test::TempDir dir;
+  const std::string fifo = dir.file("x.jpg");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string image = write_image(dir, "ok.png", texture(64, 64, 1));
+  auto det = make_detector(crops_options());
+  std::future<InputResult> result = std::async(std::launch::async, [&] { return det.detect_file(fifo); });
+  bool blocked = false;
+  while (result.wait_for(std::chrono::milliseconds(20000)) != std::future_status::ready) {
+    blocked = true;  // a reader blocked on the FIFO: open it for writing (and close it) until the reader gives up
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  }
+  EXPECT_FALSE(blocked) << "detect_file blocked on a FIFO";
+  const InputResult r = result.get();
+  EXPECT_EQ(r.status, "unreadable");
+  EXPECT_NE(r.error.find(fifo), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("FIFO (named pipe), not a regular file"), std::string::npos) << r.error;
+  EXPECT_EQ(det.detect_file(image).status, "ok");
+  EXPECT_EQ(detect::expand_inputs({dir.path.string()}), std::vector<std::string>{image});  // folder scans skip it
+}
+
+TEST(Detect, MissingFilesAndBrokenLinksSayWhatHappened) {
+  test::TempDir dir;
+  fs::create_symlink(dir.file("b.jpg"), dir.file("a.jpg"));  // a -> b -> a
+  fs::create_symlink(dir.file("a.jpg"), dir.file("b.jpg"));
+  fs::create_symlink(dir.file("gone.jpg"), dir.file("dangling.jpg"));
+  auto det = make_detector(crops_options());
+  InputResult r = det.detect_file(dir.file("a.jpg"));
+  EXPECT_EQ(r.status, "unreadable");
+  EXPECT_NE(r.error.find("symbolic link loop"), std::string::npos) << r.error;
+  r = det.detect_file(dir.file("dangling.jpg"));
+  EXPECT_NE(r.error.find("broken symbolic link"), std::string::npos) << r.error;
+  r = det.detect_file(dir.file("missing.jpg"));
+  EXPECT_NE(r.error.find("not found"), std::string::npos) << r.error;
+  // A folder scan keeps such links, so that they are reported and not skipped in silence.
+  EXPECT_EQ(detect::expand_inputs({dir.path.string()}),
+            (std::vector<std::string>{dir.file("a.jpg"), dir.file("b.jpg"), dir.file("dangling.jpg")}));
+}
+
+TEST(Detect, TinyCropsAreRefusedAndTruncatedJpegsAreMarkedDamaged) {
+  test::TempDir dir;
+  auto det = make_detector(crops_options());
+  InputResult r = det.detect_file(write_image(dir, "dot.png", texture(1, 1, 3)));
+  EXPECT_EQ(r.status, "unsupported");
+  EXPECT_NE(r.error.find("crop is 1x1: face crops must be at least 16 pixels a side"), std::string::npos) << r.error;
+  EXPECT_EQ(r.to_json()["score"], nullptr);
+
+  std::vector<uchar> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", texture(256, 256, 4), jpeg, {cv::IMWRITE_JPEG_QUALITY, 95}));
+  const std::string whole = dir.file("whole.jpg"), cut = dir.file("cut.jpg");
+  std::ofstream(whole, std::ios::binary).write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size()));
+  std::ofstream(cut, std::ios::binary).write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size() * 7 / 100));
+  r = det.detect_file(whole);
+  EXPECT_EQ(r.to_json()["status"], "ok");
+  EXPECT_TRUE(r.warnings.empty());
+  r = det.detect_file(cut);  // 93% missing: libjpeg still decodes it, with a warning of its own
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find(cut), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("truncated"), std::string::npos) << r.warnings[0];
+  const auto j = r.to_json();
+  EXPECT_EQ(j["status"], "damaged");
+  EXPECT_EQ(j["warnings"].size(), 1u);
+  EXPECT_TRUE(j["score"].is_number());  // scored, but marked
+  // Progressive JPEGs (several scans) and restart markers are intact too.
+  for (const std::vector<int>& params : {std::vector<int>{cv::IMWRITE_JPEG_PROGRESSIVE, 1},
+                                         std::vector<int>{cv::IMWRITE_JPEG_RST_INTERVAL, 2}}) {
+    ASSERT_TRUE(cv::imencode(".jpg", texture(96, 80, 5), jpeg, params));
+    EXPECT_EQ(data::encoded_image_damage(std::string(jpeg.begin(), jpeg.end())), "");
+    EXPECT_NE(data::encoded_image_damage(std::string(jpeg.begin(), jpeg.begin() + static_cast<long>(jpeg.size() / 2))), "");
+  }
+}
+
+TEST(Detect, TruncatedVideoIsMarkedDamaged) {
+  test::TempDir dir;
+  const std::string file = dir.file("clip.avi"), cut = dir.file("cut.avi");
+  {
+    cv::VideoWriter writer(file, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, cv::Size(64, 64));
+    ASSERT_TRUE(writer.isOpened());
+    for (int i = 0; i < 40; ++i) writer.write(texture(64, 64, static_cast<unsigned>(10 + i)));
+  }
+  std::ifstream in(file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  DetectOptions o = crops_options();
+  o.frames = 8;
+  auto det = make_detector(o);
+  const InputResult whole = det.detect_file(file);
+  ASSERT_TRUE(whole.ok()) << whole.error;
+  EXPECT_TRUE(whole.warnings.empty());
+  const InputResult r = det.detect_file(cut);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NE(r.warnings[0].find(cut), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("damaged video"), std::string::npos) << r.warnings[0];
+  EXPECT_EQ(r.to_json()["status"], "damaged");
 }
 
 // ---- inputs and output ----------------------------------------------------------------------

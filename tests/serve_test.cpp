@@ -106,34 +106,49 @@ struct RawResponse {
   std::string head, body;
 };
 
-/// Sends `request` as is on a new connection and reads until the server closes it (the server
-/// serves one request per connection).
-RawResponse raw_request(int port, const std::string& request, int timeout_s = 10) {
-  RawResponse r;
+/// A raw loopback connection to `port` (no request sent yet); -1 when it cannot connect.
+int connect_raw(int port, int timeout_s = 10) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return r;
+  if (fd < 0) return -1;
   timeval tv{timeout_s, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    size_t sent = 0;
-    while (sent < request.size()) {
-      const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
-    }
-    std::string text;
-    std::array<char, 4096> buf{};
-    ssize_t n;
-    while ((n = ::recv(fd, buf.data(), buf.size(), 0)) > 0) text.append(buf.data(), static_cast<size_t>(n));
-    const size_t split = text.find("\r\n\r\n");
-    r.head = text.substr(0, split);
-    if (split != std::string::npos) r.body = text.substr(split + 4);
-    if (text.rfind("HTTP/1.1 ", 0) == 0) r.status = std::atoi(text.c_str() + 9);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
   }
+  return fd;
+}
+
+/// Reads what the server sends on `fd` until it closes the connection (or the receive timeout).
+RawResponse read_answer(int fd) {
+  std::string text;
+  std::array<char, 4096> buf{};
+  ssize_t n;
+  while ((n = ::recv(fd, buf.data(), buf.size(), 0)) > 0) text.append(buf.data(), static_cast<size_t>(n));
+  RawResponse r;
+  const size_t split = text.find("\r\n\r\n");
+  r.head = text.substr(0, split);
+  if (split != std::string::npos) r.body = text.substr(split + 4);
+  if (text.rfind("HTTP/1.1 ", 0) == 0) r.status = std::atoi(text.c_str() + 9);
+  return r;
+}
+
+/// Sends `request` as is on a new connection and reads until the server closes it (the server
+/// serves one request per connection).
+RawResponse raw_request(int port, const std::string& request, int timeout_s = 10) {
+  const int fd = connect_raw(port, timeout_s);
+  if (fd < 0) return {};
+  size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  RawResponse r = read_answer(fd);
   ::close(fd);
   return r;
 }
@@ -372,6 +387,35 @@ TEST_F(ServeTest, EmptyOrMissingUploadIs400) {
   EXPECT_EQ(raw.status, 400) << raw.head;
 }
 
+TEST_F(ServeTest, SecondImageFieldAndMalformedPartsAreRefused) {
+  const std::string png = encoded(64, 64);
+  auto r = client().Post("/v1/detect", httplib::MultipartFormDataItems{{"image", png, "a.png", "image/png"},
+                                                                       {"image", encoded(64, 64, ".png", 2), "b.png", "image/png"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(error_of(r->body).find("'image' is given 2 times"), std::string::npos) << r->body;
+  const std::string body = "--B\r\nContent-Disposition: form-data; name=\"image\"; filename=face.png\r\n"
+                           "Content-Type: image/png\r\n\r\n" + png + "\r\n--B--\r\n";
+  const RawResponse raw = raw_request(port_, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                                             "boundary=B\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ(raw.status, 400) << raw.head;
+  EXPECT_NE(error_of(raw.body).find("malformed multipart/form-data part"), std::string::npos) << raw.body;
+}
+
+TEST_F(ServeTest, TinyCropsAreRefusedAndTruncatedJpegsAreMarkedDamaged) {
+  auto r = post_image(encoded(1, 1));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(json::parse(r->body)["status"], "unsupported") << r->body;
+  const std::string jpeg = encoded(256, 256, ".jpg");
+  r = post_image(jpeg.substr(0, jpeg.size() * 7 / 10), "", "cut.jpg");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["status"], "damaged");
+  EXPECT_NE(j["warnings"][0].get<std::string>().find("cut.jpg: damaged image"), std::string::npos) << j;
+  EXPECT_TRUE(j["score"].is_number());
+}
+
 TEST_F(ServeTest, GarbageAndTruncatedImagesAre400CannotDecode) {
   for (const std::string& bytes : {std::string("this is not an image, just some text"), std::string(5000, '\xff'),
                                    encoded(64, 64).substr(0, 200), encoded(64, 64, ".jpg").substr(0, 300),
@@ -477,6 +521,148 @@ TEST(ServeBusy, RequestsBeyondMaxInFlightGet503AndTheServerRecovers) {
   EXPECT_EQ(post(), 200);  // the slot is free again
   server.stop();
   EXPECT_FALSE(server.running());
+}
+
+// ---- slow clients and connection limits -----------------------------------------------------
+
+/// Clients that send `text` one byte per `interval` on each of their connections, round robin, in
+/// a background thread, until destroyed or the text is sent (they never send an end of header).
+class Tricklers {
+ public:
+  Tricklers(std::vector<int> fds, std::string text, std::chrono::milliseconds interval)
+      : fds_(std::move(fds)), thread_([this, text, interval] {
+          for (size_t i = 0; i < text.size() && !stop_; ++i) {
+            for (int fd : fds_) ::send(fd, text.data() + i, 1, MSG_NOSIGNAL);
+            std::this_thread::sleep_for(interval);
+          }
+        }) {}
+  ~Tricklers() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : fds_) ::close(fd);
+  }
+
+ private:
+  std::vector<int> fds_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(ServeSlowClients, SixtyFourSlowHeadersLeaveHealthzAndUploadsServed) {
+  ServeOptions o = test_options();
+  o.header_timeout_s = 60;  // the slow clients stay for the whole test
+  o.request_timeout_s = 60;
+  Server server(small_model(), o);
+  const int port = server.start();
+  // 32 clients send part of a header and stop; 32 trickle one byte of a header every 0.5 s (each read
+  // comes well within the 2 s read timeout, so only a deadline for the whole header can end them).
+  std::vector<int> stalled, trickling;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = connect_raw(port);
+    ASSERT_GE(fd, 0);
+    (i % 2 ? trickling : stalled).push_back(fd);
+  }
+  for (int fd : stalled) ::send(fd, "GET /healthz HTTP/1.1\r\nHo", 25, MSG_NOSIGNAL);
+  Tricklers tricklers(trickling, "GET /healthz HTTP/1.1\r\nX-Slow: " + std::string(200, 'a'), std::chrono::milliseconds(500));
+
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(5, 0);  // a server whose threads the slow clients hold answers only after 32 s or more
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health) << "no answer from /healthz with 64 slow clients: " << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+  const json connections = json::parse(health->body)["connections"];
+  EXPECT_EQ(connections["waiting_for_header"], 64) << connections.dump();
+  auto upload = c.Post("/v1/detect", encoded(64, 64), "image/png");
+  ASSERT_TRUE(upload) << httplib::to_string(upload.error());
+  EXPECT_EQ(upload->status, 200) << upload->body;
+  for (int fd : stalled) ::close(fd);
+}
+
+TEST(ServeSlowClients, HeaderDeadlineAnswers408ToATricklingClient) {
+  ServeOptions o = test_options();
+  o.header_timeout_s = 1;
+  Server server(small_model(), o);
+  const int port = server.start();
+  const int fd = connect_raw(port, 15);
+  ASSERT_GE(fd, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  // One byte every 200 ms: 60 s for the whole header, each byte well within the 2 s read timeout.
+  Tricklers trickler({fd}, "GET /healthz HTTP/1.1\r\nX-Slow: " + std::string(300, 'a'), std::chrono::milliseconds(200));
+  const RawResponse r = read_answer(fd);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.status, 408) << r.head;
+  EXPECT_NE(error_of(r.body).find("header not complete within 1 s"), std::string::npos) << r.body;
+  EXPECT_LT(seconds, 10.0);  // cut by the 1 s deadline, not by the client stopping
+  auto health = httplib::Client("127.0.0.1", port).Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(json::parse(health->body)["connections"]["timed_out"], 1);
+}
+
+TEST(ServeSlowClients, RequestDeadlineEndsATricklingUpload) {
+  ServeOptions o = test_options();
+  o.header_timeout_s = 1;
+  o.request_timeout_s = 2;
+  Server server(small_model(), o);
+  const int port = server.start();
+  const int fd = connect_raw(port, 15);
+  ASSERT_GE(fd, 0);
+  const std::string head = "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  const auto t0 = std::chrono::steady_clock::now();
+  Tricklers trickler({fd}, std::string(1000, 'x'), std::chrono::milliseconds(200));  // 200 s for the body
+  const RawResponse r = read_answer(fd);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(r.status == 0 || r.status == 400) << r.head;
+  EXPECT_LT(seconds, 10.0);  // dropped at the 2 s request deadline
+}
+
+TEST(ServeSlowClients, ConnectionsBeyondTheLimitGet503WithRetryAfter) {
+  ServeOptions o = test_options();
+  o.max_connections = 4;
+  o.header_timeout_s = 60;
+  Server server(small_model(), o);
+  const int port = server.start();
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(connect_raw(port));  // accepted first: connections are accepted in order
+  const RawResponse busy = raw_request(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(busy.status, 503) << busy.head;
+  EXPECT_NE(busy.head.find("Retry-After: 1"), std::string::npos) << busy.head;
+  EXPECT_NE(error_of(busy.body).find("4 connections are open"), std::string::npos) << busy.body;
+  for (int fd : idle) ::close(fd);
+  int status = 0;  // the closed connections free their places as soon as the server sees them close
+  for (int i = 0; i < 50 && status != 200; ++i) {
+    if (i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = raw_request(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status;
+  }
+  EXPECT_EQ(status, 200);
+}
+
+TEST(ServeSlowClients, RequestsBeyondTheQueueGet503WithRetryAfter) {
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  ServeOptions o = test_options();
+  o.threads = 1;
+  o.max_queued = 0;
+  o.on_detect = [&] {
+    entered.set_value();
+    released.wait();
+  };
+  Server server(small_model(), o);
+  const int port = server.start();
+  std::future<int> held = std::async(std::launch::async, [port] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    auto r = c.Post("/v1/detect", encoded(64, 64), "image/png");
+    return r ? r->status : -1;
+  });
+  entered.get_future().wait();  // the only worker is busy now
+  const RawResponse busy = raw_request(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(busy.status, 503) << busy.head;
+  EXPECT_NE(busy.head.find("Retry-After: 1"), std::string::npos) << busy.head;
+  EXPECT_NE(error_of(busy.body).find("workers are serving"), std::string::npos) << busy.body;
+  release.set_value();
+  EXPECT_EQ(held.get(), 200);
+  EXPECT_EQ(raw_request(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
 }
 
 // ---- options, helpers -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // while writing a checkpoint, a corrupted last checkpoint, and data-parallel training in two
 // processes (c10d/Gloo on 127.0.0.1) reaching the weights of one process with the same global batch.
 #include <arpa/inet.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -131,6 +132,85 @@ TEST(TrainRobust, FullDiskWhileCheckpointingKeepsThePreviousCheckpoint) {
   // With space again, the run resumes and finishes.
   EXPECT_EQ(shell(std::string(SOLA_CLI_PATH) + " train" + args + " --set epochs=2 --resume >/dev/null 2>&1"), 0);
   EXPECT_EQ(load_model(run + "/last.pt").metadata["train_state"]["epoch"], 2);
+}
+
+// ---- one run per output folder ----------------------------------------------------------------
+
+TEST(TrainRobust, SecondRunOnAFolderInUseIsRefusedAtOnceAndAKilledRunDoesNotHoldIt) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 4, 32);
+  const std::string run = dir.file("run");
+  const std::string args = " --train " + m + kTiny + " --set batch_size=4 --out " + run;
+  const std::string pid_file = dir.file("pid");
+  // A long first run (it is killed below).
+  ASSERT_EQ(shell(std::string(SOLA_CLI_PATH) + " train" + args + " --set epochs=100000 >/dev/null 2>&1 & echo $! > " + pid_file), 0);
+  const pid_t pid = std::stoi(slurp(pid_file));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (slurp(run + "/.lock").empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(std::stoi(slurp(run + "/.lock")), pid) << "the first run did not take the folder";
+  EXPECT_EQ(shell(std::string(SOLA_CLI_PATH) + " train" + args + " --set epochs=1 >" + dir.file("second.log") + " 2>&1"), 1);
+  const std::string second = slurp(dir.file("second.log"));
+  EXPECT_NE(second.find(run + ": the folder is in use by another sola train run (process " + std::to_string(pid) + ")"),
+            std::string::npos) << second;
+  EXPECT_EQ(second.find("reading manifests"), std::string::npos) << "refused only after reading the data: " << second;
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  // The kernel dropped the killed run's lock: the folder can be taken again at once.
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(shell(std::string(SOLA_CLI_PATH) + " train" + args + " --set epochs=1 --overwrite >" + dir.file("third.log") + " 2>&1"), 0)
+      << slurp(dir.file("third.log"));
+}
+
+TEST(TrainRobust, NewRunOverAFinishedOneIsRefusedWithoutOverwrite) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 4, 32);
+  const std::string run = dir.file("run");
+  const std::string cli = std::string(SOLA_CLI_PATH) + " train" + kTiny + " --set batch_size=4 --out " + run;
+  ASSERT_EQ(shell(cli + " --train " + m + " --set epochs=1 >/dev/null 2>&1"), 0);
+  const std::string best = slurp(run + "/best.pt"), log = slurp(run + "/metrics.jsonl"), config = slurp(run + "/config.json");
+  EXPECT_EQ(shell(cli + " --train " + m + " --set epochs=1 --set seed=9 >" + dir.file("again.log") + " 2>&1"), 2);
+  const std::string again = slurp(dir.file("again.log"));
+  EXPECT_NE(again.find(run + " holds a previous run"), std::string::npos) << again;
+  EXPECT_NE(again.find("--resume"), std::string::npos) << again;
+  EXPECT_NE(again.find("--overwrite"), std::string::npos) << again;
+  EXPECT_TRUE(slurp(run + "/best.pt") == best && slurp(run + "/metrics.jsonl") == log && slurp(run + "/config.json") == config)
+      << "the finished run was changed";
+
+  // --resume with other training data than the run recorded is refused, and config.json is kept.
+  test::TempDir other;
+  const std::string m2 = test::make_tiny_dataset(other.path.string(), 4, 32, /*seed=*/2);
+  EXPECT_EQ(shell(cli + " --train " + m2 + " --set epochs=2 --resume >" + dir.file("other.log") + " 2>&1"), 2);
+  const std::string refused = slurp(dir.file("other.log"));
+  EXPECT_NE(refused.find("--resume with other training data than the run recorded"), std::string::npos) << refused;
+  EXPECT_NE(refused.find(run + "/config.json"), std::string::npos) << refused;
+  EXPECT_EQ(slurp(run + "/config.json"), config);
+  // The same data resumes; the record is in config.json.
+  EXPECT_EQ(shell(cli + " --train " + m + " --set epochs=2 --resume >/dev/null 2>&1"), 0);
+  const auto recorded = nlohmann::json::parse(slurp(run + "/config.json"))["provenance"]["data"];
+  EXPECT_EQ(recorded["train"]["images"], 8);
+
+  // --overwrite starts a new run: the old outputs are gone, the new log holds one run.
+  EXPECT_EQ(shell(cli + " --train " + m + " --set epochs=1 --overwrite >/dev/null 2>&1"), 0);
+  EXPECT_EQ(last_logged_step(run + "/metrics.jsonl"), 2);
+  EXPECT_FALSE(fs::exists(run + "/last.prev.pt"));
+  EXPECT_EQ(shell(cli + " --train " + m + " --resume --overwrite >/dev/null 2>&1"), 2);
+}
+
+TEST(TrainRobust, TemporaryFilesOfAnInterruptedSaveAreRemoved) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 4, 32);
+  const std::string run = dir.file("run");
+  const std::string cli = std::string(SOLA_CLI_PATH) + " train --train " + m + kTiny + " --set batch_size=4 --out " + run;
+  fs::create_directories(run);
+  std::ofstream(run + "/last.pt.tmp.4242") << std::string(1000, 'x');  // as a save killed half-way leaves it
+  ASSERT_EQ(shell(cli + " --set epochs=1 >" + dir.file("start.log") + " 2>&1"), 0) << slurp(dir.file("start.log"));
+  EXPECT_FALSE(fs::exists(run + "/last.pt.tmp.4242"));
+  EXPECT_NE(slurp(dir.file("start.log")).find("removed " + run + "/last.pt.tmp.4242"), std::string::npos);
+  std::ofstream(run + "/best.pt.tmp.77") << "x";
+  std::ofstream(run + "/config.json.tmp.78") << "x";
+  ASSERT_EQ(shell(cli + " --set epochs=2 --resume >/dev/null 2>&1"), 0);
+  for (const auto& entry : fs::directory_iterator(run))
+    EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << "left behind: " << entry.path();
 }
 
 TEST(TrainRobust, CorruptedLastCheckpointResumesFromThePreviousOne) {

@@ -40,8 +40,22 @@ struct DetectCliOptions {
 };
 
 struct Counts {
-  size_t inputs = 0, fake = 0, real = 0, no_face = 0, failed = 0, faces = 0;
+  size_t inputs = 0, fake = 0, real = 0, no_face = 0, failed = 0, damaged = 0, faces = 0;
 };
+
+/// A path for one table row: control characters (a newline in a file name) written as \n, \t, \xHH.
+std::string table_path(const std::string& path) {
+  std::string out;
+  for (const char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\\') out += "\\\\";
+    else if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
+    else out += c;
+  }
+  return out;
+}
 
 /// "12/32" frames with a face for a video, the number of faces for an image.
 std::string faces_column(const detect::InputResult& r) {
@@ -122,6 +136,7 @@ int run_detect(const DetectCliOptions& opts) {
       counts.faces += r.faces.size();
       if (r.ok()) {
         ++(r.fake ? counts.fake : counts.real);
+        if (!r.warnings.empty()) ++counts.damaged;
         if (!opts.heatmap_dir.empty()) write_heatmaps(opts.heatmap_dir, r, options.threshold, stems);
       } else if (r.status == "no_face") {
         ++counts.no_face;
@@ -129,9 +144,11 @@ int run_detect(const DetectCliOptions& opts) {
         ++counts.failed;
       }
       if (table) {
-        fmt::print("{:<6} {:<11} {:>6} {:>8} {:<5} {}\n", r.kind, r.status, faces_column(r),
-                   r.ok() ? fmt::format("{:.4f}", r.score) : "-", r.ok() ? (r.fake ? "fake" : "real") : "-", r.path);
+        fmt::print("{:<6} {:<11} {:>6} {:>8} {:<5} {}\n", r.kind, r.reported_status(), faces_column(r),
+                   r.ok() ? fmt::format("{:.4f}", r.score) : "-", r.ok() ? (r.fake ? "fake" : "real") : "-",
+                   table_path(r.path));
         if (!r.ok() && r.status != "no_face") fmt::print(stderr, "sola detect: {}\n", r.error);
+        for (const auto& w : r.warnings) fmt::print(stderr, "sola detect: warning: {}\n", w);
       } else {
         fmt::print("{}\n", json_line(r.to_json()));
       }
@@ -142,9 +159,10 @@ int run_detect(const DetectCliOptions& opts) {
   if (bar) bar->finish(fmt::format("{} fake", counts.fake));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::string summary =
-      fmt::format("{} inputs: {} fake, {} real, {} no face, {} failed; {:.1f} inputs/s, {:.1f} faces/s", counts.inputs,
-                  counts.fake, counts.real, counts.no_face, counts.failed, counts.inputs / seconds,
-                  counts.faces / seconds);
+      fmt::format("{} inputs: {} fake, {} real, {} no face, {} failed{}; {:.1f} inputs/s, {:.1f} faces/s", counts.inputs,
+                  counts.fake, counts.real, counts.no_face, counts.failed,
+                  counts.damaged ? fmt::format(" ({} scored despite damage)", counts.damaged) : "",
+                  counts.inputs / seconds, counts.faces / seconds);
   if (table)
     fmt::print("{}\n", summary);
   else

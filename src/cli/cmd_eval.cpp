@@ -1,9 +1,15 @@
 // sola eval: frame/video AUC, AP, EER, accuracy and per-method AUC of models on manifests;
 // with several models, a cross-domain matrix in the form of the paper's Table 2.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -61,7 +67,23 @@ std::string file_safe(std::string s) {
 
 std::string pct(double v) { return fmt::format("{:.2f}", 100 * v); }
 
+/// Refuses an output file that cannot be written, before any evaluation runs: a folder, a missing
+/// folder, or no write permission.
+void require_writable(const std::string& file, const std::string& option) {
+  if (file.empty()) return;
+  const fs::path path(file);
+  const fs::path folder = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw IoError(file, option + " names a folder; expected a file to write");
+  if (!fs::is_directory(folder, ec)) throw IoError(file, "cannot write " + option + ": the folder " + folder.string() + " does not exist");
+  const std::string target = fs::exists(path, ec) ? file : folder.string();
+  if (::access(target.c_str(), W_OK) != 0)
+    throw IoError(file, "cannot write " + option + ": " + std::strerror(errno));
+}
+
 int run_eval(const EvalOptions& opts) {
+  require_writable(opts.json_file, "--json");
+  require_writable(opts.markdown_file, "--markdown");
   configure_threads(opts.threads);
   struct Cell {
     std::string model, data;
@@ -69,21 +91,41 @@ int run_eval(const EvalOptions& opts) {
     eval::RocCurve roc;
   };
   std::vector<Cell> cells;
-  std::vector<data::Manifest> manifests;
-  for (const auto& m : opts.data) manifests.push_back(data::read_manifest(m));
+  // A manifest or model that fails is reported and skipped; the results of the others are written.
+  std::vector<std::string> failures;
+  std::vector<std::optional<data::Manifest>> manifests;
+  for (const auto& m : opts.data) {
+    try {
+      manifests.emplace_back(data::read_manifest(m));
+    } catch (const Error& e) {
+      manifests.emplace_back();
+      failures.push_back(fmt::format("manifest {}: {}", m, e.what()));
+    }
+  }
   for (const auto& model_path : opts.models) {
-    auto loaded = load_model(model_path);
+    std::optional<LoadedModel> loaded;
+    try {
+      loaded = load_model(model_path);
+    } catch (const Error& e) {
+      failures.push_back(fmt::format("model {}: {}", model_path, e.what()));
+      continue;
+    }
     for (size_t d = 0; d < manifests.size(); ++d) {
-      data::FaceDataset ds(manifests[d], data::DatasetOptions()
-                                             .input_size(loaded.options.input_size())
-                                             .grid(loaded.options.grid()));
-      ProgressBar bar(fmt::format("{} on {}", model_name(model_path), data_name(opts.data[d])), ds.size());
-      auto scored = eval::score_dataset(*loaded.model, ds, opts.batch_size, opts.workers,
-                                        [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
-      Cell cell{model_name(model_path), data_name(opts.data[d]), eval::summarize(scored, opts.threshold),
-                eval::roc_curve(scored.scores, scored.labels)};
-      bar.finish(fmt::format("frame AUC {}", pct(cell.report.frame.auc)));
-      cells.push_back(std::move(cell));
+      if (!manifests[d]) continue;
+      try {
+        data::FaceDataset ds(*manifests[d], data::DatasetOptions()
+                                                .input_size(loaded->options.input_size())
+                                                .grid(loaded->options.grid()));
+        ProgressBar bar(fmt::format("{} on {}", model_name(model_path), data_name(opts.data[d])), ds.size());
+        auto scored = eval::score_dataset(*loaded->model, ds, opts.batch_size, opts.workers,
+                                          [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
+        Cell cell{model_name(model_path), data_name(opts.data[d]), eval::summarize(scored, opts.threshold),
+                  eval::roc_curve(scored.scores, scored.labels)};
+        bar.finish(fmt::format("frame AUC {}", pct(cell.report.frame.auc)));
+        cells.push_back(std::move(cell));
+      } catch (const std::exception& e) {
+        failures.push_back(fmt::format("model {} on manifest {}: {}", model_path, opts.data[d], e.what()));
+      }
     }
   }
 
@@ -126,12 +168,20 @@ int run_eval(const EvalOptions& opts) {
       for (size_t m = 0; m < opts.models.size(); ++m) {
         md << "| " << model_name(opts.models[m]) << " |";
         double sum = 0;
+        size_t n = 0;
         for (size_t d = 0; d < manifests.size(); ++d) {
-          const double auc = cells[m * manifests.size() + d].report.frame.auc;
-          sum += auc;
-          md << " " << pct(auc) << " |";
+          const auto cell = std::find_if(cells.begin(), cells.end(), [&](const Cell& c) {
+            return c.model == model_name(opts.models[m]) && c.data == data_name(opts.data[d]);
+          });
+          if (cell == cells.end()) {  // this evaluation failed
+            md << " - |";
+            continue;
+          }
+          sum += cell->report.frame.auc;
+          ++n;
+          md << " " << pct(cell->report.frame.auc) << " |";
         }
-        md << " " << pct(sum / manifests.size()) << " |\n";
+        md << " " << (n ? pct(sum / static_cast<double>(n)) : "-") << " |\n";
       }
     }
   }
@@ -146,9 +196,16 @@ int run_eval(const EvalOptions& opts) {
           aucs.push_back(c.report.frame.auc);
         }
       const auto file = (fs::path(opts.roc_dir) / ("roc_" + file_safe(model_name(model_path)) + ".png")).string();
+      if (curves.empty()) continue;
       eval::write_png(file, eval::plot_roc(curves, aucs, "ROC of " + model_name(model_path)));
       fmt::print(stderr, "wrote {}\n", file);
     }
+  }
+  for (const auto& f : failures) fmt::print(stderr, "sola eval: error: {}\n", f);
+  if (!failures.empty()) {
+    fmt::print(stderr, "sola eval: {} of {} evaluations done; the results above and in the output files are theirs\n",
+               cells.size(), opts.models.size() * opts.data.size());
+    return kFailure;
   }
   return kOk;
 }

@@ -105,6 +105,21 @@ void setup_serve(CLI::App& app) {
   sub->add_option("--threads", o.threads, "HTTP worker threads (each serves one connection at a time)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  sub->add_option("--max-connections", o.max_connections,
+                  "connections open at once, slow ones included (more: 503 with Retry-After)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  sub->add_option("--max-queued", o.max_queued, "complete requests waiting for a free HTTP thread (more: 503 with Retry-After)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  sub->add_option("--header-timeout", o.header_timeout_s,
+                  "seconds from connecting to the end of the request header, however slowly it comes (then 408)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  sub->add_option("--request-timeout", o.request_timeout_s,
+                  "seconds from connecting to the end of the upload (then the connection is dropped)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
   sub->add_option("--torch-threads", args->torch_threads,
                   "LibTorch threads per detection (0: the cores divided by --max-in-flight)")
       ->capture_default_str()

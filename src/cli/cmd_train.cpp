@@ -9,6 +9,8 @@
 #include "core/error.h"
 #include "core/runtime.h"
 #include "data/manifest.h"
+#include "train/distributed.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 namespace sola::cli {
@@ -20,6 +22,7 @@ struct TrainCliOptions {
   std::vector<std::string> val;
   std::string out;
   bool resume = false;
+  bool overwrite = false;
   bool skip_image_check = false;
   bool pseudo_fakes = false;
   std::string init;
@@ -33,6 +36,10 @@ int run_train(const TrainCliOptions& opts) {
   if (!opts.init.empty()) cfg.train.init(opts.init);  // same as --set init=...
   if (opts.pseudo_fakes) cfg.train.pseudo_fakes(true);
   cfg.train.validate();
+  // One run per output folder, refused before any data is read; the main process holds it.
+  RunDir run_dir;
+  if (distributed_env_from_environment().rank == 0)  // --continue carries a run on: its folder may hold its log
+    run_dir = RunDir::claim(opts.out, opts.resume || !opts.continue_from.empty(), opts.overwrite);
   const int threads = configure_threads(opts.threads);
   fmt::print(stderr, "sola train: {} threads, reading manifests\n", threads);
   auto train = data::read_manifests(opts.train);
@@ -47,9 +54,9 @@ int run_train(const TrainCliOptions& opts) {
   fmt::print(stderr, "train: {} images ({} real, {} fake, {} with masks); val: {} images\n", train.samples.size(),
              train.n_real(), train.n_fake(), train.n_with_mask(), val.samples.size());
   nlohmann::json provenance{{"train_manifests", opts.train}, {"val_manifests", opts.val}, {"threads", threads},
-                            {"name", std::filesystem::path(opts.out).filename().string()}};
-  if (opts.resume && !opts.continue_from.empty())
-    throw ConfigError("--resume and --continue are exclusive: --resume continues OUT/last.pt, --continue a model file");
+                            {"name", std::filesystem::path(opts.out).filename().string()},
+                            {"data", training_data_record(train, val)}};
+  if (opts.resume && run_dir.held()) check_resume_data(opts.out, provenance["data"]);
   std::vector<std::pair<std::string, data::Manifest>> extra;
   for (const auto& spec : opts.val_extra) {
     const auto eq = spec.find('=');
@@ -87,11 +94,15 @@ void setup_train(CLI::App& app) {
   sub->add_flag("--resume", opts->resume, "continue from OUT/last.pt exactly where it stopped");
   sub->add_option("--continue", opts->continue_from,
                   "carry a run on from a model file with a training position (sola export --keep-train-state): "
-                  "weights, epoch and best continue, Adam starts anew (warm-up from the restart)");
+                  "weights, epoch and best continue, Adam starts anew (warm-up from the restart); OUT may hold "
+                  "the run's copied metrics.jsonl")
+      ->excludes("--resume");
   sub->add_option("--val-extra", opts->val_extra,
                   "NAME=MANIFEST: another validation set scored every epoch (logged as val_extra.NAME; "
                   "best.pt still follows --val) (repeatable)")
       ->allow_extra_args(false);
+  sub->add_flag("--overwrite", opts->overwrite,
+                "start a new run in an OUT that holds a previous one, deleting its outputs (without it: refused)");
   sub->add_option("--init", opts->init,
                   "initial weights: torchvision:FILE (a published ResNet .pth, into both branches) or sola:FILE "
                   "(same as --set init=...)");

@@ -12,6 +12,7 @@
 #include <opencv2/objdetect.hpp>
 
 #include "core/error.h"
+#include "data/video.h"
 
 namespace sola::data {
 namespace {
@@ -28,14 +29,7 @@ constexpr int kMinNeighbours = 3;
 constexpr const char* kHaarCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
 constexpr const char* kLbpCascade = "/usr/share/opencv4/lbpcascades/lbpcascade_frontalface_improved.xml";
 
-/// Throws IoError unless `file` is an existing regular file; `what` names it in the message.
-void require_file(const std::string& file, const std::string& what) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(file, ec);
-  if (st.type() == fs::file_type::not_found) throw IoError(file, what + " not found");
-  if (st.type() == fs::file_type::directory) throw IoError(file, "is a directory, expected " + what);
-  if (ec) throw IoError(file, "cannot access " + what + ": " + ec.message());
-}
+void require_file(const std::string& file, const std::string& what) { require_input_file(file, what); }
 
 /// `image` as 8-bit BGR or gray (BGRA loses its alpha). Throws sola::Error for other pixel types.
 cv::Mat as_bgr_or_gray(const cv::Mat& image) {

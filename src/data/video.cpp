@@ -3,11 +3,17 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -28,15 +34,7 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-/// Throws IoError unless `path` is an existing, non-empty regular file; `what` names it.
-void require_file(const std::string& path, const std::string& what) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (st.type() == fs::file_type::not_found) throw IoError(path, what + " not found");
-  if (ec) throw IoError(path, "cannot access " + what + ": " + ec.message());
-  if (st.type() == fs::file_type::directory) throw IoError(path, "is a directory, expected " + what);
-  if (fs::file_size(path, ec) == 0 && !ec) throw IoError(path, "empty " + what + " (0 bytes)");
-}
+void require_file(const std::string& path, const std::string& what) { require_input_file(path, what); }
 
 /// `frame` as 8-bit BGR (gray, BGRA and 16-bit frames converted).
 cv::Mat to_bgr8(cv::Mat frame) {
@@ -251,15 +249,20 @@ int64_t VideoReader::count_frames() {
 
 // ---- sampling -----------------------------------------------------------------------------------
 
-void for_each_sampled_frame(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn) {
+void for_each_sampled_frame(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn,
+                            std::vector<std::string>* warnings) {
   VideoReader reader(path);
+  int64_t undecodable = 0;
   const int64_t total = reader.frame_count() > 0 ? reader.frame_count() : reader.count_frames();
   if (total <= 0) throw IoError(path, "video has no frames");
   std::set<int64_t> delivered;
   auto deliver = [&](int64_t index) {
     VideoFrame f;
     f.index = index;
-    if (!reader.read(index, f.bgr)) return;
+    if (!reader.read(index, f.bgr)) {
+      if (reader.frames_at_end() < 0 || index < reader.frames_at_end()) ++undecodable;
+      return;
+    }
     delivered.insert(index);
     fn(f);
   };
@@ -280,6 +283,15 @@ void for_each_sampled_frame(const std::string& path, int n, const std::function<
     throw IoError(path, reader.frames_at_end() == 0 ? "video has no readable frames"
                                                     : "none of the sampled video frames could be decoded");
   }
+  if (!warnings) return;
+  // Containers may round their frame count; a video that ends more than 2% (and 2 frames) early is cut short.
+  if (real_total >= 0 && total - real_total > std::max<int64_t>(2, total / 50))
+    warnings->push_back(IoError(path, "damaged video: it ends after " + std::to_string(real_total) + " of the " +
+                                          std::to_string(total) + " frames its container reports (truncated?)")
+                            .what());
+  if (undecodable > 0)
+    warnings->push_back(IoError(path, "damaged video: " + std::to_string(undecodable) +
+                                          " sampled frame(s) could not be decoded").what());
 }
 
 std::vector<VideoFrame> sample_frames(const std::string& path, int n) {
@@ -311,6 +323,79 @@ std::vector<VideoFrame> read_frames(const std::string& path, const std::vector<i
 int64_t video_frame_count(const std::string& path) { return VideoReader(path).frame_count(); }
 
 // ---- images -------------------------------------------------------------------------------------
+
+std::string input_file_problem(const std::string& path, const std::string& what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    struct stat link {};
+    if ((err == ENOENT || err == ENOTDIR) && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode))
+      return "broken symbolic link: its target does not exist";
+    if (err == ENOENT || err == ENOTDIR) return what + " not found";
+    if (err == ELOOP) return "symbolic link loop (too many levels of symbolic links)";
+    if (err == EACCES) return "permission denied (a folder on its path cannot be searched)";
+    return "cannot access " + what + ": " + std::strerror(err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (DIR* d = ::opendir(path.c_str())) {
+      ::closedir(d);
+      return "is a directory, expected " + what;
+    }
+    return errno == EACCES ? "permission denied: the folder cannot be read" : "cannot read the folder: " + std::string(std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISFIFO(st.st_mode) ? "FIFO (named pipe)" : S_ISSOCK(st.st_mode) ? "socket"
+                     : S_ISCHR(st.st_mode) ? "character device" : S_ISBLK(st.st_mode) ? "block device" : "special file";
+    return std::string("is a ") + kind + ", not a regular file";
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return err == EACCES ? "permission denied" : "cannot open " + what + ": " + std::strerror(err);
+  }
+  ::close(fd);
+  if (st.st_size == 0) return "empty " + what + " (0 bytes)";
+  return "";
+}
+
+void require_input_file(const std::string& path, const std::string& what) {
+  const std::string problem = input_file_problem(path, what);
+  if (!problem.empty()) throw IoError(path, problem);
+}
+
+std::string encoded_image_damage(const std::string& bytes) {
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  if (n < 4 || b[0] != 0xFF || b[1] != 0xD8) return "";  // only JPEG is checked
+  const std::string truncated = "damaged image: the JPEG data ends before its end-of-image marker (a truncated file; "
+                                "the decoder filled in the missing part)";
+  size_t i = 2;
+  for (;;) {
+    // A marker: FF (fill bytes FF), then its code.
+    while (i < n && b[i] != 0xFF) ++i;  // stray bytes, as libjpeg skips them
+    while (i < n && b[i] == 0xFF) ++i;
+    if (i >= n) return truncated;
+    const unsigned char marker = b[i++];
+    if (marker == 0xD9) return "";
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no payload
+    if (i + 2 > n) return truncated;
+    i += be16(b + i);  // the segment (its length counts the two length bytes)
+    if (marker != 0xDA) continue;
+    // Entropy-coded data after a start of scan: FF 00 is a data byte, FF D0-D7 a restart marker;
+    // any other marker ends the scan (the next segment, or the end of the image).
+    while (i + 1 < n && !(b[i] == 0xFF && b[i + 1] != 0x00 && !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7))) ++i;
+    if (i + 1 >= n) return truncated;
+  }
+}
+
+std::string image_file_damage(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[2] = {};
+  if (!in.read(head, 2) || head[0] != '\xFF' || head[1] != '\xD8') return "";
+  in.seekg(0);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return encoded_image_damage(bytes);
+}
 
 bool image_header_size(const std::string& path, int64_t& width, int64_t& height) {
   return header_size(path, width, height);

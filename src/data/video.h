@@ -61,8 +61,11 @@ class VideoReader {
 /// through once. Frames that cannot be decoded are skipped. When the video ends early (the container
 /// over-reported its length), frames spread evenly over its true length are added until there are
 /// min(n, true length); those may come after frames with higher indices. Throws IoError naming the
-/// file when it cannot be opened or none of its frames is decodable.
-void for_each_sampled_frame(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn);
+/// file when it cannot be opened or none of its frames is decodable. With `warnings`, appends a
+/// message naming the file when the video proves damaged: it ends well before the length its
+/// container reports (a truncated file), or sampled frames cannot be decoded.
+void for_each_sampled_frame(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn,
+                            std::vector<std::string>* warnings = nullptr);
 
 /// The frames of for_each_sampled_frame, sorted by index.
 std::vector<VideoFrame> sample_frames(const std::string& path, int n);
@@ -81,6 +84,22 @@ int64_t video_frame_count(const std::string& path);
 /// been read from the header (so a small hostile file cannot make the decoder allocate gigabytes);
 /// other formats are refused as unsupported.
 cv::Mat read_image_bgr(const std::string& path, int max_side = 8192);
+
+/// Why `path` cannot be read as an input file, or "" when it is a readable, non-empty regular file
+/// (symbolic links followed): "WHAT not found", "broken symbolic link ...", "symbolic link loop ...",
+/// "permission denied ...", "is a directory, expected WHAT" (or "permission denied: the folder
+/// cannot be read"), "is a FIFO (named pipe), not a regular file" (likewise sockets and devices),
+/// "empty WHAT (0 bytes)". Never blocks: a FIFO is not opened.
+std::string input_file_problem(const std::string& path, const std::string& what);
+/// Throws IoError naming `path` with input_file_problem's answer, when there is one.
+void require_input_file(const std::string& path, const std::string& what);
+
+/// What is wrong with an encoded image that decodes all the same, or "" when nothing is known to be:
+/// a JPEG whose data ends before its end-of-image marker (a truncated file; libjpeg fills in the
+/// missing part with a warning).
+std::string encoded_image_damage(const std::string& bytes);
+/// encoded_image_damage of a file's content ("" when it cannot be read: reading reports that).
+std::string image_file_damage(const std::string& path);
 
 /// Width and height read from the header of a JPEG, PNG, BMP, WebP or TIFF file, without decoding;
 /// false for other formats, an unreadable file or a header that cannot be parsed.

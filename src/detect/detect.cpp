@@ -96,11 +96,12 @@ bool hidden(const fs::path& p) {
 nlohmann::json InputResult::to_json() const {
   nlohmann::json j{{"path", path},
                    {"kind", kind},
-                   {"status", status},
+                   {"status", reported_status()},
                    {"threshold", threshold},
                    {"frames", frames_read},
                    {"frames_without_face", frames_without_face}};
   if (!error.empty()) j["error"] = error;
+  if (!warnings.empty()) j["warnings"] = warnings;
   if (ok()) {
     j["score"] = round_to(score, 6);
     j["label"] = fake ? "fake" : "real";
@@ -242,6 +243,10 @@ InputResult Detector::prepare_image(const cv::Mat& image, const std::string& nam
   const cv::Mat bgr = to_bgr8(image);
   if (bgr.empty())
     return failed(r, "unsupported", IoError(name, "not an 8- or 16-bit image with 1, 3 or 4 channels").what());
+  if (options_.crops && std::min(bgr.rows, bgr.cols) < kMinCropSide)
+    return failed(r, "unsupported", IoError(name, "crop is " + std::to_string(bgr.cols) + "x" + std::to_string(bgr.rows) +
+                                                      ": face crops must be at least " + std::to_string(kMinCropSide) +
+                                                      " pixels a side").what());
   if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);  // config errors propagate
   r.frames_read = 1;
   try {
@@ -266,10 +271,8 @@ InputResult Detector::prepare_file(const std::string& path) {
   r.path = path;
   r.kind = data::is_video_file(path) ? "video" : options_.crops ? "crop" : "image";
   r.threshold = options_.threshold;
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return failed(r, "unreadable", IoError(path, "file not found").what());
-  if (fs::is_directory(path, ec))
-    return failed(r, "unreadable", IoError(path, "is a directory, expected an image or video file").what());
+  if (const std::string problem = data::input_file_problem(path, "image or video file"); !problem.empty())
+    return failed(r, "unreadable", IoError(path, problem).what());  // never opened: a FIFO would block
   if (!data::is_video_file(path) && !data::is_image_file(path))
     return failed(r, "unsupported", IoError(path, "not an image or video file by its extension (" +
                                                       supported_extensions() + ")").what());
@@ -282,6 +285,8 @@ InputResult Detector::prepare_file(const std::string& path) {
     }
     InputResult image = prepare_image(bgr, path);
     image.kind = r.kind;
+    if (const std::string damage = data::image_file_damage(path); !damage.empty())
+      image.warnings.push_back(IoError(path, damage).what());
     return image;
   }
   if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);
@@ -303,7 +308,7 @@ InputResult Detector::prepare_file(const std::string& path) {
       }
       if (found.empty()) ++r.frames_without_face;
       for (auto& f : found) r.faces.push_back(std::move(f));
-    });
+    }, &r.warnings);
   } catch (const IoError& e) {
     return failed(r, "unreadable", e.what());
   }
@@ -413,6 +418,34 @@ std::vector<FaceResult> Detector::score_crops(const std::vector<cv::Mat>& crops)
 
 // ---- inputs ---------------------------------------------------------------------------------
 
+namespace {
+
+/// The files under `dir` (hidden ones skipped); a folder that cannot be listed, and an entry whose
+/// link is broken or loops, is kept itself so that its result says what is wrong.
+void collect_files(const fs::path& dir, std::vector<std::string>& found) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    found.push_back(dir.string());
+    return;
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (hidden(it->path())) continue;
+    std::error_code type_ec;
+    const fs::file_type own = it->symlink_status(type_ec).type();
+    if (own == fs::file_type::directory) {
+      collect_files(it->path(), found);
+    } else if (it->is_regular_file(type_ec)) {
+      found.push_back(it->path().string());
+    } else if (own == fs::file_type::symlink && type_ec) {
+      found.push_back(it->path().string());  // broken or looping link
+    }
+  }
+  if (ec) found.push_back(dir.string());  // listing failed part-way
+}
+
+}  // namespace
+
 std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
   std::vector<std::string> out;
   for (const auto& p : paths) {
@@ -422,14 +455,7 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
       continue;
     }
     std::vector<std::string> found;
-    auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
-    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (hidden(it->path())) {
-        if (it->is_directory(ec)) it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_regular_file(ec)) found.push_back(it->path().string());
-    }
+    collect_files(p, found);
     std::sort(found.begin(), found.end());
     out.insert(out.end(), found.begin(), found.end());
   }

@@ -29,6 +29,9 @@
 
 namespace sola::detect {
 
+/// The shortest side a face crop may have (with crops=true): smaller images are refused, not scored.
+constexpr int kMinCropSide = 16;
+
 struct DetectOptions {
   double threshold = 0.5;      ///< score >= threshold is labelled "fake"
   int frames = 32;             ///< frames sampled evenly per video
@@ -64,9 +67,13 @@ struct FaceResult {
 struct InputResult {
   std::string path;
   std::string kind;            ///< "image" | "video" | "crop"
-  /// "ok" | "no_face" (readable, no face found) | "unreadable" (missing, corrupt) | "unsupported" (not an image or video)
+  /// "ok" | "no_face" (readable, no face found) | "unreadable" (missing, corrupt, not a regular file,
+  /// permission denied) | "unsupported" (not an image or video; a crop below kMinCropSide)
   std::string status;
   std::string error;           ///< message naming the file, when status is not ok
+  /// Damage the decoders worked around (a truncated JPEG, a video cut short), each naming the file. A
+  /// scored input with warnings is reported with status "damaged": its score is not to be trusted.
+  std::vector<std::string> warnings;
   std::vector<FaceResult> faces;   ///< images: the faces; videos: the face(s) scored in each sampled frame, by frame
   double score = 0;            ///< images: max face score; videos: mean over frames of the frame's max face score
   bool fake = false;           ///< score >= threshold
@@ -74,7 +81,9 @@ struct InputResult {
   int64_t frames_read = 0;     ///< videos: frames sampled; images: 1
   int64_t frames_without_face = 0;
   bool ok() const { return status == "ok"; }
-  /// {"path","kind","status","error" (when not empty),"score","label" ("fake"|"real"; both null unless
+  /// The status to show: "damaged" for a scored input with warnings, else `status`.
+  std::string reported_status() const { return ok() && !warnings.empty() ? "damaged" : status; }
+  /// {"path","kind","status" (reported_status),"error" (when not empty),"warnings" (when any),"score","label" ("fake"|"real"; both null unless
   /// status is ok),"threshold","frames","frames_without_face",
   ///  "faces":[{"box":[x,y,w,h],"score","label","frame"}]}; scores rounded to 6 decimals.
   nlohmann::json to_json() const;
@@ -140,7 +149,8 @@ class Detector {
 
 /// All files under `paths` (folders recursively, sorted, hidden files and folders skipped), images
 /// and videos first-class; other files are returned too so that they get an "unsupported" status.
-/// A path that does not exist is kept (its result is "unreadable": file not found).
+/// A path that does not exist is kept (its result is "unreadable": file not found), and so are folders
+/// that cannot be read and entries whose symbolic link is broken or loops (reported as unreadable).
 std::vector<std::string> expand_inputs(const std::vector<std::string>& paths);
 
 }  // namespace sola::detect

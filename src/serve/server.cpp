@@ -20,7 +20,9 @@
 
 #include "core/error.h"
 #include "core/runtime.h"
+#include "data/video.h"
 #include "detect/heatmap.h"
+#include "serve/gate.h"
 
 namespace sola::serve {
 namespace {
@@ -214,6 +216,12 @@ void ServeOptions::validate() const {
   if (read_timeout_s < 1) bad("read_timeout_s", std::to_string(read_timeout_s), "must be at least 1 second");
   if (write_timeout_s < 1) bad("write_timeout_s", std::to_string(write_timeout_s), "must be at least 1 second");
   if (threads < 1) bad("threads", std::to_string(threads), "must be at least 1");
+  if (max_connections < 1) bad("max_connections", std::to_string(max_connections), "must be at least 1");
+  if (max_queued < 0) bad("max_queued", std::to_string(max_queued), "must be at least 0");
+  if (header_timeout_s < 1) bad("header_timeout_s", std::to_string(header_timeout_s), "must be at least 1 second");
+  if (request_timeout_s < header_timeout_s)
+    bad("request_timeout_s", std::to_string(request_timeout_s),
+        "must be at least header_timeout_s (" + std::to_string(header_timeout_s) + " s)");
   if (!(detect.threshold >= 0 && detect.threshold <= 1))
     bad("threshold", std::to_string(detect.threshold), "must be in [0, 1]");
 }
@@ -322,9 +330,40 @@ void check_option_names(const httplib::Request& req) {
   for (const char* k : kRequestOptions) list += (list.empty() ? "" : ", ") + std::string(k);
   for (const auto& [key, value] : req.params)
     if (!known(key)) throw HttpError{400, "unknown option '" + printable(key, 40) + "' (known: " + list + ")"};
-  for (const auto& [key, file] : req.files)
+  for (const auto& [key, file] : req.files) {
+    if (key.empty())  // httplib could not parse the part's Content-Disposition (e.g. an unquoted file name)
+      throw HttpError{400, "malformed multipart/form-data part: its Content-Disposition header could not be read "
+                           "(expected: form-data; name=\"image\"; filename=\"NAME\")"};
     if (key != "image" && !known(key))
       throw HttpError{400, "unknown form field '" + printable(key, 40) + "' (known: image, " + list + ")"};
+    if (req.files.count(key) > 1)
+      throw HttpError{400, "form field '" + printable(key, 40) + "' is given " + std::to_string(req.files.count(key)) +
+                               " times: send one image per request"};
+  }
+}
+
+/// The gate's limits from the server's options; refusals are logged like requests.
+GateLimits gate_limits(const ServeOptions& o) {
+  GateLimits g;
+  g.threads = o.threads;
+  g.max_connections = o.max_connections;
+  g.max_queued = o.max_queued;
+  g.header_timeout_s = o.header_timeout_s;
+  g.request_timeout_s = o.request_timeout_s;
+  g.read_timeout_s = o.read_timeout_s;
+  g.write_timeout_s = o.write_timeout_s;
+  if (o.log_requests)
+    g.log = [](const std::string& line) {
+      const std::string text = line + "\n";
+      std::fwrite(text.data(), 1, text.size(), stderr);
+    };
+  return g;
+}
+
+json connections_json(const GateStats& s) {
+  return json{{"open", s.open},         {"waiting_for_header", s.waiting}, {"queued", s.queued},
+              {"busy", s.busy},         {"accepted", s.accepted},          {"refused_busy", s.refused},
+              {"timed_out", s.timed_out}};
 }
 
 }  // namespace
@@ -335,14 +374,17 @@ struct Server::Impl {
   ServeOptions opts;
   sola::Detector model;
   DetectorPool pool;
-  httplib::Server http;
+  GatedServer http;  // slow clients wait for their header outside the worker threads (serve/gate.h)
   std::thread thread;
   std::atomic<int> port{0};
   std::atomic<bool> started{false}, thread_done{false};
   std::mutex stop_mutex, join_mutex;
 
   Impl(sola::Detector m, ServeOptions o)
-      : opts((o.validate(), std::move(o))), model(std::move(m)), pool(model, opts.detect, opts.max_in_flight) {
+      : opts((o.validate(), std::move(o))),
+        model(std::move(m)),
+        pool(model, opts.detect, opts.max_in_flight),
+        http(gate_limits(opts)) {
     install();
   }
 
@@ -408,13 +450,8 @@ struct Server::Impl {
   }
 
   void install() {
-    http.new_task_queue = [n = opts.threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
+    // Worker threads, timeouts and one request per connection are the gate's (gate_limits).
     http.set_payload_max_length(opts.max_upload_bytes);
-    http.set_read_timeout(opts.read_timeout_s, 0);
-    http.set_write_timeout(opts.write_timeout_s, 0);
-    // One request per connection: a connection never holds a worker thread while idle, and a body
-    // left unread after an early answer is never parsed as a next request.
-    http.set_keep_alive_max_count(1);
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second server
     // bind the same port and silently share its connections.
     http.set_socket_options([](socket_t sock) {
@@ -485,8 +522,14 @@ struct Server::Impl {
                 {"limits",
                  {{"max_upload_bytes", opts.max_upload_bytes},
                   {"max_image_side", opts.max_image_side},
-                  {"max_in_flight", opts.max_in_flight}}},
+                  {"max_in_flight", opts.max_in_flight},
+                  {"threads", opts.threads},
+                  {"max_connections", opts.max_connections},
+                  {"max_queued", opts.max_queued},
+                  {"header_timeout_s", opts.header_timeout_s},
+                  {"request_timeout_s", opts.request_timeout_s}}},
                 {"in_flight", pool.in_use()},
+                {"connections", connections_json(http.stats())},
                 {"threshold", opts.detect.threshold},
                 {"crops", opts.detect.crops}};
   }
@@ -565,6 +608,8 @@ struct Server::Impl {
     const auto t_detect = Clock::now();
     detect::InputResult result = lease->detector(crops, heatmap).detect_image(bgr, name);
     // The slot's detector decides labels at the server's threshold; this request may ask for another.
+    if (const std::string damage = data::encoded_image_damage(*bytes); !damage.empty())
+      result.warnings.push_back(name + ": " + damage);
     result.threshold = threshold;
     result.fake = result.score >= threshold;
     for (auto& f : result.faces) f.fake = f.score >= threshold;

@@ -9,7 +9,9 @@
 // Routes (nothing else is served: no static files, so no path can reach the file system):
 //   GET  /            the web page (drop an image, see score, label and heat maps)
 //   GET  /healthz     {"status":"ok","version","torch","model":{arch,backbone,input_size,grid},
-//                     "limits":{max_upload_bytes,max_image_side,max_in_flight},"in_flight","threshold","crops"}
+//                     "limits":{max_upload_bytes,max_image_side,max_in_flight,threads,max_connections,max_queued,
+//                     header_timeout_s,request_timeout_s},"in_flight","connections":{open,waiting_for_header,
+//                     queued,busy,accepted,refused_busy,timed_out},"threshold","crops"}
 //   POST /v1/detect   multipart/form-data field "image", or a raw body with Content-Type image/*;
 //                     options as query or form fields: threshold=0.5, crops=0|1, heatmap=0|1.
 //                     Answers InputResult::to_json() plus "image":{width,height,bytes} and
@@ -22,8 +24,11 @@
 // 405 wrong method, 411 chunked upload (a Content-Length is required), 413 body too large,
 // 415 unsupported Content-Type or Content-Encoding, 422 image side above the limit,
 // 503 busy (all max_in_flight detection slots taken; Retry-After: 1), 500 anything unexpected.
-// Timeouts apply per socket read/write: a client that stalls is dropped, but one that keeps
-// trickling bytes holds its worker thread; beyond a trusted network, put a reverse proxy in front.
+// Connections (serve/gate.h): a connection waits for its request header in a poller thread, not a
+// worker, and must send the whole header within header_timeout_s (else 408) and header and body
+// within request_timeout_s (else it is dropped), however slowly it trickles; each socket read and
+// write also has its own timeout. Beyond max_connections open connections, or max_queued complete
+// requests waiting for one of `threads` workers, the answer is 503 with Retry-After: 1.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -42,7 +47,11 @@ struct ServeOptions {
   int max_in_flight = 4;                    ///< detections at once; requests beyond get 503 with Retry-After
   int read_timeout_s = 10;                  ///< per socket read (a stalled client is dropped after this)
   int write_timeout_s = 10;                 ///< per socket write
-  int threads = 4;                          ///< HTTP worker threads (each serves one connection at a time)
+  int threads = 16;                         ///< HTTP worker threads (each serves one connection at a time)
+  int max_connections = 256;                ///< connections open at once; beyond: 503 with Retry-After
+  int max_queued = 64;                      ///< complete requests waiting for a worker; beyond: 503 with Retry-After
+  int header_timeout_s = 10;                ///< the request header must be complete this long after connecting (else 408)
+  int request_timeout_s = 60;               ///< header and body must be complete this long after connecting
   bool log_requests = true;                 ///< one line per request on stderr: method path status ms
   detect::DetectOptions detect;             ///< per-request defaults (threshold, crops, face detector, ...)
   /// Test hook: called by a detect request while it holds a detection slot, before the image is

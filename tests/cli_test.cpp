@@ -204,6 +204,8 @@ TEST(Cli, ExportKeepsTheTrainStateAndTrainContinuesFromItWithAnExtraValidationSe
   r = run_cli("train --train " + m + " --out " + dir.file("d") + tiny + " --val-extra nameonly");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("NAME=MANIFEST"), std::string::npos) << r.out;
+}
+
 /// A tiny untrained model file (input 32, grid 4) in `dir`.
 std::string tiny_model_file(const test::TempDir& dir) {
   const std::string file = dir.file("tiny.pt");

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -25,6 +26,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "face_clips.h"
 #include "serve/server.h"
 #include "test_util.h"
 
@@ -728,13 +730,32 @@ TEST(ServeHelpers, Base64MatchesRfc4648Vectors) {
 
 // ---- the page in a browser ------------------------------------------------------------------
 
-TEST(BrowserTest, PageUploadsAnImageAndShowsTheScore) {
-  const std::string script = std::string(SOLA_SOURCE_DIR) + "/tests/browser/upload_test.mjs";
+/// Why the headless-browser test cannot run here, or "" when it can.
+std::string browser_missing() {
   const std::string modules = std::string(SOLA_SOURCE_DIR) + "/tests/browser/node_modules/playwright-core";
-  if (std::system("command -v node >/dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed (apt install nodejs)";
-  if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "/usr/bin/chromium is not installed (apt install chromium)";
-  if (!fs::exists(modules)) GTEST_SKIP() << modules << " is missing (run: cd tests/browser && npm ci)";
+  if (std::system("command -v node >/dev/null 2>&1") != 0) return "node is not installed (apt install nodejs)";
+  if (!fs::exists("/usr/bin/chromium")) return "/usr/bin/chromium is not installed (apt install chromium)";
+  if (!fs::exists(modules)) return modules + " is missing (run: cd tests/browser && npm ci)";
+  return "";
+}
 
+/// Runs tests/browser/upload_test.mjs on the page of the server at `port` with `file`; its exit
+/// code (-1 when it did not exit) and output.
+std::pair<int, std::string> run_upload_test(int port, const std::string& file) {
+  const std::string script = std::string(SOLA_SOURCE_DIR) + "/tests/browser/upload_test.mjs";
+  const std::string cmd = "node " + script + " http://127.0.0.1:" + std::to_string(port) + "/ " + file + " 2>&1";
+  std::string output;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+TEST(BrowserTest, PageUploadsAnImageAndShowsTheScore) {
+  if (const std::string why = browser_missing(); !why.empty()) GTEST_SKIP() << why;
   Server server(small_model(), test_options());
   const int port = server.start();
   test::TempDir dir;
@@ -743,17 +764,185 @@ TEST(BrowserTest, PageUploadsAnImageAndShowsTheScore) {
     std::ofstream out(image, std::ios::binary);
     out << encoded(96, 96);
   }
-  const std::string cmd = "node " + script + " http://127.0.0.1:" + std::to_string(port) + "/ " + image + " 2>&1";
-  std::string output;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  ASSERT_TRUE(WIFEXITED(status)) << output;
-  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  const auto [code, output] = run_upload_test(port, image);
+  EXPECT_EQ(code, 0) << output;
   EXPECT_NE(output.find("score: "), std::string::npos) << output;
+}
+
+// ---- videos ---------------------------------------------------------------------------------
+
+TEST(ServeHelpers, ProbeVideoContainerReadsTheFirstBytes) {
+  using serve::probe_video_container;
+  const std::string z4("\0\0\0\x18", 4);
+  EXPECT_EQ(probe_video_container(z4 + "ftypisom\0\0\x02\0"), "mp4");
+  EXPECT_EQ(probe_video_container(z4 + "ftypqt  \0\0\x02\0"), "mov");
+  EXPECT_EQ(probe_video_container(z4 + "moov"), "mov");
+  EXPECT_EQ(probe_video_container("\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm"), "webm");
+  EXPECT_EQ(probe_video_container("\x1a\x45\xdf\xa3\xa3\x42\x82\x88matroska"), "mkv");
+  EXPECT_EQ(probe_video_container("RIFF\x10\0\0\0AVI LIST"), "avi");
+  EXPECT_EQ(probe_video_container("RIFF\x10\0\0\0WEBPVP8 "), "");  // an image
+  EXPECT_EQ(probe_video_container("FLV\x01"), "flv");
+  EXPECT_EQ(probe_video_container(encoded(32, 32, ".png")), "");
+  EXPECT_EQ(probe_video_container(""), "");
+  EXPECT_EQ(probe_video_container("ftyp"), "");  // too short to hold the box header
+}
+
+/// A 640x360 MJPG/AVI clip of the single face, 20 frames at 10 fps, frames 8-11 without it.
+std::string face_clip_bytes() {
+  static const std::string bytes = [] {
+    test::TempDir dir;
+    test::ClipSpec s;
+    s.height = 360;
+    s.fps = 10;
+    s.seconds = 2;
+    s.fourcc = "MJPG";
+    s.blank_from = 8;
+    s.blank_to = 12;
+    const std::string file = dir.file("clip.avi");
+    if (!test::write_face_clip(file, s)) return std::string();
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }();
+  return bytes;
+}
+
+/// Video tests: faces found by the detector (no crops), 10 frames sampled.
+ServeOptions video_options() {
+  ServeOptions o = test_options();
+  o.detect.crops = false;
+  o.detect.frames = 10;
+  o.max_video_bytes = 8 << 20;
+  return o;
+}
+
+httplib::Result post_video(int port, const std::string& bytes, const std::string& query, const std::string& name = "clip.avi",
+                           const std::string& type = "video/x-msvideo") {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(120, 0);
+  c.set_write_timeout(60, 0);
+  return c.Post(("/v1/detect" + query).c_str(), httplib::MultipartFormDataItems{{"video", bytes, name, type}});
+}
+
+TEST(ServeVideo, AVideoUploadIsAnsweredWithItsTimelineAndTheBestFramesHeatMap) {
+  if (!test::face_photos_installed()) GTEST_SKIP() << "dlib example faces not installed";
+  const std::string clip = face_clip_bytes();
+  ASSERT_FALSE(clip.empty());
+  test::TempDir tmp;
+  const char* old_tmp = std::getenv("TMPDIR");
+  const std::string saved = old_tmp ? old_tmp : "";
+  setenv("TMPDIR", tmp.path.c_str(), 1);  // where the server keeps the upload while reading it
+  Server server(small_model(), video_options());
+  const int port = server.start();
+  auto res = post_video(port, clip, "?heatmap=1&threshold=0.3");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json j = json::parse(res->body);
+  EXPECT_EQ(j.at("kind"), "video");
+  EXPECT_EQ(j.at("status"), "ok") << j.dump();
+  EXPECT_EQ(j.at("path"), "clip.avi");  // the upload's name, not the temporary file's
+  EXPECT_EQ(j.at("threshold"), 0.3);
+  EXPECT_EQ(j.at("timeline").size(), 10u);
+  EXPECT_EQ(j.at("frames_without_face"), 2);
+  EXPECT_EQ(j.at("aggregation").at("frames_scored"), 8);
+  EXPECT_EQ(j.at("video").at("format"), "avi");
+  EXPECT_EQ(j.at("video").at("frames"), 20);
+  EXPECT_NEAR(j.at("video").at("duration_s").get<double>(), 2.0, 1e-6);
+  for (const char* k : {"decode_ms", "face_ms", "model_ms", "total_ms"}) EXPECT_TRUE(j.at("timing").contains(k)) << k;
+  int heatmaps = 0;
+  for (const auto& f : j.at("faces")) {
+    EXPECT_EQ(f.at("label"), f.at("score").get<double>() >= 0.3 ? "fake" : "real");
+    if (!f.contains("heatmap_png")) continue;
+    ++heatmaps;
+    EXPECT_NEAR(f.at("score").get<double>(), j.at("aggregation").at("max").get<double>(), 1e-6);
+    const std::string png = base64_decode(f.at("heatmap_png"));
+    EXPECT_FALSE(cv::imdecode(std::vector<uchar>(png.begin(), png.end()), cv::IMREAD_COLOR).empty());
+  }
+  EXPECT_EQ(heatmaps, 1);
+  server.stop();
+  EXPECT_TRUE(fs::is_empty(tmp.path)) << "the temporary upload was not removed";
+  if (old_tmp) setenv("TMPDIR", saved.c_str(), 1); else unsetenv("TMPDIR");
+}
+
+TEST(ServeVideo, ProgressIsStreamedAsJsonLinesBeforeTheResult) {
+  if (!test::face_photos_installed()) GTEST_SKIP() << "dlib example faces not installed";
+  Server server(small_model(), video_options());
+  const int port = server.start();
+  auto res = post_video(port, face_clip_bytes(), "?progress=1");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/x-ndjson");
+  std::vector<json> lines;
+  std::istringstream in(res->body);
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  ASSERT_EQ(lines.size(), 11u);  // a progress line per sampled frame, then the result
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(lines[i].at("progress").at("frames_done"), i + 1);
+    EXPECT_EQ(lines[i].at("progress").at("frames_total"), 10);
+  }
+  EXPECT_EQ(lines.back().at("status"), "ok");
+  EXPECT_EQ(lines.back().at("timeline").size(), 10u);
+}
+
+TEST(ServeVideo, OversizedLongUnknownAndBrokenVideosAreRefusedClearly) {
+  const std::string clip = face_clip_bytes();
+  ASSERT_FALSE(clip.empty());
+  ServeOptions o = video_options();
+  o.max_video_bytes = clip.size() - 1;
+  {
+    Server server(small_model(), o);
+    const int port = server.start();
+    auto res = post_video(port, clip, "");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 413);
+    EXPECT_NE(error_of(res->body).find("limit is " + std::to_string(clip.size() - 1) + " bytes"), std::string::npos)
+        << res->body;
+  }
+  o = video_options();
+  o.max_video_seconds = 1.5;
+  Server server(small_model(), o);
+  const int port = server.start();
+  auto res = post_video(port, clip, "");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_NE(error_of(res->body).find("clip.avi is 2.0 s long: the limit is 2 s"), std::string::npos) << res->body;
+
+  res = post_video(port, "\x1a\x45\xdf\xa3\xa3\x42\x82\x88matroska" + std::string(100, '\0'), "", "a.mkv",
+                   "video/x-matroska");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 415);
+  EXPECT_NE(error_of(res->body).find("mkv container is not accepted (accepted: MP4, MOV, WebM or AVI)"), std::string::npos)
+      << res->body;
+  res = post_video(port, std::string(500, 'x'), "", "b.mp4", "video/mp4");  // says video, is not
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 415);
+  EXPECT_NE(error_of(res->body).find("b.mp4: not a video container"), std::string::npos) << res->body;
+  res = post_video(port, clip.substr(0, 300), "", "cut.avi");  // a header and nothing else
+  ASSERT_TRUE(res);
+  EXPECT_TRUE(res->status == 400 || res->status == 200) << res->body;
+  if (res->status == 400) {
+    EXPECT_NE(error_of(res->body).find("cannot decode video cut.avi"), std::string::npos) << res->body;
+  } else {
+    EXPECT_EQ(json::parse(res->body).at("status"), "unreadable") << res->body;
+  }
+  auto health = httplib::Client("127.0.0.1", port).Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(json::parse(health->body).at("limits").at("max_video_seconds"), 1.5);
+}
+
+TEST(BrowserTest, PageUploadsAVideoAndShowsProgressAndTheTimeline) {
+  if (const std::string why = browser_missing(); !why.empty()) GTEST_SKIP() << why;
+  if (!test::face_photos_installed()) GTEST_SKIP() << "dlib example faces not installed";
+  Server server(small_model(), video_options());
+  const int port = server.start();
+  test::TempDir dir;
+  const std::string clip = dir.file("clip.avi");
+  {
+    std::ofstream out(clip, std::ios::binary);
+    out << face_clip_bytes();
+  }
+  const auto [code, output] = run_upload_test(port, clip);
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("timeline points: 8, no-face marks: 2"), std::string::npos) << output;
 }
 
 }  // namespace

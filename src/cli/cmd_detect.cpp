@@ -21,6 +21,7 @@
 #include "data/face.h"
 #include "detect/detect.h"
 #include "detect/heatmap.h"
+#include "detect/timeline.h"
 #include "model/checkpoint.h"
 #include "train/progress.h"
 
@@ -34,6 +35,7 @@ struct DetectCliOptions {
   std::string model_file;
   detect::DetectOptions detect;
   std::string heatmap_dir;
+  std::string timeline_dir;
   bool json = false;
   int threads = 0;
   double scale = 0;
@@ -63,13 +65,17 @@ std::string faces_column(const detect::InputResult& r) {
   return std::to_string(r.faces.size());
 }
 
-/// Heat maps of one input: every face of an image; for a video only the faces of its highest-scoring
-/// frame. Files are DIR/<stem>[_f<frame>]_<face>.png; a stem seen before gets -2, -3, ...
-void write_heatmaps(const std::string& dir, const detect::InputResult& r, double threshold,
-                    std::map<std::string, int>& stems) {
-  if (!r.ok() || r.faces.empty()) return;
-  std::string stem = fs::path(r.path).stem().string();
+/// The file-name stem for the pictures of `path`: a stem seen before gets -2, -3, ...
+std::string unique_stem(const std::string& path, std::map<std::string, int>& stems) {
+  std::string stem = fs::path(path).stem().string();
   if (const int seen = stems[stem]++; seen > 0) stem += "-" + std::to_string(seen + 1);
+  return stem;
+}
+
+/// Heat maps of one input: every face of an image; for a video only the faces of its highest-scoring
+/// frame. Files are DIR/<stem>[_f<frame>]_<face>.png.
+void write_heatmaps(const std::string& dir, const detect::InputResult& r, double threshold, const std::string& stem) {
+  if (!r.ok() || r.faces.empty()) return;
   int64_t frame = r.faces.front().frame;
   if (r.kind == "video") {
     const auto best = std::max_element(r.faces.begin(), r.faces.end(),
@@ -86,19 +92,34 @@ void write_heatmaps(const std::string& dir, const detect::InputResult& r, double
   }
 }
 
+/// --heatmaps and --timeline: a video's timeline goes into the timeline folder with the heat map of
+/// its highest-scoring frame (into the heat-map folder instead when one is given).
+void write_pictures(const DetectCliOptions& opts, const detect::InputResult& r, double threshold,
+                    std::map<std::string, int>& stems) {
+  const bool timeline = !opts.timeline_dir.empty() && r.kind == "video";
+  if (opts.heatmap_dir.empty() && !timeline) return;
+  const std::string stem = unique_stem(r.path, stems);
+  if (timeline) detect::write_timeline((fs::path(opts.timeline_dir) / (stem + "_timeline.png")).string(), r);
+  if (!opts.heatmap_dir.empty())
+    write_heatmaps(opts.heatmap_dir, r, threshold, stem);
+  else if (timeline)
+    write_heatmaps(opts.timeline_dir, r, threshold, stem);
+}
+
 int run_detect(const DetectCliOptions& opts) {
   configure_threads(opts.threads);
   const std::string model_path = opts.model_file.empty() ? detect::default_model_path() : opts.model_file;
   auto loaded = load_model(model_path);
   detect::DetectOptions options = opts.detect;
   options.crop_scale = static_cast<float>(opts.scale > 0 ? opts.scale : detect::model_crop_scale(loaded.metadata));
-  options.maps = !opts.heatmap_dir.empty();
+  options.maps = !opts.heatmap_dir.empty() || !opts.timeline_dir.empty();
   detect::Detector detector(loaded.model, options);
-  if (!opts.heatmap_dir.empty()) {
+  for (const std::string& dir : {opts.heatmap_dir, opts.timeline_dir}) {
+    if (dir.empty()) continue;
     std::error_code ec;
-    fs::create_directories(opts.heatmap_dir, ec);
-    if (ec || !fs::is_directory(opts.heatmap_dir))
-      throw IoError(opts.heatmap_dir, "cannot create the heat-map folder" + (ec ? ": " + ec.message() : ""));
+    fs::create_directories(dir, ec);
+    if (ec || !fs::is_directory(dir))
+      throw IoError(dir, "cannot create the output folder" + (ec ? ": " + ec.message() : ""));
   }
   const std::vector<std::string> inputs = detect::expand_inputs(opts.inputs);
   if (inputs.empty()) {
@@ -137,7 +158,7 @@ int run_detect(const DetectCliOptions& opts) {
       if (r.ok()) {
         ++(r.fake ? counts.fake : counts.real);
         if (!r.warnings.empty()) ++counts.damaged;
-        if (!opts.heatmap_dir.empty()) write_heatmaps(opts.heatmap_dir, r, options.threshold, stems);
+        write_pictures(opts, r, options.threshold, stems);
       } else if (r.status == "no_face") {
         ++counts.no_face;
       } else {
@@ -168,6 +189,7 @@ int run_detect(const DetectCliOptions& opts) {
   else
     fmt::print(stderr, "{}\n", summary);
   if (!opts.heatmap_dir.empty()) fmt::print(stderr, "heat maps in {}\n", opts.heatmap_dir);
+  if (!opts.timeline_dir.empty()) fmt::print(stderr, "video timelines in {}\n", opts.timeline_dir);
   return counts.failed ? kFailure : kOk;
 }
 
@@ -188,6 +210,9 @@ void setup_detect(CLI::App& app) {
   sub->add_option("--frames", opts->detect.frames, "frames sampled evenly per video (video score: their mean)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  sub->add_flag("!--no-track", opts->detect.tracking.track,
+                "videos: a full-frame face detection in every sampled frame instead of following the faces found "
+                "(slower; see docs/PERFORMANCE.md)");
   sub->add_option("--scale", opts->scale, "face crop side as a multiple of the face box (0: the model's, from its "
                                          "metadata; 2.6 as in the paper when it has none)")
       ->capture_default_str();
@@ -199,7 +224,13 @@ void setup_detect(CLI::App& app) {
                   "write a heat map PNG per face into DIR: crop | 2nd-order anomaly | Grad-CAM "
                   "(<stem>_<face>.png; videos: the highest-scoring frame only, <stem>_f<frame>_<face>.png)")
       ->type_name("DIR");
-  sub->add_flag("--json", opts->json, "one JSON object per input on stdout instead of the table");
+  sub->add_option("--timeline", opts->timeline_dir,
+                  "write per video a score-over-time PNG into DIR (<stem>_timeline.png: frame scores, the threshold, "
+                  "frames without a face marked) with the heat map of its highest-scoring frame")
+      ->type_name("DIR");
+  sub->add_flag("--json", opts->json,
+                "one JSON object per input on stdout instead of the table (videos: a per-frame \"timeline\" and "
+                "the \"aggregation\" of the frame scores)");
   sub->add_option("--batch", opts->detect.batch_size, "faces per forward pass")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));

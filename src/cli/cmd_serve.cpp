@@ -22,6 +22,7 @@ struct ServeArgs {
   std::string model_file;
   serve::ServeOptions server;
   double max_upload_mb = 10;
+  double max_video_mb = 100;
   int torch_threads = 0;
   int timeout_s = 10;
   double scale = 0;
@@ -42,6 +43,7 @@ int run_serve(ServeArgs& args) {
 
   serve::ServeOptions& opts = args.server;
   opts.max_upload_bytes = static_cast<size_t>(args.max_upload_mb * 1024.0 * 1024.0);
+  opts.max_video_bytes = static_cast<size_t>(args.max_video_mb * 1024.0 * 1024.0);
   opts.read_timeout_s = opts.write_timeout_s = args.timeout_s;
   opts.validate();
   const std::string path = args.model_file.empty() ? detect::default_model_path() : args.model_file;
@@ -93,9 +95,16 @@ void setup_serve(CLI::App& app) {
   sub->add_option("--port", o.port, "port to listen on (0: any free port, printed at start)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  sub->add_option("--max-upload-mb", args->max_upload_mb, "largest request body in MiB (larger: 413)")
+  sub->add_option("--max-upload-mb", args->max_upload_mb, "largest image upload in MiB (larger: 413)")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 1024.0));
+  sub->add_option("--max-video-mb", args->max_video_mb, "largest video upload in MiB (larger: 413)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 4096.0));
+  sub->add_option("--max-video-seconds", o.max_video_seconds,
+                  "longest video in seconds, from its header (longer: 413; decoding time grows with the length)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
   sub->add_option("--max-side", o.max_image_side, "largest image side in pixels, read from the header (larger: 422)")
       ->capture_default_str()
       ->check(CLI::Range(16, 65535));

@@ -74,8 +74,59 @@ class ScaledDetector : public FaceDetector {
   std::vector<Face> detect(const cv::Mat& input) override {
     if (input.empty()) return {};
     const cv::Mat image = as_bgr_or_gray(input);
+    return finish(scan(image, full_scale(image)), image, {0, 0});
+  }
+
+  std::vector<Face> detect_largest(const cv::Mat& input) override {
+    if (input.empty()) return {};
+    const cv::Mat image = as_bgr_or_gray(input);
+    const double f = full_scale(image);
     const double longer = std::max(image.cols, image.rows);
-    const double f = std::min(options_.max_side / longer, static_cast<double>(window()) / options_.min_face);
+    std::vector<Face> faces;
+    if (options_.coarse_to_fine) {
+      for (const double coarse : {f / 4, f / 2}) {
+        if (longer * coarse < kCoarsestSide) continue;
+        faces = finish(scan(image, coarse), image, {0, 0});
+        if (!faces.empty()) break;
+      }
+    }
+    if (faces.empty()) faces = finish(scan(image, f), image, {0, 0});
+    if (faces.size() > 1) faces.resize(1);  // sorted largest first
+    return faces;
+  }
+
+  std::vector<Face> detect_in(const cv::Mat& input, const cv::Rect2f& region, float face_side) override {
+    if (input.empty() || !(face_side > 0)) return {};
+    const cv::Mat image = as_bgr_or_gray(input);
+    const cv::Rect r = cv::Rect(cv::Point(static_cast<int>(std::floor(region.x)), static_cast<int>(std::floor(region.y))),
+                                cv::Point(static_cast<int>(std::ceil(region.x + region.width)),
+                                          static_cast<int>(std::ceil(region.y + region.height)))) &
+                       cv::Rect(0, 0, image.cols, image.rows);
+    if (r.width < 8 || r.height < 8) return {};
+    // A face of face_side becomes 1.25 windows: faces down to 0.8 face_side are found.
+    const double f = std::min(1.25 * window() / face_side, 4.0);
+    return finish(scan(image(r), f), image, cv::Point2f(static_cast<float>(r.x), static_cast<float>(r.y)));
+  }
+
+ protected:
+  /// Side of the smallest face the detector finds at scale 1.
+  virtual int window() const = 0;
+  /// The faces in `image` (8-bit BGR or gray, already scaled), in its coordinates.
+  virtual std::vector<Face> detect_scaled(const cv::Mat& image) = 0;
+
+ private:
+  /// detect_largest never scans an image whose longer side is below this (a face there would have
+  /// to fill most of it).
+  static constexpr double kCoarsestSide = 200;
+
+  /// The scale of a full detection: min(max_side / longer side, window / min_face).
+  double full_scale(const cv::Mat& image) const {
+    const double longer = std::max(image.cols, image.rows);
+    return std::min(options_.max_side / longer, static_cast<double>(window()) / options_.min_face);
+  }
+
+  /// The faces of `image` scanned at scale f, boxes mapped back to `image`'s coordinates.
+  std::vector<Face> scan(const cv::Mat& image, double f) {
     cv::Mat scaled = image;
     if (std::abs(f - 1.0) > 1e-6) {
       const cv::Size to(std::max(1, static_cast<int>(std::lround(image.cols * f))),
@@ -84,11 +135,20 @@ class ScaledDetector : public FaceDetector {
     }
     const double fx = static_cast<double>(scaled.cols) / image.cols;
     const double fy = static_cast<double>(scaled.rows) / image.rows;
-
-    std::vector<Face> faces;
-    for (Face face : detect_scaled(scaled)) {
+    std::vector<Face> faces = detect_scaled(scaled);
+    for (Face& face : faces)
       face.box = cv::Rect2f(static_cast<float>(face.box.x / fx), static_cast<float>(face.box.y / fy),
                             static_cast<float>(face.box.width / fx), static_cast<float>(face.box.height / fy));
+    return faces;
+  }
+
+  /// Boxes shifted by `offset` into `image` (the whole frame), faces below min_face dropped, landmarks
+  /// predicted, largest first.
+  std::vector<Face> finish(std::vector<Face> found, const cv::Mat& image, cv::Point2f offset) const {
+    std::vector<Face> faces;
+    for (Face& face : found) {
+      face.box.x += offset.x;
+      face.box.y += offset.y;
       if (std::max(face.box.width, face.box.height) < options_.min_face) continue;
       if (landmarks_) face.landmarks = landmarks_->predict(image, face.box);
       faces.push_back(std::move(face));
@@ -100,13 +160,6 @@ class ScaledDetector : public FaceDetector {
     return faces;
   }
 
- protected:
-  /// Side of the smallest face the detector finds at scale 1.
-  virtual int window() const = 0;
-  /// The faces in `image` (8-bit BGR or gray, already scaled), in its coordinates.
-  virtual std::vector<Face> detect_scaled(const cv::Mat& image) = 0;
-
- private:
   FaceDetectorOptions options_;
   std::unique_ptr<LandmarkPredictor> landmarks_;
 };
@@ -191,6 +244,19 @@ class CascadeDetector : public ScaledDetector {
 };
 
 }  // namespace
+
+std::vector<Face> FaceDetector::detect_largest(const cv::Mat& image) {
+  std::vector<Face> faces = detect(image);
+  if (faces.size() > 1) faces.resize(1);
+  return faces;
+}
+
+std::vector<Face> FaceDetector::detect_in(const cv::Mat& image, const cv::Rect2f& region, float /*face_side*/) {
+  std::vector<Face> faces;
+  for (Face& f : detect(image))
+    if ((f.box & region).area() > 0.5f * f.box.area()) faces.push_back(std::move(f));
+  return faces;
+}
 
 std::vector<std::string> face_detector_methods() { return {"dlib-hog", "haar", "lbp"}; }
 

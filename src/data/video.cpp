@@ -4,6 +4,13 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -201,6 +208,8 @@ VideoReader::VideoReader(const std::string& path) : impl_(std::make_unique<Impl>
   open();
   const double count = impl_->capture.get(cv::CAP_PROP_FRAME_COUNT);
   reported_ = std::isfinite(count) && count > 0 && count < 1e12 ? static_cast<int64_t>(std::llround(count)) : 0;
+  const double fps = impl_->capture.get(cv::CAP_PROP_FPS);
+  fps_ = std::isfinite(fps) && fps > 0 && fps < 1e4 ? fps : 0;
 }
 
 VideoReader::~VideoReader() = default;
@@ -223,7 +232,7 @@ void VideoReader::open() {
   next_ = 0;
 }
 
-bool VideoReader::read(int64_t index, cv::Mat& bgr) {
+bool VideoReader::read(int64_t index, cv::Mat& bgr, double* time_s) {
   if (index < 0) return false;
   if (end_ >= 0 && index >= end_) return false;
   if (index < next_) open();
@@ -237,6 +246,12 @@ bool VideoReader::read(int64_t index, cv::Mat& bgr) {
   cv::Mat frame;
   if (!cap.retrieve(frame) || frame.empty()) return false;
   bgr = to_bgr8(std::move(frame));
+  if (time_s) {
+    const double ms = cap.get(cv::CAP_PROP_POS_MSEC);
+    *time_s = std::isfinite(ms) && ms >= 0 && (ms > 0 || index == 0) ? ms / 1000.0
+              : fps_ > 0                                                ? static_cast<double>(index) / fps_
+                                                                        : 0.0;
+  }
   return true;
 }
 
@@ -259,7 +274,7 @@ void for_each_sampled_frame(const std::string& path, int n, const std::function<
   auto deliver = [&](int64_t index) {
     VideoFrame f;
     f.index = index;
-    if (!reader.read(index, f.bgr)) {
+    if (!reader.read(index, f.bgr, &f.time_s)) {
       if (reader.frames_at_end() < 0 || index < reader.frames_at_end()) ++undecodable;
       return;
     }
@@ -294,6 +309,73 @@ void for_each_sampled_frame(const std::string& path, int n, const std::function<
                                           " sampled frame(s) could not be decoded").what());
 }
 
+void for_each_sampled_frame_prefetched(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn,
+                                       int ahead, double* decode_ms, std::vector<std::string>* warnings) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<VideoFrame> queue;
+  bool done = false, stop = false;
+  std::exception_ptr decode_error;
+  double busy_ms = 0;
+  const size_t capacity = static_cast<size_t>(std::max(1, ahead));
+  std::thread decoder([&] {
+    auto t0 = std::chrono::steady_clock::now();
+    auto add_busy = [&] {
+      const auto t1 = std::chrono::steady_clock::now();
+      busy_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
+      t0 = t1;
+    };
+    try {
+      for_each_sampled_frame(path, n, [&](VideoFrame& f) {
+        add_busy();
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return stop || queue.size() < capacity; });
+        if (stop) throw std::runtime_error("stopped");  // unwinds the reader; not reported
+        queue.push_back(std::move(f));
+        changed.notify_all();
+        lock.unlock();
+        t0 = std::chrono::steady_clock::now();
+      }, warnings);  // written on this thread, read after it is joined
+      add_busy();
+    } catch (...) {
+      add_busy();
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!stop) decode_error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    done = true;
+    changed.notify_all();
+  });
+  auto finish = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stop = true;
+      changed.notify_all();
+    }
+    decoder.join();
+    if (decode_ms) *decode_ms = busy_ms;
+  };
+  try {
+    for (;;) {
+      VideoFrame f;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return done || !queue.empty(); });
+        if (queue.empty()) break;  // done, and everything delivered
+        f = std::move(queue.front());
+        queue.pop_front();
+        changed.notify_all();
+      }
+      fn(f);
+    }
+  } catch (...) {
+    finish();
+    throw;
+  }
+  finish();
+  if (decode_error) std::rethrow_exception(decode_error);
+}
+
 std::vector<VideoFrame> sample_frames(const std::string& path, int n) {
   std::vector<VideoFrame> frames;
   for_each_sampled_frame(path, n, [&](VideoFrame& f) { frames.push_back(std::move(f)); });
@@ -310,7 +392,7 @@ std::vector<VideoFrame> read_frames(const std::string& path, const std::vector<i
   for (const int64_t i : wanted) {
     VideoFrame f;
     f.index = i;
-    if (reader.read(i, f.bgr)) {
+    if (reader.read(i, f.bgr, &f.time_s)) {
       frames.push_back(std::move(f));
     } else if (reader.frames_at_end() >= 0) {
       break;

@@ -21,6 +21,7 @@ std::vector<int64_t> even_frame_indices(int64_t total, int n);
 
 struct VideoFrame {
   int64_t index = 0;  ///< frame number in the video
+  double time_s = 0;  ///< presentation time in seconds from the start (the container's, else index / fps)
   cv::Mat bgr;        ///< 8-bit BGR
 };
 
@@ -38,9 +39,12 @@ class VideoReader {
   const std::string& path() const { return path_; }
   /// Frame count as the container reports it (may be approximate; 0 when unknown).
   int64_t frame_count() const { return reported_; }
+  /// Frames per second as the container reports it (0 when unknown or implausible).
+  double fps() const { return fps_; }
   /// Decodes frame `index` into `bgr` (8-bit BGR), reading on from the last frame read (an earlier
   /// index reopens the video). False when the video ends before `index` or the frame cannot be decoded.
-  bool read(int64_t index, cv::Mat& bgr);
+  /// `time_s`, when given, receives the frame's time stamp (see VideoFrame::time_s).
+  bool read(int64_t index, cv::Mat& bgr, double* time_s = nullptr);
   /// Reads through the rest of the video (grabbing only) and returns its true frame count.
   int64_t count_frames();
   /// The true frame count once a read has reached the end of the video, else -1.
@@ -52,6 +56,7 @@ class VideoReader {
   std::unique_ptr<Impl> impl_;
   std::string path_;
   int64_t reported_ = 0;
+  double fps_ = 0;
   int64_t next_ = 0;  ///< index of the frame the next grab returns
   int64_t end_ = -1;
 };
@@ -66,6 +71,14 @@ class VideoReader {
 /// container reports (a truncated file), or sampled frames cannot be decoded.
 void for_each_sampled_frame(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn,
                             std::vector<std::string>* warnings = nullptr);
+
+/// for_each_sampled_frame with the decoding on a second thread, up to `ahead` frames ahead of `fn`
+/// (so decoding overlaps what fn does with a frame). The same frames in the same order; an exception
+/// from either side stops both and is rethrown here (the decoder's first). `decode_ms`, when given,
+/// receives the time the decoding thread spent opening the video and decoding; `warnings` as above.
+void for_each_sampled_frame_prefetched(const std::string& path, int n, const std::function<void(VideoFrame&)>& fn,
+                                       int ahead = 4, double* decode_ms = nullptr,
+                                       std::vector<std::string>* warnings = nullptr);
 
 /// The frames of for_each_sampled_frame, sorted by index.
 std::vector<VideoFrame> sample_frames(const std::string& path, int n);

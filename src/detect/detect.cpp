@@ -1,7 +1,9 @@
 #include "detect/detect.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -73,6 +75,15 @@ cv::Mat to_mat(const torch::Tensor& t) {
   return cv::Mat(static_cast<int>(c.size(0)), static_cast<int>(c.size(1)), CV_32F, c.data_ptr<float>()).clone();
 }
 
+/// [x, y, w, h] rounded to 2 decimals.
+nlohmann::json box_json(const cv::Rect2f& b) {
+  return {round_to(b.x, 2), round_to(b.y, 2), round_to(b.width, 2), round_to(b.height, 2)};
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
 InputResult failed(InputResult r, const std::string& status, const std::string& error) {
   r.status = status;
   r.error = error;
@@ -111,12 +122,72 @@ nlohmann::json InputResult::to_json() const {
   }
   j["faces"] = nlohmann::json::array();
   for (const auto& f : faces)
-    j["faces"].push_back({{"box", {round_to(f.box.x, 2), round_to(f.box.y, 2), round_to(f.box.width, 2),
-                                   round_to(f.box.height, 2)}},
+    j["faces"].push_back({{"box", box_json(f.box)},
                           {"score", round_to(f.score, 6)},
                           {"label", f.fake ? "fake" : "real"},
                           {"frame", f.frame}});
+  if (kind == "video" && ok()) {
+    const std::vector<FrameScore> frames = frame_scores();
+    int64_t scored = 0;
+    for (const auto& f : frames) scored += f.has_face() ? 1 : 0;
+    j["aggregation"] = {{"method", "mean"},
+                        {"mean", round_to(score, 6)},
+                        {"max", round_to(score_max, 6)},
+                        {"share_above_threshold", round_to(share_fake_frames, 6)},
+                        {"frames_scored", scored}};
+    auto& timeline = j["timeline"] = nlohmann::json::array();
+    for (const auto& f : frames) {
+      nlohmann::json entry{{"frame", f.frame}, {"time", round_to(f.time_s, 3)}};
+      entry["score"] = f.has_face() ? nlohmann::json(round_to(f.score, 6)) : nlohmann::json(nullptr);
+      entry["faces"] = nlohmann::json::array();
+      for (const FaceResult* face : f.faces)
+        entry["faces"].push_back({{"box", box_json(face->box)}, {"score", round_to(face->score, 6)}});
+      timeline.push_back(std::move(entry));
+    }
+  }
   return j;
+}
+
+std::vector<FrameScore> InputResult::frame_scores() const {
+  std::vector<FrameScore> out;
+  std::map<int64_t, size_t> at;  // frame index -> position in out
+  for (const auto& s : sampled) {
+    if (at.count(s.index)) continue;
+    at[s.index] = out.size();
+    FrameScore f;
+    f.frame = s.index;
+    f.time_s = s.time_s;
+    f.score = std::numeric_limits<double>::quiet_NaN();
+    out.push_back(f);
+  }
+  for (const auto& face : faces) {
+    auto it = at.find(face.frame);
+    if (it == at.end()) {  // a face of a frame not listed (e.g. a result built by hand): add the frame
+      it = at.emplace(face.frame, out.size()).first;
+      FrameScore f;
+      f.frame = face.frame;
+      out.push_back(f);
+    }
+    FrameScore& f = out[it->second];
+    f.score = f.faces.empty() ? face.score : std::max(f.score, face.score);
+    f.faces.push_back(&face);
+  }
+  std::stable_sort(out.begin(), out.end(), [](const FrameScore& a, const FrameScore& b) { return a.frame < b.frame; });
+  return out;
+}
+
+void InputResult::apply_threshold(double t) {
+  threshold = t;
+  for (auto& f : faces) f.fake = f.score >= t;
+  if (!ok()) return;
+  fake = score >= t;
+  int64_t scored = 0, above = 0;
+  for (const auto& f : frame_scores()) {
+    if (!f.has_face()) continue;
+    ++scored;
+    above += f.score >= t ? 1 : 0;
+  }
+  share_fake_frames = scored ? static_cast<double>(above) / static_cast<double>(scored) : 0.0;
 }
 
 double model_crop_scale(const nlohmann::json& metadata) {
@@ -191,6 +262,10 @@ Detector::Detector(sola::Detector model, DetectOptions options) : model_(std::mo
   if (o.batch_size < 1) throw ConfigError("batch_size " + std::to_string(o.batch_size) + ": must be at least 1");
   if (!(o.crop_scale > 0 && std::isfinite(o.crop_scale)))
     throw ConfigError("crop_scale " + std::to_string(o.crop_scale) + ": must be a positive number");
+  if (o.tracking.refresh < 1)
+    throw ConfigError("tracking refresh " + std::to_string(o.tracking.refresh) + ": must be at least 1 frame");
+  if (!(o.tracking.window >= 1.2f))
+    throw ConfigError("tracking window " + std::to_string(o.tracking.window) + ": must be at least 1.2");
   if (!o.crops) {
     const auto methods = data::face_detector_methods();
     if (std::find(methods.begin(), methods.end(), o.detector.method) == methods.end()) {
@@ -206,7 +281,7 @@ Detector::Detector(sola::Detector model, DetectOptions options) : model_(std::mo
 
 int Detector::input_size() const { return static_cast<int>(model_->options().input_size()); }
 
-std::vector<FaceResult> Detector::faces_in(const cv::Mat& bgr, int64_t frame) {
+std::vector<FaceResult> Detector::faces_in(const cv::Mat& bgr, int64_t frame, data::FaceTracker* tracker) {
   const int size = input_size();
   std::vector<FaceResult> out;
   if (options_.crops) {
@@ -217,11 +292,10 @@ std::vector<FaceResult> Detector::faces_in(const cv::Mat& bgr, int64_t frame) {
     out.push_back(std::move(f));
     return out;
   }
-  std::vector<data::Face> found = faces_->detect(bgr);
-  if (!options_.all_faces && found.size() > 1) {
-    const data::Face largest = *data::largest_face(found);
-    found = {largest};
-  }
+  // Only the largest face unless all_faces: detect_largest finds it for less (coarse to fine).
+  std::vector<data::Face> found = tracker              ? tracker->next(bgr)
+                                  : options_.all_faces ? faces_->detect(bgr)
+                                                       : faces_->detect_largest(bgr);
   for (const auto& face : found) {
     FaceResult f;
     f.box = face.box;
@@ -249,8 +323,11 @@ InputResult Detector::prepare_image(const cv::Mat& image, const std::string& nam
                                                       " pixels a side").what());
   if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);  // config errors propagate
   r.frames_read = 1;
+  r.sampled = {SampledFrame{}};
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     r.faces = faces_in(bgr, 0);
+    r.timing.face_ms = ms_since(t0);
   } catch (const cv::Exception& e) {
     return failed(r, "unreadable", IoError(name, "cannot process image: " + e.err).what());
   } catch (const IoError&) {
@@ -266,7 +343,7 @@ InputResult Detector::prepare_image(const cv::Mat& image, const std::string& nam
   return r;
 }
 
-InputResult Detector::prepare_file(const std::string& path) {
+InputResult Detector::prepare_file(const std::string& path, const Progress& progress) {
   InputResult r;
   r.path = path;
   r.kind = data::is_video_file(path) ? "video" : options_.crops ? "crop" : "image";
@@ -276,27 +353,43 @@ InputResult Detector::prepare_file(const std::string& path) {
   if (!data::is_video_file(path) && !data::is_image_file(path))
     return failed(r, "unsupported", IoError(path, "not an image or video file by its extension (" +
                                                       supported_extensions() + ")").what());
-  if (r.kind != "video") {
-    cv::Mat bgr;
-    try {
-      bgr = data::read_image_bgr(path);
-    } catch (const IoError& e) {
-      return failed(r, "unreadable", e.what());
-    }
-    InputResult image = prepare_image(bgr, path);
-    image.kind = r.kind;
-    if (const std::string damage = data::image_file_damage(path); !damage.empty())
-      image.warnings.push_back(IoError(path, damage).what());
-    return image;
-  }
-  if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);
+  if (r.kind == "video") return prepare_video(std::move(r), progress);
+  cv::Mat bgr;
+  const auto t0 = std::chrono::steady_clock::now();
   try {
+    bgr = data::read_image_bgr(path);
+  } catch (const IoError& e) {
+    return failed(r, "unreadable", e.what());
+  }
+  const double decode_ms = ms_since(t0);
+  InputResult image = prepare_image(bgr, path);
+  image.kind = r.kind;
+  image.timing.decode_ms = decode_ms;
+  if (const std::string damage = data::image_file_damage(path); !damage.empty())
+    image.warnings.push_back(IoError(path, damage).what());
+  return image;
+}
+
+InputResult Detector::prepare_video(InputResult r, const Progress& progress) {
+  const std::string path = r.path;
+  if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);
+  std::unique_ptr<data::FaceTracker> tracker;
+  if (!options_.crops) tracker = std::make_unique<data::FaceTracker>(*faces_, options_.tracking, options_.all_faces);
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    int64_t total = options_.frames;
+    if (progress) {
+      const int64_t reported = data::video_frame_count(path);  // only the header: cheap
+      if (reported > 0) total = std::min<int64_t>(total, reported);
+    }
     // Frame by frame, so that only the crops stay in memory.
-    data::for_each_sampled_frame(path, options_.frames, [&](data::VideoFrame& frame) {
+    auto on_frame = [&](data::VideoFrame& frame) {
+      const auto t0 = std::chrono::steady_clock::now();
       ++r.frames_read;
+      r.sampled.push_back(SampledFrame{frame.index, frame.time_s});
       std::vector<FaceResult> found;
       try {
-        found = faces_in(to_bgr8(frame.bgr), frame.index);
+        found = faces_in(to_bgr8(frame.bgr), frame.index, tracker.get());
       } catch (const cv::Exception&) {
         found.clear();  // an odd frame counts as one without a face
       } catch (const ConfigError&) {
@@ -308,13 +401,23 @@ InputResult Detector::prepare_file(const std::string& path) {
       }
       if (found.empty()) ++r.frames_without_face;
       for (auto& f : found) r.faces.push_back(std::move(f));
-    }, &r.warnings);
+      r.timing.face_ms += ms_since(t0);
+      if (progress) progress(r.frames_read, std::max(total, r.frames_read));
+    };
+    if (options_.prefetch) {
+      data::for_each_sampled_frame_prefetched(path, options_.frames, on_frame, 4, &r.timing.decode_ms, &r.warnings);
+    } else {
+      data::for_each_sampled_frame(path, options_.frames, on_frame, &r.warnings);
+      r.timing.decode_ms = ms_since(started) - r.timing.face_ms;
+    }
   } catch (const IoError& e) {
     return failed(r, "unreadable", e.what());
   }
   // In frame order (frames added after a container over-reported its length may come late).
   std::stable_sort(r.faces.begin(), r.faces.end(),
                    [](const FaceResult& a, const FaceResult& b) { return a.frame < b.frame; });
+  std::stable_sort(r.sampled.begin(), r.sampled.end(),
+                   [](const SampledFrame& a, const SampledFrame& b) { return a.index < b.index; });
   if (r.faces.empty())
     return failed(r, "no_face",
                   IoError(path, "no face found in any of the " + std::to_string(r.frames_read) + " sampled frames (detector " +
@@ -323,7 +426,7 @@ InputResult Detector::prepare_file(const std::string& path) {
   return r;
 }
 
-void Detector::score_faces(const std::vector<FaceResult*>& faces) {
+void Detector::score_faces(const std::vector<FaceResult*>& faces, bool maps) {
   const int size = input_size();
   const auto params = model_->parameters();
   const torch::Device device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
@@ -335,7 +438,7 @@ void Detector::score_faces(const std::vector<FaceResult*>& faces) {
         faces[i]->crop = to_input_size(to_bgr8(faces[i]->crop), size);
     auto images = to_tensor(faces, begin, end, size).to(device);
     torch::Tensor logits, anomaly, cam;
-    if (options_.maps) {
+    if (maps) {
       torch::AutoGradMode grad_mode(true);
       images.requires_grad_(true);  // keeps the features in the graph even when the weights are frozen
       ModelOutput out;
@@ -367,29 +470,50 @@ void Detector::score_faces(const std::vector<FaceResult*>& faces) {
 }
 
 void Detector::score(std::vector<InputResult>& inputs) {
-  std::vector<FaceResult*> faces;
-  for (auto& in : inputs)
-    if (in.ok())
-      for (auto& f : in.faces) faces.push_back(&f);
-  score_faces(faces);
+  // Images get their maps in the one pass; videos are scored without, then the faces of the
+  // highest-scoring frame again with maps.
+  std::vector<FaceResult*> with_maps, without;
+  size_t total_faces = 0;
   for (auto& in : inputs) {
-    in.threshold = options_.threshold;
     if (!in.ok()) continue;
-    // Per frame the highest face score (an image is one frame), then the mean over frames.
-    std::map<int64_t, double> frame_score;
-    for (const auto& f : in.faces) {
-      auto [it, inserted] = frame_score.emplace(f.frame, f.score);
-      if (!inserted) it->second = std::max(it->second, f.score);
-    }
-    double sum = 0;
-    for (const auto& [frame, s] : frame_score) sum += s;
-    in.score = frame_score.empty() ? 0.0 : sum / static_cast<double>(frame_score.size());
-    in.fake = in.score >= options_.threshold;
+    for (auto& f : in.faces) (options_.maps && in.kind != "video" ? with_maps : without).push_back(&f);
+    total_faces += in.faces.size();
   }
+  const auto t0 = std::chrono::steady_clock::now();
+  score_faces(with_maps, true);
+  score_faces(without, false);
+  std::vector<FaceResult*> best_frames;
+  for (auto& in : inputs) {
+    if (!in.ok()) continue;
+    double best = -1;
+    for (const auto& f : in.frame_scores())
+      if (f.has_face() && f.score > best) best = f.score;
+    in.score_max = std::max(0.0, best);
+    // Per frame the highest face score (an image is one frame), then the mean over frames.
+    double sum = 0;
+    int64_t scored = 0;
+    int64_t best_frame = -1;
+    for (const auto& f : in.frame_scores()) {
+      if (!f.has_face()) continue;
+      sum += f.score;
+      ++scored;
+      if (best_frame < 0 && f.score == best) best_frame = f.frame;
+    }
+    in.score = scored ? sum / static_cast<double>(scored) : 0.0;
+    in.apply_threshold(options_.threshold);
+    if (options_.maps && in.kind == "video")
+      for (auto& f : in.faces)
+        if (f.frame == best_frame) best_frames.push_back(&f);
+  }
+  score_faces(best_frames, true);
+  const double model_ms = ms_since(t0);
+  for (auto& in : inputs)
+    if (in.ok() && total_faces)
+      in.timing.model_ms = model_ms * static_cast<double>(in.faces.size()) / static_cast<double>(total_faces);
 }
 
-InputResult Detector::detect_file(const std::string& path) {
-  std::vector<InputResult> one{prepare_file(path)};
+InputResult Detector::detect_file(const std::string& path, const Progress& progress) {
+  std::vector<InputResult> one{prepare_file(path, progress)};
   score(one);
   return std::move(one.front());
 }
@@ -412,7 +536,7 @@ std::vector<FaceResult> Detector::score_crops(const std::vector<cv::Mat>& crops)
     out[i].crop = to_input_size(bgr, size);
     faces.push_back(&out[i]);
   }
-  score_faces(faces);
+  score_faces(faces, options_.maps);
   return out;
 }
 

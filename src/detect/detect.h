@@ -17,6 +17,7 @@
 //
 // The library under `sola detect` and `sola serve`; no printing here.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include <opencv2/core.hpp>
 
 #include "data/face.h"
+#include "data/face_track.h"
 #include "model/sola_net.h"
 
 namespace sola::detect {
@@ -42,6 +44,10 @@ struct DetectOptions {
   bool maps = false;           ///< compute the second-order map and Grad-CAM per face (needed for heat maps)
   int batch_size = 16;         ///< faces per forward pass
   bool bf16 = false;           ///< bfloat16 autocast on CPU (faster; see docs/PERFORMANCE.md for the AUC cost)
+  /// Videos: faces followed from one sampled frame to the next instead of a full-frame detection in
+  /// each (data/face_track.h; what it costs in faces missed: docs/PERFORMANCE.md, "Videos").
+  data::FaceTrackOptions tracking;
+  bool prefetch = true;        ///< videos: the next sampled frames are decoded on a second thread meanwhile
 };
 
 /// One scored face.
@@ -63,6 +69,29 @@ struct FaceResult {
   cv::Mat gradcam;
 };
 
+/// One sampled frame of a video (an image is one frame: index 0, time 0).
+struct SampledFrame {
+  int64_t index = 0;
+  double time_s = 0;           ///< presentation time in seconds
+};
+
+/// A sampled frame with its faces and score, as InputResult::frame_scores gives them.
+struct FrameScore {
+  int64_t frame = 0;
+  double time_s = 0;
+  double score = 0;            ///< the frame's highest face score; NaN when no face was found in it
+  std::vector<const FaceResult*> faces;  ///< pointers into InputResult::faces
+  bool has_face() const { return !faces.empty(); }
+};
+
+/// Where the time of one input went (milliseconds). Videos decode on a second thread while faces are
+/// found, so decode + face can exceed the wall time.
+struct PhaseTiming {
+  double decode_ms = 0;        ///< reading and decoding (images: 0 for one given in memory)
+  double face_ms = 0;          ///< finding faces and cutting crops
+  double model_ms = 0;         ///< the model (this input's share of the batches it was scored in)
+};
+
 /// The outcome for one input file.
 struct InputResult {
   std::string path;
@@ -80,12 +109,28 @@ struct InputResult {
   double threshold = 0.5;      ///< the threshold `fake` was decided with
   int64_t frames_read = 0;     ///< videos: frames sampled; images: 1
   int64_t frames_without_face = 0;
+  std::vector<SampledFrame> sampled;  ///< the frames read, in order (images: one)
+  double score_max = 0;        ///< the highest frame score (images: = score)
+  /// Videos: the share of the frames with a face whose score is >= threshold (images: 0 or 1).
+  double share_fake_frames = 0;
+  PhaseTiming timing;
   bool ok() const { return status == "ok"; }
   /// The status to show: "damaged" for a scored input with warnings, else `status`.
   std::string reported_status() const { return ok() && !warnings.empty() ? "damaged" : status; }
+  /// Per sampled frame, in order: its faces and score (the frame score is its highest face score).
+  std::vector<FrameScore> frame_scores() const;
+  /// Labels the input and its faces at `threshold` and recomputes share_fake_frames (score() does
+  /// this at the detector's threshold; a caller may ask for another one).
+  void apply_threshold(double threshold);
   /// {"path","kind","status" (reported_status),"error" (when not empty),"warnings" (when any),"score","label" ("fake"|"real"; both null unless
   /// status is ok),"threshold","frames","frames_without_face",
   ///  "faces":[{"box":[x,y,w,h],"score","label","frame"}]}; scores rounded to 6 decimals.
+  /// Videos (status ok) add
+  ///  "aggregation":{"method":"mean","mean","max","share_above_threshold","frames_scored"} -- the score
+  ///   is the mean over the frames with a face of each frame's highest face score; max is the highest
+  ///   frame score; share_above_threshold the share of those frames scoring >= threshold -- and
+  ///  "timeline":[{"frame","time" (seconds, 3 decimals),"score" (null without a face),
+  ///               "faces":[{"box","score"}]}] with one entry per sampled frame.
   nlohmann::json to_json() const;
 };
 
@@ -116,9 +161,12 @@ class Detector {
   /// folding, channels-last weights); Detectors may share one model. Throws ConfigError for bad options.
   Detector(sola::Detector model, DetectOptions options);
 
+  /// Called after each sampled frame of a video with (frames done, frames to sample).
+  using Progress = std::function<void(int64_t done, int64_t total)>;
+
   /// Any input file: image or video by extension, crop when options.crops. Never throws for a bad
   /// input: the status says what went wrong and `error` names the file.
-  InputResult detect_file(const std::string& path);
+  InputResult detect_file(const std::string& path, const Progress& progress = {});
   /// An image already in memory (8-bit BGR; gray and BGRA are converted), e.g. an upload.
   /// `name` is used in messages.
   InputResult detect_image(const cv::Mat& bgr, const std::string& name = "image");
@@ -127,19 +175,21 @@ class Detector {
 
   /// The model-free half of detect_file: reads the file, finds the faces and cuts their crops
   /// (faces get box, crop_region, frame and crop; no scores). Status "ok" means faces to score.
-  InputResult prepare_file(const std::string& path);
+  InputResult prepare_file(const std::string& path, const Progress& progress = {});
   /// The model-free half of detect_image.
   InputResult prepare_image(const cv::Mat& bgr, const std::string& name = "image");
-  /// The model half: scores the faces of all `inputs` together in batches of batch_size (plus the
-  /// maps when options.maps) and sets each input's score and label.
+  /// The model half: scores the faces of all `inputs` together in batches of batch_size and sets
+  /// each input's score and label. With options.maps, the maps of every face of an image and of the
+  /// faces of a video's highest-scoring frame (the others' maps stay empty: they are costly).
   void score(std::vector<InputResult>& inputs);
 
   const DetectOptions& options() const { return options_; }
   const sola::Detector& model() const { return model_; }
 
  private:
-  void score_faces(const std::vector<FaceResult*>& faces);
-  std::vector<FaceResult> faces_in(const cv::Mat& bgr, int64_t frame);
+  void score_faces(const std::vector<FaceResult*>& faces, bool maps);
+  std::vector<FaceResult> faces_in(const cv::Mat& bgr, int64_t frame, data::FaceTracker* tracker = nullptr);
+  InputResult prepare_video(InputResult r, const Progress& progress);
   int input_size() const;
 
   sola::Detector model_;

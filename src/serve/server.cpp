@@ -23,6 +23,7 @@
 #include "data/video.h"
 #include "detect/heatmap.h"
 #include "serve/gate.h"
+#include "serve/video_upload.h"
 
 namespace sola::serve {
 namespace {
@@ -38,7 +39,7 @@ struct Route {
 constexpr std::array<Route, 3> kRoutes{{{"/", "GET, HEAD"}, {"/healthz", "GET, HEAD"}, {"/v1/detect", "POST"}}};
 
 /// Options a detect request may set (query string or form fields).
-constexpr std::array<const char*, 3> kRequestOptions{"threshold", "crops", "heatmap"};
+constexpr std::array<const char*, 4> kRequestOptions{"threshold", "crops", "heatmap", "progress"};
 
 /// An error answered as {"error": message} with `status`.
 struct HttpError {
@@ -211,6 +212,8 @@ void ServeOptions::validate() const {
   if (host.empty()) bad("host", "''", "must name an address to listen on");
   if (port < 0 || port > 65535) bad("port", std::to_string(port), "must be in [0, 65535] (0: any free port)");
   if (max_upload_bytes < 1) bad("max_upload_bytes", "0", "must be at least 1");
+  if (max_video_bytes < 1) bad("max_video_bytes", "0", "must be at least 1");
+  if (!(max_video_seconds > 0)) bad("max_video_seconds", std::to_string(max_video_seconds), "must be positive");
   if (max_image_side < 1) bad("max_image_side", std::to_string(max_image_side), "must be at least 1");
   if (max_in_flight < 1) bad("max_in_flight", std::to_string(max_in_flight), "must be at least 1");
   if (read_timeout_s < 1) bad("read_timeout_s", std::to_string(read_timeout_s), "must be at least 1 second");
@@ -334,11 +337,11 @@ void check_option_names(const httplib::Request& req) {
     if (key.empty())  // httplib could not parse the part's Content-Disposition (e.g. an unquoted file name)
       throw HttpError{400, "malformed multipart/form-data part: its Content-Disposition header could not be read "
                            "(expected: form-data; name=\"image\"; filename=\"NAME\")"};
-    if (key != "image" && !known(key))
-      throw HttpError{400, "unknown form field '" + printable(key, 40) + "' (known: image, " + list + ")"};
+    if (key != "image" && key != "video" && !known(key))
+      throw HttpError{400, "unknown form field '" + printable(key, 40) + "' (known: image, video, " + list + ")"};
     if (req.files.count(key) > 1)
       throw HttpError{400, "form field '" + printable(key, 40) + "' is given " + std::to_string(req.files.count(key)) +
-                               " times: send one image per request"};
+                               " times: send one image or video per request"};
   }
 }
 
@@ -436,7 +439,7 @@ struct Server::Impl {
         set_error(res, 400, "bad Content-Length '" + printable(length, 40) + "'");
         return true;
       }
-      if (n > opts.max_upload_bytes) {
+      if (n > max_body()) {
         set_error(res, 413, too_large_message());
         return true;
       }
@@ -444,14 +447,18 @@ struct Server::Impl {
     return false;
   }
 
+  /// The largest request body read: the larger of the image and the video limit.
+  size_t max_body() const { return std::max(opts.max_upload_bytes, opts.max_video_bytes); }
+
   std::string too_large_message() const {
     return "upload too large: the limit is " + std::to_string(opts.max_upload_bytes) + " bytes (" +
-           mib(opts.max_upload_bytes) + ")";
+           mib(opts.max_upload_bytes) + ") for an image, " + std::to_string(opts.max_video_bytes) + " bytes (" +
+           mib(opts.max_video_bytes) + ") for a video";
   }
 
   void install() {
     // Worker threads, timeouts and one request per connection are the gate's (gate_limits).
-    http.set_payload_max_length(opts.max_upload_bytes);
+    http.set_payload_max_length(max_body());
     // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second server
     // bind the same port and silently share its connections.
     http.set_socket_options([](socket_t sock) {
@@ -521,6 +528,8 @@ struct Server::Impl {
                 {"model", {{"arch", m.arch()}, {"backbone", m.backbone()}, {"input_size", m.input_size()}, {"grid", m.grid()}}},
                 {"limits",
                  {{"max_upload_bytes", opts.max_upload_bytes},
+                  {"max_video_bytes", opts.max_video_bytes},
+                  {"max_video_seconds", opts.max_video_seconds},
                   {"max_image_side", opts.max_image_side},
                   {"max_in_flight", opts.max_in_flight},
                   {"threads", opts.threads},
@@ -534,22 +543,27 @@ struct Server::Impl {
                 {"crops", opts.detect.crops}};
   }
 
-  /// The upload's bytes and a name for messages.
-  static std::pair<const std::string*, std::string> upload_of(const httplib::Request& req) {
+  /// The upload's bytes, a name for messages and its declared type.
+  struct Upload {
+    const std::string* bytes;
+    std::string name, type;
+  };
+  static Upload upload_of(const httplib::Request& req) {
     if (req.is_multipart_form_data()) {
-      if (!req.has_file("image"))
-        throw HttpError{400, "no image: the multipart/form-data upload has no field 'image'"};
-      const auto it = req.files.find("image");
+      const char* field = req.has_file("image") ? "image" : req.has_file("video") ? "video" : nullptr;
+      if (!field) throw HttpError{400, "no image: the multipart/form-data upload has no field 'image' (or 'video')"};
+      const auto it = req.files.find(field);
       std::string name = printable(it->second.filename, 120, /*utf8=*/true);
-      return {&it->second.content, name.empty() ? "upload" : name};
+      return {&it->second.content, name.empty() ? "upload" : name, it->second.content_type};
     }
     const std::string type = req.get_header_value("Content-Type");
     if (req.body.empty())
       throw HttpError{400, "empty upload: send an image as multipart/form-data field 'image' or as a raw image/* body"};
-    if (type.rfind("image/", 0) != 0 && type.rfind("application/octet-stream", 0) != 0)
+    if (type.rfind("image/", 0) != 0 && type.rfind("video/", 0) != 0 && type.rfind("application/octet-stream", 0) != 0)
       throw HttpError{415, "Content-Type '" + printable(type, 60) +
-                               "' is not accepted: send multipart/form-data with field 'image' or a raw image/* body"};
-    return {&req.body, "upload"};
+                               "' is not accepted: send multipart/form-data with field 'image' or a raw image/* "
+                               "or video/* body"};
+    return {&req.body, "upload", type};
   }
 
   /// The header of the upload, checked: a known format with sides within the limit.
@@ -585,12 +599,20 @@ struct Server::Impl {
     const auto t0 = t_request_start.value_or(Clock::now());
     check_option_names(req);
     double threshold = opts.detect.threshold;
-    bool crops = opts.detect.crops, heatmap = false;
+    bool crops = opts.detect.crops, heatmap = false, progress = false;
     if (auto v = request_option(req, "threshold")) threshold = parse_threshold(*v);
     if (auto v = request_option(req, "crops")) crops = parse_flag("crops", *v);
     if (auto v = request_option(req, "heatmap")) heatmap = parse_flag("heatmap", *v);
-    const auto [bytes, name] = upload_of(req);
+    if (auto v = request_option(req, "progress")) progress = parse_flag("progress", *v);
+    const Upload upload = upload_of(req);
+    const std::string* bytes = upload.bytes;
+    const std::string& name = upload.name;
     if (bytes->empty()) throw HttpError{400, "empty upload: the field 'image' holds no data"};
+    if (is_video_upload(upload)) {
+      detect_video_request(upload, VideoRequest{threshold, crops, heatmap, progress, t0}, res);
+      return;
+    }
+    if (bytes->size() > opts.max_upload_bytes) throw HttpError{413, too_large_message()};
 
     const ImageHeader header = check_header(*bytes, name);  // cheap: a bad upload is refused even when busy
 
@@ -610,9 +632,7 @@ struct Server::Impl {
     // The slot's detector decides labels at the server's threshold; this request may ask for another.
     if (const std::string damage = data::encoded_image_damage(*bytes); !damage.empty())
       result.warnings.push_back(name + ": " + damage);
-    result.threshold = threshold;
-    result.fake = result.score >= threshold;
-    for (auto& f : result.faces) f.fake = f.score >= threshold;
+    result.apply_threshold(threshold);
     json j = result.to_json();
     if (heatmap) {
       for (size_t i = 0; i < result.faces.size() && i < j["faces"].size(); ++i)
@@ -623,6 +643,111 @@ struct Server::Impl {
     j["image"] = {{"width", bgr.cols}, {"height", bgr.rows}, {"bytes", bytes->size()}};
     j["timing"] = {{"decode_ms", round_ms(decode_ms)}, {"detect_ms", round_ms(detect_ms)}, {"total_ms", round_ms(ms_since(t0))}};
     set_json(res, 200, j);
+  }
+
+  // ---- videos ---------------------------------------------------------------------------------
+
+  struct VideoRequest {
+    double threshold;
+    bool crops, heatmap, progress;
+    Clock::time_point t0;
+  };
+
+  /// A video by its first bytes, or one that says it is (type video/*, a video file name) but is not
+  /// a container we read (then detect_video_request refuses it with 415).
+  static bool is_video_upload(const Upload& u) {
+    return !probe_video_container(*u.bytes).empty() || u.type.rfind("video/", 0) == 0 || data::is_video_file(u.name);
+  }
+
+  /// Checks the upload, takes a slot, writes the video to a temporary file and answers with its result:
+  /// at once, or streamed with progress lines (progress=1).
+  void detect_video_request(const Upload& upload, const VideoRequest& rq, httplib::Response& res) {
+    const std::string& name = upload.name;
+    const std::string format = probe_video_container(*upload.bytes);
+    if (!is_accepted_video(format))
+      throw HttpError{415, "video " + name + ": " +
+                               (format.empty() ? std::string("not a video container sola reads")
+                                               : "the " + format + " container is not accepted") +
+                               " (accepted: " + kAcceptedVideos + ")"};
+    if (upload.bytes->size() > opts.max_video_bytes)
+      throw HttpError{413, "video " + name + " is " + mib(upload.bytes->size()) + ": the limit is " +
+                               std::to_string(opts.max_video_bytes) + " bytes (" + mib(opts.max_video_bytes) + ")"};
+    std::optional<DetectorPool::Lease> lease = pool.try_acquire();
+    if (!lease) {
+      res.set_header("Retry-After", "1");
+      throw HttpError{503, "busy: " + std::to_string(opts.max_in_flight) + " detections are running; retry shortly"};
+    }
+    if (opts.on_detect) opts.on_detect();
+    auto file = std::make_shared<TempFile>(*upload.bytes, "." + format);
+    VideoLength length;
+    try {
+      length = video_length(file->path());
+    } catch (const IoError&) {
+      throw HttpError{400, "cannot decode video " + name + ": not a readable " + format + " file (corrupt, truncated "
+                               "or an unsupported codec)"};
+    }
+    if (length.seconds > opts.max_video_seconds) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "video %s is %.1f s long: the limit is %.0f s", name.c_str(), length.seconds,
+                    opts.max_video_seconds);
+      throw HttpError{413, buf};
+    }
+    json video{{"format", format}, {"bytes", upload.bytes->size()}, {"frames", length.frames},
+               {"fps", std::round(length.fps * 1000) / 1000}};
+    video["duration_s"] = length.seconds >= 0 ? json(std::round(length.seconds * 1000) / 1000) : json(nullptr);
+    auto shared_lease = std::make_shared<DetectorPool::Lease>(std::move(*lease));
+    auto run = [this, shared_lease, file, rq, name, video](const detect::Detector::Progress& progress) {
+      detect::InputResult r = shared_lease->detector(rq.crops, rq.heatmap).detect_file(file->path(), progress);
+      return video_json(std::move(r), file->path(), name, video, rq);
+    };
+    if (!rq.progress) {
+      const json j = run({});
+      set_json(res, 200, j);
+      return;
+    }
+    // Streamed: the detection runs while the answer is written (on this connection's thread, in
+    // its slot); a client that goes away stops it at the next frame.
+    struct Gone {};
+    res.status = 200;
+    res.set_chunked_content_provider("application/x-ndjson", [run](size_t, httplib::DataSink& sink) {
+      auto line = [&sink](const json& j) {
+        const std::string text = dump(j) + "\n";
+        return sink.write(text.data(), text.size());
+      };
+      json last;
+      try {
+        last = run([&](int64_t done, int64_t total) {
+          if (!line(json{{"progress", {{"frames_done", done}, {"frames_total", total}}}})) throw Gone{};
+        });
+      } catch (const Gone&) {
+        return false;
+      } catch (const std::exception& e) {
+        last = json{{"error", std::string("internal error: ") + e.what()}};
+      }
+      line(last);
+      sink.done();
+      return true;
+    });
+  }
+
+  /// The answer for a scored video: to_json with the upload's name (not the temporary file's),
+  /// heat maps of the faces that have maps (those of the highest-scoring frame), video and timing.
+  static json video_json(detect::InputResult r, const std::string& temp_path, const std::string& name,
+                         const json& video, const VideoRequest& rq) {
+    r.apply_threshold(rq.threshold);
+    r.path = name;
+    for (size_t at; (at = r.error.find(temp_path)) != std::string::npos;) r.error.replace(at, temp_path.size(), name);
+    json j = r.to_json();
+    if (rq.heatmap)
+      for (size_t i = 0; i < r.faces.size() && i < j["faces"].size(); ++i)
+        if (!r.faces[i].gradcam.empty())
+          j["faces"][i]["heatmap_png"] = base64_encode(detect::encode_png(detect::render_heatmap(r.faces[i], rq.threshold)));
+    j["video"] = video;
+    j["timing"] = {{"decode_ms", round_ms(r.timing.decode_ms)},
+                   {"face_ms", round_ms(r.timing.face_ms)},
+                   {"model_ms", round_ms(r.timing.model_ms)},
+                   {"total_ms", round_ms(ms_since(rq.t0))}};
+    return j;
   }
 };
 

@@ -12,17 +12,25 @@
 //                     "limits":{max_upload_bytes,max_image_side,max_in_flight,threads,max_connections,max_queued,
 //                     header_timeout_s,request_timeout_s},"in_flight","connections":{open,waiting_for_header,
 //                     queued,busy,accepted,refused_busy,timed_out},"threshold","crops"}
-//   POST /v1/detect   multipart/form-data field "image", or a raw body with Content-Type image/*;
-//                     options as query or form fields: threshold=0.5, crops=0|1, heatmap=0|1.
-//                     Answers InputResult::to_json() plus "image":{width,height,bytes} and
+//   POST /v1/detect   multipart/form-data field "image" (or "video"), or a raw body with Content-Type
+//                     image/* or video/*; options as query or form fields: threshold=0.5, crops=0|1,
+//                     heatmap=0|1, progress=0|1.
+//                     Images: InputResult::to_json() plus "image":{width,height,bytes} and
 //                     "timing":{decode_ms,detect_ms,total_ms}; with heatmap=1 every face has
 //                     "heatmap_png" (base64 PNG of detect::render_heatmap). "No face found" is a
 //                     200 answer with status "no_face".
+//                     Videos (MP4, MOV, WebM, AVI, told by their first bytes): to_json() with the
+//                     per-frame "timeline" and the "aggregation", plus "video":{format,bytes,frames,fps,
+//                     duration_s} and "timing":{decode_ms,face_ms,model_ms,total_ms}; with heatmap=1 the
+//                     faces of the highest-scoring frame have "heatmap_png". With progress=1 the answer is
+//                     streamed as JSON lines (application/x-ndjson): {"progress":{"frames_done","frames_total"}}
+//                     after each sampled frame, then the result as above (or {"error":...}) as the last line.
 // One request per connection (Connection: close). Format and sides are read from the header before
 // a detection slot is taken; decoding and detection happen inside one.
 // Every error is JSON {"error": "..."}: 400 bad request / undecodable image, 404 unknown route,
 // 405 wrong method, 411 chunked upload (a Content-Length is required), 413 body too large,
-// 415 unsupported Content-Type or Content-Encoding, 422 image side above the limit,
+// 415 unsupported Content-Type or Content-Encoding, or a video container other than MP4, MOV, WebM
+// and AVI, 413 also for a video longer than max_video_seconds, 422 image side above the limit,
 // 503 busy (all max_in_flight detection slots taken; Retry-After: 1), 500 anything unexpected.
 // Connections (serve/gate.h): a connection waits for its request header in a poller thread, not a
 // worker, and must send the whole header within header_timeout_s (else 408) and header and body
@@ -42,7 +50,9 @@ namespace sola::serve {
 struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                          ///< 0: any free port (start() returns the one bound)
-  size_t max_upload_bytes = 10u << 20;      ///< larger request bodies are answered 413 (never stored)
+  size_t max_upload_bytes = 10u << 20;      ///< larger image uploads are answered 413 (never stored)
+  size_t max_video_bytes = 100u << 20;      ///< larger video uploads are answered 413 (never stored)
+  double max_video_seconds = 300;           ///< longer videos (by their header) are answered 413
   int max_image_side = 4096;                ///< larger images are answered 422, checked from the header before decoding
   int max_in_flight = 4;                    ///< detections at once; requests beyond get 503 with Retry-After
   int read_timeout_s = 10;                  ///< per socket read (a stalled client is dropped after this)
@@ -72,6 +82,10 @@ struct ImageHeader {
 /// Parses the header of `bytes` without decoding pixels. `format` is empty for anything else,
 /// for a truncated header, and for zero or negative sides.
 ImageHeader probe_image_header(const std::string& bytes);
+
+/// The container of a video upload from its first bytes: "mp4", "mov", "webm", "avi" (accepted) or
+/// "mkv", "flv", "wmv", "mpeg", "mpeg-ts" (recognised, refused); empty for anything else.
+std::string probe_video_container(const std::string& bytes);
 
 /// Standard base64 (RFC 4648, with padding).
 std::string base64_encode(const std::string& bytes);

@@ -1,7 +1,10 @@
 // Headless-Chromium test of the `sola serve` page: load it, choose an image in the file input,
 // wait for the first face's score (#score) and check that it reads "<number in [0,1]> FAKE|REAL".
+// For a video (.mp4 .mov .webm .avi) it also checks that progress was shown (#progress got updates),
+// that the timeline chart (svg#timeline) has a circle per scored frame, and prints the counts of
+// scored frames and of frames marked as without a face.
 //
-//   node upload_test.mjs URL IMAGE        (or SOLA_SERVE_URL / SOLA_TEST_IMAGE in the environment)
+//   node upload_test.mjs URL FILE         (or SOLA_SERVE_URL / SOLA_TEST_IMAGE in the environment)
 //   CHROMIUM=/path/to/chrome overrides /usr/bin/chromium.
 // Exit code 0: the score was shown; 1: it was not (the page's error text is printed); 2: usage.
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
@@ -61,6 +64,14 @@ try {
   const score = match ? Number(match[1]) : NaN;
   if (!(score >= 0 && score <= 1)) throw new Error(`#score is "${text}", expected "<number in [0, 1]> FAKE|REAL"`);
   if (heatmaps.length === 0 || !heatmaps.every(Boolean)) throw new Error("the heat map images did not load");
+  if (/\.(mp4|mov|webm|avi)$/i.test(image)) {
+    const updates = Number(await page.getAttribute("#progress", "data-updates"));
+    const points = await page.$$eval("svg#timeline circle.frame", (c) => c.length);
+    const gaps = await page.$$eval("svg#timeline .no-face", (c) => c.length);
+    console.log(`progress updates: ${updates}, timeline points: ${points}, no-face marks: ${gaps}`);
+    if (!(updates > 0)) throw new Error("no progress was shown while the video was processed");
+    if (!(points > 0)) throw new Error("the timeline chart has no points");
+  }
   code = 0;
 } catch (e) {
   console.error(`FAILED: ${e.message}`);

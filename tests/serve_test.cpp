@@ -779,8 +779,8 @@ TEST(ServeHelpers, ProbeVideoContainerReadsTheFirstBytes) {
   EXPECT_EQ(probe_video_container(z4 + "moov"), "mov");
   EXPECT_EQ(probe_video_container("\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm"), "webm");
   EXPECT_EQ(probe_video_container("\x1a\x45\xdf\xa3\xa3\x42\x82\x88matroska"), "mkv");
-  EXPECT_EQ(probe_video_container("RIFF\x10\0\0\0AVI LIST"), "avi");
-  EXPECT_EQ(probe_video_container("RIFF\x10\0\0\0WEBPVP8 "), "");  // an image
+  EXPECT_EQ(probe_video_container(std::string("RIFF\x10\0\0\0AVI LIST", 16)), "avi");
+  EXPECT_EQ(probe_video_container(std::string("RIFF\x10\0\0\0WEBPVP8 ", 16)), "");  // an image
   EXPECT_EQ(probe_video_container("FLV\x01"), "flv");
   EXPECT_EQ(probe_video_container(encoded(32, 32, ".png")), "");
   EXPECT_EQ(probe_video_container(""), "");

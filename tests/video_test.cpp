@@ -76,8 +76,12 @@ TEST(FaceSearch, DetectLargestFindsTheLargestFaceOfAFullDetection) {
     ASSERT_FALSE(all.empty()) << file;
     const std::vector<Face> largest = hog().detect_largest(img);
     ASSERT_EQ(largest.size(), 1u) << file;
-    // The coarse scale sees the same face; its box differs by the coarser pyramid grid only.
-    EXPECT_GT(data::box_iou(largest.front().box, all.front().box), 0.6f) << file;
+    // The same face as the largest of a full detection (or one as large: the group has a tie), its box
+    // refitted at one of the full scan's scales (at most a pyramid step, 1.2x, larger or smaller).
+    float best = 0;
+    for (const Face& f : all)
+      if (f.box.area() >= 0.9f * all.front().box.area()) best = std::max(best, data::box_iou(largest.front().box, f.box));
+    EXPECT_GT(best, 0.6f) << file;
     data::FaceDetectorOptions full;
     full.coarse_to_fine = false;
     const std::vector<Face> exact = data::make_face_detector(full)->detect_largest(img);
@@ -89,7 +93,10 @@ TEST(FaceSearch, DetectLargestFindsTheLargestFaceOfAFullDetection) {
 
 TEST(FaceSearch, DetectInLooksOnlyInsideItsWindow) {
   SKIP_WITHOUT_PHOTOS();
-  const cv::Mat img = cv::imread(test::kOneFacePhoto);
+  // The portrait at the left of a wider canvas whose right part holds no face.
+  const cv::Mat photo = cv::imread(test::kOneFacePhoto);
+  cv::Mat img(photo.rows, photo.cols * 5 / 2, CV_8UC3, cv::Scalar(90, 110, 130));
+  photo.copyTo(img(cv::Rect(0, 0, photo.cols, photo.rows)));
   const std::vector<Face> all = hog().detect(img);
   ASSERT_EQ(all.size(), 1u);
   const cv::Rect2f box = all.front().box;
@@ -98,8 +105,8 @@ TEST(FaceSearch, DetectInLooksOnlyInsideItsWindow) {
   const std::vector<Face> near = hog().detect_in(img, around, side);
   ASSERT_EQ(near.size(), 1u);
   EXPECT_GT(data::box_iou(near.front().box, box), 0.7f);
-  // A window of the same size where there is no face, and one that only clips the face's corner.
-  EXPECT_TRUE(hog().detect_in(img, cv::Rect2f(0, img.rows - 2 * side, 2 * side, 2 * side), side).empty());
+  // A window as large on the empty part, and one that holds only the face's lower right corner.
+  EXPECT_TRUE(hog().detect_in(img, cv::Rect2f(photo.cols + 20.f, 0, 1.5f * side, 1.5f * side), side).empty());
   EXPECT_TRUE(hog().detect_in(img, cv::Rect2f(box.x + box.width * 0.8f, box.y + box.height * 0.8f, side, side), side).empty());
   // Windows outside the image or without area find nothing rather than failing.
   EXPECT_TRUE(hog().detect_in(img, cv::Rect2f(-5000, -5000, 100, 100), side).empty());
@@ -311,7 +318,7 @@ TEST(VideoDetect, TimelinePictureMarksFramesWithoutAFace) {
   const auto with_gap = det.detect_file(small_clip(dir, 20, 8, 12));
   ASSERT_EQ(with_gap.status, "ok") << with_gap.error;
   const cv::Mat a = detect::render_timeline(with_gap);
-  EXPECT_EQ(a.size(), cv::Size(900, 380));
+  EXPECT_EQ(a.size(), cv::Size(1000, 380));
   EXPECT_GT(marks(a), 20);
   fs::remove(dir.file("clip.avi"));
   const auto whole = det.detect_file(small_clip(dir, 20));
@@ -319,7 +326,7 @@ TEST(VideoDetect, TimelinePictureMarksFramesWithoutAFace) {
   EXPECT_EQ(whole.frames_without_face, 0);
   EXPECT_LT(marks(detect::render_timeline(whole)), 5);
   detect::write_timeline(dir.file("t.png"), whole);
-  EXPECT_EQ(cv::imread(dir.file("t.png")).size(), cv::Size(900, 380));
+  EXPECT_EQ(cv::imread(dir.file("t.png")).size(), cv::Size(1000, 380));
   detect::InputResult bad;
   bad.status = "unreadable";
   EXPECT_THROW(detect::render_timeline(bad), Error);

@@ -84,13 +84,23 @@ class ScaledDetector : public FaceDetector {
     const double longer = std::max(image.cols, image.rows);
     std::vector<Face> faces;
     if (options_.coarse_to_fine) {
-      for (const double coarse : {f / 4, f / 2}) {
+      // About 1/4 and 1/2 of the full scale, on the full scan's pyramid levels (boxes come out alike).
+      for (const double coarse : {f * std::pow(kPyramidStep, -8), f * std::pow(kPyramidStep, -4)}) {
         if (longer * coarse < kCoarsestSide) continue;
         faces = finish(scan(image, coarse), image, {0, 0});
-        if (!faces.empty()) break;
+        if (faces.empty()) continue;
+        // A face found at a coarse scale may be near the smallest the detector sees there, where its
+        // box comes out too large (no finer pyramid level to settle on): find it again around that
+        // box at a scale with room to spare, as a full detection would.
+        const Face& coarse_face = faces.front();
+        const float side = std::max(coarse_face.box.width, coarse_face.box.height);
+        const cv::Point2f c(coarse_face.box.x + coarse_face.box.width / 2, coarse_face.box.y + coarse_face.box.height / 2);
+        std::vector<Face> refined = detect_in(image, cv::Rect2f(c.x - side, c.y - side, 2 * side, 2 * side), side);
+        if (!refined.empty()) return {refined.front()};
+        faces.clear();  // not confirmed: look at the finer scales
       }
     }
-    if (faces.empty()) faces = finish(scan(image, f), image, {0, 0});
+    faces = finish(scan(image, f), image, {0, 0});
     if (faces.size() > 1) faces.resize(1);  // sorted largest first
     return faces;
   }
@@ -103,8 +113,12 @@ class ScaledDetector : public FaceDetector {
                                           static_cast<int>(std::ceil(region.y + region.height)))) &
                        cv::Rect(0, 0, image.cols, image.rows);
     if (r.width < 8 || r.height < 8) return {};
-    // A face of face_side becomes 1.25 windows: faces down to 0.8 face_side are found.
-    const double f = std::min(1.25 * window() / face_side, 4.0);
+    // A face of face_side becomes 1.6 to 1.9 windows: faces down to about 0.6 face_side are found, and
+    // the pyramid has levels around the face's size to fit its box. The scale is one of the full scan's
+    // pyramid levels, so that the box comes out as a full-image scan would give it.
+    const double full = full_scale(image), target = 1.6 * window() / face_side;
+    const double steps = target < full ? std::floor(std::log(full / target) / std::log(kPyramidStep)) : 0.0;
+    const double f = full * std::pow(kPyramidStep, -steps);
     return finish(scan(image(r), f), image, cv::Point2f(static_cast<float>(r.x), static_cast<float>(r.y)));
   }
 
@@ -118,6 +132,8 @@ class ScaledDetector : public FaceDetector {
   /// detect_largest never scans an image whose longer side is below this (a face there would have
   /// to fill most of it).
   static constexpr double kCoarsestSide = 200;
+  /// The scale step between the levels of dlib's HOG pyramid (pyramid_down<6>: 5/6 per level).
+  static constexpr double kPyramidStep = 6.0 / 5.0;
 
   /// The scale of a full detection: min(max_side / longer side, window / min_face).
   double full_scale(const cv::Mat& image) const {

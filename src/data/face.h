@@ -34,7 +34,7 @@ struct FaceDetectorOptions {
   // Detection runs on the image scaled by min(max_side / longer side, window / min_face), where
   // window is the detector's smallest face (80 px for dlib-hog, the cascade's window size): small
   // images are upsampled so faces of min_face are found, never beyond max_side.
-  /// detect_largest: look first on the image downscaled by 4, then by 2 (coarser levels are skipped
+  /// detect_largest: look first on the image downscaled by about 4, then 2 (coarser levels are skipped
   /// where the image's longer side would fall below 200 px), before the full detection scale; stop at
   /// the first scale that finds a face. false: always the full scale, as detect.
   bool coarse_to_fine = true;
@@ -48,14 +48,16 @@ class FaceDetector {
   virtual std::vector<Face> detect(const cv::Mat& image) = 0;
   /// The largest face, as the first of detect(image) would be, found for less: the detector's cost
   /// grows with the pixels it scans, and a large face is found on a downscaled image (see
-  /// FaceDetectorOptions::coarse_to_fine). A face at a finer scale is only looked for when no coarser
-  /// scale found one, so the face returned is the largest detect would find unless the detector
-  /// misses it at the coarse scale and finds it at the fine one. Empty when none is found.
+  /// FaceDetectorOptions::coarse_to_fine), then its box fitted again with detect_in around it. A face
+  /// at a finer scale is only looked for when no coarser scale found one, so the face returned is the
+  /// largest detect would find unless the detector misses it at the coarse scale and finds it at the
+  /// fine one (or two faces are about as large). Empty when none is found.
   virtual std::vector<Face> detect_largest(const cv::Mat& image);
   /// Faces inside `region` of the image (clipped to it) whose side is about `face_side` pixels of the
-  /// image: the region alone is scanned, scaled so that such a face is a little above the
-  /// detector's smallest (it finds faces from about 0.8x face_side up). For following a face from
-  /// one video frame to the next. Boxes are in image coordinates; faces below min_face are dropped.
+  /// image: the region alone is scanned, scaled so that such a face is 1.6 to 1.9 times the detector's
+  /// smallest (it finds faces from about 0.6x face_side up), at one of the scales a full detection
+  /// scans (so boxes come out alike). For following a face from one video frame to the next. Boxes
+  /// are in image coordinates; faces below min_face are dropped.
   virtual std::vector<Face> detect_in(const cv::Mat& image, const cv::Rect2f& region, float face_side);
   virtual std::string name() const = 0;
 };

@@ -36,10 +36,10 @@ cv::Mat render_timeline(const InputResult& r, int width, int height) {
   threshold.y = {r.threshold, r.threshold};
   eval::PlotOptions o;
   const auto scored = std::count_if(frames.begin(), frames.end(), [](const FrameScore& f) { return f.has_face(); });
-  o.title = fmt::format("{}: {} {:.3f} (mean of {} frames; max {:.3f}; {:.0f}% >= {:.2f})",
-                        std::filesystem::path(r.path).filename().string(), r.fake ? "FAKE" : "REAL", r.score,
-                        scored, r.score_max,
-                        100.0 * r.share_fake_frames, r.threshold);
+  std::string name = std::filesystem::path(r.path).filename().string();
+  if (name.size() > 32) name = name.substr(0, 29) + "...";
+  o.title = fmt::format("{}: {} {:.3f} (mean of {}; max {:.3f}; {:.0f}% >= {:.2f})", name, r.fake ? "FAKE" : "REAL",
+                        r.score, scored, r.score_max, 100.0 * r.share_fake_frames, r.threshold);
   o.x_label = "time (s)";
   o.y_label = "forgery score";
   o.width = width;

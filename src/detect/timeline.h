@@ -13,7 +13,7 @@ namespace sola::detect {
 /// marked along y = 0 ("no face"); a horizontal "threshold" line; the title names the file and the
 /// aggregation (mean, max, share of frames at or above the threshold). 8-bit BGR, width x height.
 /// Throws sola::Error for a result that is not an ok video or image.
-cv::Mat render_timeline(const InputResult& result, int width = 900, int height = 380);
+cv::Mat render_timeline(const InputResult& result, int width = 1000, int height = 380);
 
 /// Writes render_timeline(result) as a PNG at `path` (IoError naming it on failure).
 void write_timeline(const std::string& path, const InputResult& result);

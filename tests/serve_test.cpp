@@ -228,8 +228,11 @@ TEST_F(ServeTest, PageIsSelfContainedHtml) {
   EXPECT_EQ(res->get_header_value("Content-Type"), "text/html; charset=utf-8");
   for (const char* needle : {"id=\"file\"", "id=\"error\"", "/v1/detect", "heatmap", "id = \"score\""})
     EXPECT_NE(res->body.find(needle), std::string::npos) << needle;
+  // The SVG namespace is an identifier (createElementNS), never fetched: it is the one URL allowed.
+  std::string body = res->body;
+  for (size_t at; (at = body.find("http://www.w3.org/2000/svg")) != std::string::npos;) body.erase(at, 26);
   for (const char* external : {"http://", "https://", "href=\"/", "src=\"/", "@import", "url("})
-    EXPECT_EQ(res->body.find(external), std::string::npos) << external;
+    EXPECT_EQ(body.find(external), std::string::npos) << external;
 }
 
 TEST_F(ServeTest, UnknownRoutesAndTraversalAttemptsAre404Json) {
@@ -440,7 +443,7 @@ TEST_F(ServeTest, OversizedBodyIs413WithTheLimit) {
   EXPECT_NE(error_of(r->body).find("1048576 bytes"), std::string::npos) << r->body;
   // With Expect: 100-continue (as curl sends for large bodies) the answer comes before the body.
   auto raw = raw_request(port_, "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                                "Content-Length: 99999999\r\nExpect: 100-continue\r\n\r\n");
+                                "Content-Length: 99999999999\r\nExpect: 100-continue\r\n\r\n");  // > the video limit too
   EXPECT_EQ(raw.status, 413) << raw.head;
   EXPECT_NE(error_of(raw.body).find("upload too large"), std::string::npos) << raw.body;
 }

@@ -24,8 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-/// Seconds an epoch costs beyond its training steps: checkpoints (last.pt with Adam, best.pt).
-constexpr double kEpochOverheadSeconds = 1.0;
 /// Seconds kept back at the end of a budget: the export and the summary.
 constexpr double kReserveSeconds = 10.0;
 
@@ -33,6 +31,7 @@ struct Probe {
   int64_t batch_size = 0;
   double images_per_second = 0;  ///< steady-state steps, the probe's data waits included
   double seconds = 0;
+  double checkpoint_seconds = 0;  ///< writing last.pt and best.pt once: an epoch end
   int64_t epochs_that_fit = 0;
 };
 
@@ -58,6 +57,7 @@ Probe probe(const ModelOptions& model, TrainOptions train, int64_t batch, int64_
   Probe p;
   p.batch_size = batch;
   p.seconds = seconds_since(start);
+  p.checkpoint_seconds = summary.checkpoint_seconds;
   double per_image = summary.train_images_per_second > 0 ? 1.0 / summary.train_images_per_second : 0.0;
   if (!step_seconds.empty()) {
     std::nth_element(step_seconds.begin(), step_seconds.begin() + step_seconds.size() / 2, step_seconds.end());
@@ -131,15 +131,16 @@ json run_packed_training(const PackedRunOptions& o) {
                       (fs::path(o.out_dir) / fmt::format("probe-{}", batch)).string());
       probe_seconds += p.seconds;
       // An epoch: its full batches, validation (a forward pass, counted at half a training step's
-      // cost per image) and its checkpoints.
+      // cost per image) and its checkpoints (as long as the probe's).
       const double images = epoch_images(n_train, batch, train.max_steps_per_epoch());
-      const double per_epoch = (images + 0.5 * n_val) / std::max(p.images_per_second, 1e-9) + kEpochOverheadSeconds;
+      const double per_epoch = (images + 0.5 * n_val) / std::max(p.images_per_second, 1e-9) + p.checkpoint_seconds;
       const double left = o.budget_seconds - seconds_since(start) - kReserveSeconds;
       p.epochs_that_fit = plan_epochs(left, per_epoch, train.epochs());
       fmt::print(stderr, "probe: batch {}: {:.1f} img/s, {:.1f} s an epoch, {} of {} epochs fit in {:.0f} s\n", batch,
                  p.images_per_second, per_epoch, p.epochs_that_fit, train.epochs(), left);
       probes.push_back({{"batch_size", batch}, {"images_per_second", p.images_per_second},
-                        {"seconds_per_epoch", per_epoch}, {"epochs_that_fit", p.epochs_that_fit}, {"seconds", p.seconds}});
+                        {"seconds_per_epoch", per_epoch}, {"epochs_that_fit", p.epochs_that_fit}, {"seconds", p.seconds},
+                        {"checkpoint_seconds", p.checkpoint_seconds}});
       done.push_back(p);
       if (p.epochs_that_fit >= train.epochs()) break;
     }
@@ -152,7 +153,7 @@ json run_packed_training(const PackedRunOptions& o) {
                                 });
     // The probes ran meanwhile: the epochs are counted again for the time left now.
     const double images = epoch_images(n_train, chosen.batch_size, train.max_steps_per_epoch());
-    const double per_epoch = (images + 0.5 * n_val) / std::max(chosen.images_per_second, 1e-9) + kEpochOverheadSeconds;
+    const double per_epoch = (images + 0.5 * n_val) / std::max(chosen.images_per_second, 1e-9) + chosen.checkpoint_seconds;
     const int64_t epochs = plan_epochs(o.budget_seconds - seconds_since(start) - kReserveSeconds, per_epoch, train.epochs());
     train.batch_size(chosen.batch_size).epochs(epochs).warmup_epochs(std::min<double>(train.warmup_epochs(), epochs));
     fmt::print(stderr, "packed run: batch {}, {} epochs\n", train.batch_size(), train.epochs());
@@ -161,6 +162,11 @@ json run_packed_training(const PackedRunOptions& o) {
   // Phase 3: train and validate.
   json provenance{{"train_bundle", o.train_bundle}, {"val_bundle", o.val_bundle}, {"bundle_info", train_data->info}};
   Trainer trainer(o.model, train, train_set, val_set, o.out_dir, provenance);
+  if (o.budget_seconds > 0) {  // the estimate may be off: no epoch starts that would end past the budget
+    trainer.stop_after_epoch = [&](double epoch_seconds) {
+      return seconds_since(start) + epoch_seconds > o.budget_seconds - kReserveSeconds;
+    };
+  }
   const TrainSummary summary = trainer.run(false);
 
   // Phase 4: the float16 model file.
@@ -173,12 +179,15 @@ json run_packed_training(const PackedRunOptions& o) {
               {"channels_last", train.channels_last()},
               {"batch_size", train.batch_size()},
               {"epochs", summary.epochs_done},
+              {"epochs_planned", train.epochs()},
+              {"stopped_early", summary.stopped_early},
               {"steps", summary.steps},
               {"probes", probes},
               {"load_seconds", load_seconds},
               {"probe_seconds", probe_seconds},
               {"train_seconds", summary.train_seconds},
               {"validate_seconds", summary.validate_seconds},
+              {"checkpoint_seconds", summary.checkpoint_seconds},
               {"data_wait_seconds", summary.data_wait_seconds},
               {"data_wait_share", summary.train_seconds > 0 ? summary.data_wait_seconds / summary.train_seconds : 0.0},
               {"train_images_per_second", summary.train_images_per_second}};

@@ -428,11 +428,20 @@ TrainSummary Trainer::run(bool resume) {
     if (improved) best = criterion;
     epoch_line["best"] = improved;
     log_line(epoch_line);
+    const auto checkpoint_start = std::chrono::steady_clock::now();
     if (improved) save_checkpoint(best_path, false, epoch + 1, 0);
     save_checkpoint(last_path, true, epoch + 1, 0);
+    summary.checkpoint_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - checkpoint_start).count();
     if (is_main && plot_curves) plot_curves(log_path, (fs::path(out_dir_) / "curves.png").string());
     group.barrier();  // the other ranks wait for validation and checkpoints
     summary.last_epoch = epoch_line;
+    if (stop_after_epoch && epoch + 1 < options_.epochs() &&
+        stop_after_epoch(std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count())) {
+      summary.stopped_early = true;
+      ++epoch;
+      break;
+    }
   }
   summary.epochs_done = epoch;
   summary.steps = global_step;

@@ -44,6 +44,8 @@ struct TrainSummary {
   double train_seconds = 0;     ///< wall time of the training loops, data waits included
   double data_wait_seconds = 0; ///< of which the step waited for the loader
   double validate_seconds = 0;  ///< wall time of validation (all sets)
+  double checkpoint_seconds = 0; ///< wall time of writing checkpoints at epoch ends
+  bool stopped_early = false;    ///< stop_after_epoch ended the run before `epochs`
   nlohmann::json last_epoch;  ///< the last epoch's metrics line
 };
 
@@ -76,6 +78,9 @@ class Trainer {
   LossOptions loss_options() const;
   /// Called after every optimizer step with the global step (tests use it to stop mid-run).
   std::function<void(int64_t)> on_step;
+  /// Asked after every epoch (its log line and checkpoints written) with that epoch's wall time,
+  /// validation and checkpoints included; true ends the run there (a time budget).
+  std::function<bool(double epoch_seconds)> stop_after_epoch;
   /// Called after every epoch with metrics.jsonl and OUT/curves.png to draw the curves; unset: no
   /// curves.png.
   std::function<void(const std::string& log_path, const std::string& png_path)> plot_curves;

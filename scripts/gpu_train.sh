@@ -18,7 +18,8 @@
 # share, validation AUC) and run.log (with the build's output).
 # Environment: SOLA_DATA (default ../shared/data), PACK (default pack), GPU_MINUTES (the whole
 # command's time on the GPU machine, default 9), SOLA (the OpenCV build's sola for packing,
-# default build/sola, built when missing).
+# default build/sola, built when missing), SOLA_TORCH_DIRECT=1 (link LibTorch from its libraries
+# and headers without its CMake config, as the script does where that config fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -44,10 +45,10 @@ copy_headers() {
   rm -rf "$dest" && mkdir -p "$dest/stb"
   for d in /usr/include/nlohmann /usr/include/fmt; do
     [ -d "$d" ] || die "$d missing: run scripts/setup.sh"
-    cp -r "$d" "$dest/"
+    cp -rp "$d" "$dest/"  # -p: their dates, so a build using them is not redone
   done
   [ -f /usr/include/stb/stb_image.h ] || die "/usr/include/stb/stb_image.h missing: run scripts/setup.sh (libstb-dev)"
-  cp /usr/include/stb/stb_image.h "$dest/stb/"
+  cp -p /usr/include/stb/stb_image.h "$dest/stb/"
 }
 
 # Bytes of what a device call sends besides the bundle: tracked and untracked-not-ignored files.
@@ -99,16 +100,24 @@ run_training() {
   done
   local log=$OUT/run.log t
   : > "$log"
-  say "build: $build (no OpenCV, LibTorch from ${TORCH_PREFIX:-the system})"
+  say "build: $build (no OpenCV, LibTorch ${TORCH_PREFIX:-of the system})"
   t=$(now)
   local generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
-  {
+  configure() {
     cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DSOLA_WITH_OPENCV=OFF -DSOLA_BUILD_TESTS=OFF \
-      -DSOLA_BUNDLED_HEADERS=ON -DSOLA_HEADERS_DIR="$ROOT/$pack/include" ${TORCH_PREFIX:+-DCMAKE_PREFIX_PATH="$TORCH_PREFIX"} \
-      "${BUILD_ARGS[@]}" &&
-      cmake --build "$build" --target sola_train_packed --parallel "$(nproc)"
-  } >> "$log" 2>&1 || { tail -40 "$log" >&2; die "build failed (whole log: $log)"; }
+      -DSOLA_BUNDLED_HEADERS=ON -DSOLA_HEADERS_DIR="$ROOT/$pack/include" "${BUILD_ARGS[@]}" "$@" >> "$log" 2>&1
+  }
+  # LibTorch's CMake config first; where it does not configure (it looks for the CUDA toolkit, cuDNN
+  # and NVTX), the libraries and headers directly (TORCH_LIB_DIR, TORCH_INCLUDE_DIRS, TORCH_ABI).
+  if [ -n "${SOLA_TORCH_DIRECT:-}" ] || ! configure ${TORCH_PREFIX:+-DCMAKE_PREFIX_PATH="$TORCH_PREFIX"}; then
+    say "LibTorch linked directly from $TORCH_LIB_DIR${SOLA_TORCH_DIRECT:+ (SOLA_TORCH_DIRECT)}"
+    rm -rf "$build"
+    configure -DSOLA_TORCH_LIB_DIR="$TORCH_LIB_DIR" -DSOLA_TORCH_INCLUDE_DIRS="$TORCH_INCLUDE_DIRS" \
+      -DSOLA_TORCH_CXX11_ABI="$TORCH_ABI" || { tail -40 "$log" >&2; die "configure failed (whole log: $log)"; }
+  fi
+  cmake --build "$build" --target sola_train_packed --parallel "$(nproc)" >> "$log" 2>&1 ||
+    { tail -40 "$log" >&2; die "build failed (whole log: $log)"; }
   local build_seconds
   build_seconds=$(since "$t")
   say "built in $build_seconds s"
@@ -151,6 +160,10 @@ case "$MODE" in
   gpu)
     command -v python3 >/dev/null || die "python3 (with PyTorch) not found"
     TORCH_PREFIX=$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+    TORCH_DIR=$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+    TORCH_LIB_DIR=$TORCH_DIR/lib
+    TORCH_INCLUDE_DIRS="$TORCH_DIR/include;$TORCH_DIR/include/torch/csrc/api/include"
+    TORCH_ABI=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
     export CUDACXX=${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2 || true
     BUILD_ARGS=(-DTORCH_CUDA_ARCH_LIST=9.0 -DCMAKE_CUDA_ARCHITECTURES=90)
@@ -168,6 +181,9 @@ case "$MODE" in
     pack_bundles "$PACK" 0.4 0.15
     say "packed in $(since "$t0") s"
     TORCH_PREFIX=""
+    TORCH_LIB_DIR=/usr/lib/$(gcc -print-multiarch)
+    TORCH_INCLUDE_DIRS="/usr/include;/usr/include/torch/csrc/api/include"
+    TORCH_ABI=1
     BUILD_ARGS=()
     TRAIN_ARGS=(--batch-sizes 8,16 --probe-steps 6
       --set device=cpu --set input_size=64 --set grid=8 --set precision=bf16 --set channels_last=true

@@ -247,31 +247,28 @@ Example PackedDataset::get(size_t index, uint64_t epoch) const {
     std::mt19937 rng(static_cast<uint32_t>(seed_mix(seed_mix(options_.seed(), epoch), index)));
     plan = plan_augment(static_cast<int>(out), static_cast<int>(out), options_.augment_options(), rng);
   }
-  // Output pixel centre u of `out` maps to the crop's x0 + (u + 0.5) * w / out, in pixels of the
-  // image resized to `out`, whose normalised coordinates are the stored image's: one affine map.
-  const double x0 = plan.crop ? plan.crop_x : 0, y0 = plan.crop ? plan.crop_y : 0;
-  const double w = plan.crop ? plan.crop_w : out, h = plan.crop ? plan.crop_h : out;
-  const double ax = (plan.flip ? -1.0 : 1.0) * w / out, bx = (w + 2 * x0) / out - 1.0;
-  const double ay = h / out, by = (h + 2 * y0) / out - 1.0;
-  const bool identity = !plan.crop && !plan.flip;
-  torch::Tensor grid;
-  auto resample = [&](const torch::Tensor& x) {  // [1, C, s, s] -> [1, C, out, out]
-    if (identity && x.size(2) == out) return x;
-    if (!grid.defined()) {
-      auto theta = torch::tensor({ax, 0.0, bx, 0.0, ay, by}, torch::kFloat).view({1, 2, 3});
-      grid = F::affine_grid(theta, {1, 1, out, out}, /*align_corners=*/false);
-    }
-    return F::grid_sample(x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
+  // As the OpenCV pipeline: resize to the input size, cut the plan's rectangle and resize it back,
+  // mirror. Area interpolation when shrinking, bilinear otherwise (OpenCV's INTER_AREA, INTER_LINEAR).
+  auto resize = [](const torch::Tensor& x, int64_t n) {  // [1, C, h, w] -> [1, C, n, n]
+    if (x.size(2) == n && x.size(3) == n) return x;
+    const bool shrink = x.size(2) > n && x.size(3) > n;
+    auto o = F::InterpolateFuncOptions().size(std::vector<int64_t>{n, n});
+    return F::interpolate(x, shrink ? o.mode(torch::kArea) : o.mode(torch::kBilinear).align_corners(false));
+  };
+  auto geometry = [&](torch::Tensor x) {
+    x = resize(x, out);
+    if (plan.crop) x = resize(x.narrow(2, plan.crop_y, plan.crop_h).narrow(3, plan.crop_x, plan.crop_w), out);
+    return plan.flip ? x.flip({3}) : x;
   };
   Example ex;
   ex.label = s.label;
   auto image = data_->images[static_cast<int64_t>(index)].permute({2, 0, 1}).to(torch::kFloat).div_(255.0).unsqueeze(0);
-  image = resample(image).squeeze(0);
+  image = geometry(image).squeeze(0);
   if (plan.jitter) image = jitter(image, plan);
   ex.image = image.contiguous();
   if (!s.mask.empty() && s.label == 1) {
     auto mask = data_->masks[static_cast<int64_t>(index)].to(torch::kFloat).div_(255.0).view({1, 1, data_->mask_size, data_->mask_size});
-    if (!identity) mask = resample(mask);
+    if (plan.crop || plan.flip) mask = geometry(mask);
     ex.patch_scores = F::adaptive_avg_pool2d(mask, F::AdaptiveAvgPool2dFuncOptions({G, G})).view({G, G}).contiguous();
     ex.has_mask = true;
   } else {

@@ -73,13 +73,13 @@ struct PackedDatasetOptions {
   TORCH_ARG(uint64_t, seed) = 0;
 };
 
-/// The samples of a bundle as a SampleSource, with LibTorch alone. A sample is resampled from the
-/// stored S x S pixels to the input size in one bilinear step that also applies the plan's crop and
-/// flip (the OpenCV pipeline resizes, then crops and resizes again); the stored mask goes through
-/// the same geometry and its G x G patch means become the patch scores. Colour jitter follows the
-/// plan's factors; its hue step rotates colours about the grey axis (the OpenCV pipeline rotates
-/// HSV hue) by the same angle. Augmentation is seeded by (seed, epoch, index), so a sample's pixels
-/// repeat exactly.
+/// The samples of a bundle as a SampleSource, with LibTorch alone. A sample goes through the
+/// OpenCV pipeline's geometry: resized to the input size (area when shrinking, else bilinear), the
+/// plan's crop cut out and resized back (bilinear), mirrored; the stored mask goes through the same
+/// steps (bilinear where the OpenCV pipeline takes nearest neighbours) and its G x G patch means
+/// become the patch scores. Colour jitter follows the plan's factors; its hue step rotates colours
+/// about the grey axis (the OpenCV pipeline rotates HSV hue) by the same angle. Augmentation is
+/// seeded by (seed, epoch, index), so a sample's pixels repeat exactly.
 class PackedDataset : public SampleSource {
  public:
   PackedDataset(std::shared_ptr<const PackedData> data, PackedDatasetOptions options);

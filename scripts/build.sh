@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds sola (Release) into ./build. Extra arguments go to cmake's configure step.
+# BUILD_TARGETS="sola ..." builds only those targets (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 generator=()
@@ -7,4 +8,6 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
 fi
-cmake --build build --parallel "$(nproc)"
+targets=()
+for t in ${BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build build --parallel "$(nproc)" "${targets[@]}"

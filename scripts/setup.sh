@@ -11,7 +11,8 @@ PACKAGES=(
   libdlib-dev libdlib-data     # face detector and 68-point landmarks
   libgloo-dev                  # Gloo headers: c10d ProcessGroupGloo (multi-process training)
   libcpp-httplib-dev           # sola serve
-  libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev
+  libstb-dev                   # stb_image: decodes packed training bundles (also on the GPU machine)
   libgtest-dev googletest
   python3-torch python3-torchvision python3-pil   # reference checks only; never needed at run time
   chromium                     # the web page's browser test (headless)

@@ -17,6 +17,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "data/dataset.h"
 #include "data/manifest.h"
 #include "eval/evaluate.h"
 #include "eval/plot.h"

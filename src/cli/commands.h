@@ -14,5 +14,6 @@ void setup_synth(CLI::App& app);
 void setup_detect(CLI::App& app);
 void setup_serve(CLI::App& app);
 void setup_export(CLI::App& app);
+void setup_pack(CLI::App& app);
 
 }  // namespace sola::cli

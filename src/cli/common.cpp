@@ -53,16 +53,7 @@ RunConfig resolve_config(const ModelConfigArgs& args) {
         throw ConfigError(args.config_file + ": unknown config section '" + section + "' (known: model, train)");
     }
   }
-  for (const auto& kv : args.sets) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ConfigError("--set '" + kv + "': expected KEY=VALUE, e.g. --set grid=8");
-    const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
-    if (options_has_key<TrainOptions>(key))
-      options_set_text(cfg.train, key, value, "--set " + kv);
-    else
-      set_option(cfg.model, key, value, "--set " + kv);  // reports unknown keys
-  }
+  for (const auto& kv : args.sets) set_run_option(cfg.model, cfg.train, kv);
   cfg.model.validate();
   try {
     cfg.train.validate();

@@ -11,6 +11,8 @@
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <c10/core/ScalarType.h>
 
+#include <variant>
+
 namespace sola::compat {
 
 /// Enables or disables autocast for `device` (CPU or CUDA) with the given lower precision dtype.
@@ -28,6 +30,34 @@ inline void set_autocast(c10::DeviceType device, bool enabled, c10::ScalarType d
   }
 #endif
   if (!enabled) at::autocast::clear_cache();
+}
+
+/// Whether autocast to bfloat16 is on for `device` (CPU or CUDA).
+inline bool autocast_bf16_enabled(c10::DeviceType device) {
+#if SOLA_TORCH_AT_LEAST(2, 4)
+  return at::autocast::is_autocast_enabled(device) && at::autocast::get_autocast_dtype(device) == c10::kBFloat16;
+#else
+  if (device == c10::DeviceType::CPU)
+    return at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == c10::kBFloat16;
+  if (device == c10::DeviceType::CUDA)
+    return at::autocast::is_enabled() && at::autocast::get_autocast_gpu_dtype() == c10::kBFloat16;
+  return false;
+#endif
+}
+
+namespace detail {
+using namespace std;  // LibTorch 2.x: options hold std::variant
+using namespace c10;  // LibTorch 1.13: c10::variant and c10::holds_alternative
+template <class T, class V>
+bool holds(const V& v) {
+  return holds_alternative<T>(v);
+}
+}  // namespace detail
+
+/// holds_alternative for a LibTorch options variant (c10::variant in 1.13, std::variant in 2.x).
+template <class T, class V>
+bool holds_alternative(const V& v) {
+  return detail::holds<T>(v);
 }
 
 /// RAII autocast scope.

@@ -20,35 +20,9 @@
 
 #include <opencv2/core.hpp>
 
-namespace sola::data {
+#include "data/augment_plan.h"
 
-/// Which augmentations augment() applies and how strongly. The defaults are what the trainer uses
-/// when augmentation is on; validate() checks the ranges.
-struct AugmentOptions {
-  /// Mirror image and mask left-right, with probability 0.5.
-  bool hflip = true;
-  /// With probability 0.8, scale brightness and contrast by factors uniform in [0.8, 1.2], blend
-  /// each pixel with its grey value by a saturation factor uniform in [0.8, 1.2], and rotate the
-  /// hue by a fraction of the colour circle uniform in [-0.02, 0.02] (torchvision's ColorJitter
-  /// (0.2, 0.2, 0.2, 0.02), in that fixed order). Image only.
-  bool color_jitter = true;
-  /// Re-encode the image as JPEG (quality uniform in [jpeg_quality_min, 100]) and decode it again,
-  /// with probability jpeg_p. Image only.
-  bool jpeg = true;
-  /// Lowest JPEG quality drawn, in [1, 100].
-  int jpeg_quality_min = 60;
-  /// Probability of the JPEG stage, in [0, 1].
-  double jpeg_p = 0.3;
-  /// With probability crop_p, cut a rectangle covering a fraction uniform in [crop_scale_min, 1]
-  /// of the image area, with aspect ratio (width / height) log-uniform in [3/4, 4/3] (narrowed
-  /// to the ratios at which that area fits in the image), at a uniform position, and resize it
-  /// back to the input size: bilinear for the image, nearest neighbour for the mask.
-  bool random_resized_crop = true;
-  /// Smallest area fraction the crop keeps, in (0, 1].
-  double crop_scale_min = 0.8;
-  /// Probability of the crop stage, in [0, 1].
-  double crop_p = 0.5;
-};
+namespace sola::data {
 
 /// An augmented image and its mask.
 struct Augmented {
@@ -70,7 +44,5 @@ struct Augmented {
 Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOptions& opts,
                   std::mt19937& rng);
 
-/// Throws sola::ConfigError naming the first field out of range, its value and the allowed range.
-void validate(const AugmentOptions& opts);
 
 }  // namespace sola::data

@@ -1,24 +1,22 @@
 #pragma once
-// Face-crop datasets for training and evaluation, and a batch loader that decodes on worker threads.
+// Face-crop datasets for training and evaluation, read from manifest files with OpenCV (the
+// SampleSource of the OpenCV build; data/sample_source.h has the batch loader).
 //
 // A sample is read from its manifest row, resized to the model's input, optionally augmented
 // (seeded per (seed, epoch, index), so a run and its resumption see the same pixels), scaled to
 // [0, 1] RGB; its mask (if any) goes through the same geometry and becomes [G, G] patch scores
 // (AVG(m_ij) of Sec. 3.4).
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <exception>
 #include <map>
 #include <mutex>
-#include <optional>
-#include <thread>
 #include <vector>
 
+#include <torch/arg.h>
 #include <torch/types.h>
 
 #include "data/augment.h"
 #include "data/manifest.h"
+#include "data/sample_source.h"
 #include "data/self_blend.h"
 
 namespace sola::data {
@@ -40,36 +38,22 @@ struct DatasetOptions {
   TORCH_ARG(SelfBlendOptions, self_blend) = {};
 };
 
-struct Example {
-  torch::Tensor image;         ///< [3, S, S] float RGB in [0, 1]
-  torch::Tensor patch_scores;  ///< [G, G] forged fraction per patch (zeros without a mask)
-  bool has_mask = false;
-  int label = 0;
-};
-
-struct Batch {
-  torch::Tensor images;        ///< [B, 3, S, S]
-  torch::Tensor labels;        ///< [B] float 0/1
-  torch::Tensor patch_scores;  ///< [B, G, G]
-  torch::Tensor has_mask;      ///< [B] bool
-  std::vector<size_t> indices; ///< rows of the manifest
-};
-
-class FaceDataset {
+class FaceDataset : public SampleSource {
  public:
   FaceDataset(Manifest manifest, DatasetOptions options);
   /// Manifest samples plus, with pseudo_fakes, one pseudo-fake per real sample.
-  size_t size() const { return manifest_.samples.size() + pseudo_of_.size(); }
-  const Manifest& manifest() const { return manifest_; }
+  size_t size() const override { return manifest_.samples.size() + pseudo_of_.size(); }
+  const Manifest& manifest() const override { return manifest_; }
+  int64_t input_size() const override { return options_.input_size(); }
+  int64_t grid() const override { return options_.grid(); }
   const DatasetOptions& options() const { return options_; }
   /// Reads sample `index`; augmentation (if enabled) is seeded by (seed, epoch, index).
   /// Throws IoError naming the file and manifest line.
-  Example get(size_t index, uint64_t epoch) const;
-  Batch collate(const std::vector<size_t>& indices, uint64_t epoch) const;
+  Example get(size_t index, uint64_t epoch) const override;
   /// A training epoch's order: a seeded permutation of the samples; with pseudo_fakes, every real
   /// sample is followed by its pseudo-fake (so an even batch holds both halves of each pair when
   /// the manifest has only reals).
-  std::vector<size_t> training_order(uint64_t epoch) const;
+  std::vector<size_t> training_order(uint64_t epoch) const override;
 
  private:
   Manifest manifest_;
@@ -87,42 +71,6 @@ class FaceDataset {
   FaceGeometry face_geometry(size_t sample, const cv::Mat& image) const;  // cached per sample
   mutable std::mutex geometry_mutex_;
   mutable std::map<size_t, FaceGeometry> geometry_;
-};
-
-/// The order of an epoch: a permutation of [0, n) seeded by (seed, epoch), or 0..n-1 if !shuffle.
-std::vector<size_t> epoch_order(size_t n, uint64_t seed, uint64_t epoch, bool shuffle);
-
-/// Produces the batches of `order` (in order) on `workers` threads, `prefetch` batches ahead.
-/// Batch k holds order[k*B .. (k+1)*B). Errors on a worker are rethrown by next().
-class BatchLoader {
- public:
-  BatchLoader(const FaceDataset& dataset, std::vector<size_t> order, int64_t batch_size, uint64_t epoch,
-              int workers = 2, int prefetch = 4, size_t first_batch = 0, bool drop_last = false);
-  ~BatchLoader();
-  BatchLoader(const BatchLoader&) = delete;
-  BatchLoader& operator=(const BatchLoader&) = delete;
-
-  /// The next batch, or nullopt at the end.
-  std::optional<Batch> next();
-  size_t num_batches() const { return num_batches_; }
-
- private:
-  void work();
-
-  const FaceDataset& dataset_;
-  std::vector<size_t> order_;
-  int64_t batch_size_;
-  uint64_t epoch_;
-  int prefetch_;
-  size_t num_batches_;
-  size_t next_claim_;    // next batch a worker takes
-  size_t next_deliver_;  // next batch next() returns
-  std::map<size_t, Batch> ready_;
-  std::exception_ptr error_;
-  bool stop_ = false;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace sola::data

@@ -268,18 +268,6 @@ std::string source_list(const Manifest& m) {
 
 }  // namespace
 
-size_t Manifest::n_real() const {
-  return std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return s.label == 0; });
-}
-
-size_t Manifest::n_fake() const {
-  return std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return s.label == 1; });
-}
-
-size_t Manifest::n_with_mask() const {
-  return std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return !s.mask.empty(); });
-}
-
 Manifest read_manifest(const std::string& path) {
   const std::string bytes = read_text(path);
   std::string_view text = bytes;

@@ -6,6 +6,7 @@
 //   fake/yuojninrqr.jpg,1,mask/yuojninrqr.png,ldwxjylmvu,dfdc
 //
 // Paths are relative to the manifest's folder. Every reported problem reads `FILE:LINE: problem`.
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -32,11 +33,17 @@ struct Manifest {
   std::vector<std::string> sources;  ///< the manifest files read, in order
 
   /// Number of samples with label 0.
-  size_t n_real() const;
+  size_t n_real() const {
+    return std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return s.label == 0; });
+  }
   /// Number of samples with label 1.
-  size_t n_fake() const;
+  size_t n_fake() const {
+    return std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return s.label == 1; });
+  }
   /// Number of samples with a mask.
-  size_t n_with_mask() const;
+  size_t n_with_mask() const {
+    return std::count_if(samples.begin(), samples.end(), [](const Sample& s) { return !s.mask.empty(); });
+  }
 };
 
 /// Reads and validates one manifest CSV (UTF-8 with or without BOM, LF or CRLF, RFC-4180 quoting,

@@ -6,7 +6,7 @@
 
 namespace sola::eval {
 
-Scored score_dataset(DetectorImpl& model, const data::FaceDataset& dataset, int64_t batch_size, int workers,
+Scored score_dataset(DetectorImpl& model, const data::SampleSource& dataset, int64_t batch_size, int workers,
                      const std::function<void(size_t, size_t)>& progress, bool bf16) {
   const bool was_training = model.is_training();
   model.eval();

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data/dataset.h"
+#include "data/sample_source.h"
 #include "eval/metrics.h"
 #include "model/sola_net.h"
 
@@ -20,7 +20,7 @@ struct Scored {
 
 /// Scores every sample (no augmentation) in manifest order. `progress(done, total)` is called
 /// after each batch. Uses bf16 autocast when `bf16`.
-Scored score_dataset(DetectorImpl& model, const data::FaceDataset& dataset, int64_t batch_size, int workers,
+Scored score_dataset(DetectorImpl& model, const data::SampleSource& dataset, int64_t batch_size, int workers,
                      const std::function<void(size_t, size_t)>& progress = {}, bool bf16 = false);
 
 struct Report {

@@ -2,8 +2,7 @@
 
 #include <unistd.h>
 
-#include <zlib.h>
-
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -28,15 +27,22 @@ constexpr size_t kTrailerSize = 24;
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+/// CRC-32 (ISO-HDLC: zlib's, zip's and PNG's), table-driven. Own code rather than zlib's so that
+/// the model library builds where no zlib headers are (the GPU machine: scripts/gpu_train.sh).
 uint64_t crc32_of(const char* data, size_t size) {
-  uLong crc = ::crc32(0L, Z_NULL, 0);
-  while (size > 0) {  // zlib's length is 32-bit on some platforms: feed in chunks
-    const size_t n = std::min<size_t>(size, 1u << 30);
-    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(data), static_cast<uInt>(n));
-    data += n;
-    size -= n;
-  }
-  return static_cast<uint64_t>(crc);
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t crc = 0xFFFFFFFFu;
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+  return static_cast<uint64_t>(crc ^ 0xFFFFFFFFu);
 }
 
 void put_u64(std::string& out, uint64_t v) {
@@ -205,8 +211,8 @@ torch::serialize::InputArchive open_archive(const std::string& path, const torch
 }
 }  // namespace
 
-void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer) {
-  auto archive = open_archive(path, torch::kCPU);
+void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer, const torch::Device& device) {
+  auto archive = open_archive(path, device);
   torch::serialize::InputArchive state;
   if (!archive.try_read("optimizer", state)) throw IoError(path, "holds no optimizer state (not a training checkpoint)");
   try {

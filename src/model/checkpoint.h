@@ -41,8 +41,10 @@ std::string previous_checkpoint_path(const std::string& path);
 /// what is wrong (missing, truncated, corrupted). Cheap compared with loading.
 void verify_model_file(const std::string& path);
 
-/// Restores the optimizer state stored by save_model. Throws IoError naming the path if absent.
-void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer);
+/// Restores the optimizer state stored by save_model, its tensors on `device` (the parameters').
+/// Throws IoError naming the path if absent.
+void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer,
+                    const torch::Device& device = torch::kCPU);
 
 /// Reads a file written by save_model. Throws IoError naming the path for a missing, truncated or
 /// foreign file, and for weights that do not match the stored configuration.

@@ -74,23 +74,14 @@ void fold_trunk(ResNetTrunkImpl& trunk, bool bf16) {
 
 namespace {
 
-/// Whether autocast to bfloat16 is on for the device of `x` (LibTorch's API changed in 2.4).
-bool autocast_bf16(const torch::Tensor& x) {
-#if SOLA_TORCH_AT_LEAST(2, 4)
-  const auto type = x.device().type();
-  return at::autocast::is_autocast_enabled(type) && at::autocast::get_autocast_dtype(type) == torch::kBFloat16;
-#else
-  if (x.is_cpu()) return at::autocast::is_cpu_enabled() && at::autocast::get_autocast_cpu_dtype() == torch::kBFloat16;
-  if (x.is_cuda()) return at::autocast::is_enabled() && at::autocast::get_autocast_gpu_dtype() == torch::kBFloat16;
-  return false;
-#endif
-}
+/// Whether autocast to bfloat16 is on for the device of `x`.
+bool autocast_bf16(const torch::Tensor& x) { return compat::autocast_bf16_enabled(x.device().type()); }
 
 }  // namespace
 
 FoldedConvImpl::FoldedConvImpl(const nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn, bool bf16_copy) {
   const auto& o = conv.options;
-  if (!c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
+  if (!compat::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
     throw ConfigError("fold_batchnorm: only zero-padded convolutions are folded");
   auto [w, b] = fold_batchnorm(conv.weight, conv.bias, bn);
   const bool trainable = conv.weight.requires_grad();

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "model/options.h"
 
 namespace sola {
 
@@ -33,11 +34,23 @@ void TrainOptions::validate() const {
   if (!init_.empty() && init_.rfind("torchvision:", 0) != 0 && init_.rfind("sola:", 0) != 0)
     bad("init", "'" + init_ + "'", "expected torchvision:FILE or sola:FILE");
   if (seed_ < 0) bad("seed", std::to_string(seed_), "expected >= 0");
+  if (device_ != "cpu" && device_ != "cuda" && device_.rfind("cuda:", 0) != 0)
+    bad("device", "'" + device_ + "'", "expected cpu, cuda or cuda:N");
   if (workers_ < 1 || workers_ > 64) bad("workers", std::to_string(workers_), "expected 1..64");
   if (max_steps_per_epoch_ < 0) bad("max_steps_per_epoch", std::to_string(max_steps_per_epoch_), "expected >= 0");
   if (checkpoint_every_ < 0) bad("checkpoint_every", std::to_string(checkpoint_every_), "expected >= 0");
   if (log_every_ < 1) bad("log_every", std::to_string(log_every_), "expected >= 1");
   if (eval_batch_size_ < 1) bad("eval_batch_size", std::to_string(eval_batch_size_), "expected >= 1");
+}
+
+void set_run_option(ModelOptions& model, TrainOptions& train, const std::string& kv) {
+  const auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) throw ConfigError("--set '" + kv + "': expected KEY=VALUE, e.g. --set grid=8");
+  const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+  if (options_has_key<TrainOptions>(key))
+    options_set_text(train, key, value, "--set " + kv);
+  else
+    set_option(model, key, value, "--set " + kv);  // reports unknown keys
 }
 
 }  // namespace sola

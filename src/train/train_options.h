@@ -39,6 +39,7 @@ namespace sola {
   X(double, pseudo_fake_share, 0.0, "share of the fake samples replaced, anew each epoch, by a self-blended pseudo-fake of a real (its group's real where there is one), with its exact mask") \
   X(std::string, precision, "bf16", "training arithmetic: bf16 (autocast: convolutions in bfloat16; weights, ASRM, SOLA head, losses and metrics in fp32) or fp32") \
   X(bool, channels_last, true, "channels-last (NHWC) weights and batches in training") \
+  X(std::string, device, "cpu", "where the model trains: cpu, or cuda (cuda:N for the N-th GPU); batches are moved there") \
   X(int64_t, workers, 2, "data-loading threads")                                                      \
   X(int64_t, max_steps_per_epoch, 0, "cap on steps per epoch (0: the whole training set)")            \
   X(int64_t, checkpoint_every, 0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)") \
@@ -56,5 +57,11 @@ template <class F>
 void visit_options(TrainOptions& o, F&& f) {
   SOLA_TRAIN_OPTIONS(SOLA_VISIT_OPTION)
 }
+
+struct ModelOptions;
+
+/// Applies one command-line "KEY=VALUE" (--set): to the train options where KEY is a train key,
+/// else to the model options. Throws ConfigError for a malformed pair, an unknown key or a bad value.
+void set_run_option(ModelOptions& model, TrainOptions& train, const std::string& key_value);
 
 }  // namespace sola

@@ -10,7 +10,6 @@
 #include "core/compat.h"
 #include "core/error.h"
 #include "eval/evaluate.h"
-#include "eval/plot.h"
 #include "model/checkpoint.h"
 #include "model/pretrained.h"
 #include "train/distributed.h"
@@ -57,33 +56,41 @@ bool uses_pseudo_fakes(const TrainOptions& o) { return o.pseudo_fakes() || o.pse
 
 }  // namespace
 
-Trainer::Trainer(ModelOptions model_options, TrainOptions train_options, data::Manifest train, data::Manifest val,
-                 std::string out_dir, json provenance)
+namespace {
+
+/// Throws ConfigError unless `source` gives the model's input size and grid.
+void check_geometry(const data::SampleSource& source, const ModelOptions& model, const std::string& what) {
+  if (source.input_size() != model.input_size() || source.grid() != model.grid())
+    throw ConfigError(fmt::format("{} gives {}x{} images with a {}x{} patch grid; the model takes {}x{} with grid {}", what,
+                                  source.input_size(), source.input_size(), source.grid(), source.grid(),
+                                  model.input_size(), model.input_size(), model.grid()));
+}
+
+}  // namespace
+
+Trainer::Trainer(ModelOptions model_options, TrainOptions train_options, std::shared_ptr<const data::SampleSource> train,
+                 std::shared_ptr<const data::SampleSource> val, std::string out_dir, json provenance)
     : model_options_(std::move(model_options)), options_(std::move(train_options)), train_(std::move(train)),
       val_(std::move(val)), out_dir_(std::move(out_dir)), provenance_(std::move(provenance)) {
   model_options_.validate();
   options_.validate();
+  if (!train_) throw ConfigError("no training data");
   loss_options();  // checks the mode against the model
-  if (train_.samples.empty()) throw ConfigError("training manifest has no samples");
-  if (train_.n_real() == 0 || (train_.n_fake() == 0 && !options_.pseudo_fakes()))
+  const data::Manifest& m = train_->manifest();
+  if (m.samples.empty()) throw ConfigError("training manifest has no samples");
+  if (m.n_real() == 0 || (m.n_fake() == 0 && !options_.pseudo_fakes()))
     throw ConfigError(fmt::format("training data needs real and fake images (or pseudo_fakes=true): got {} real, {} fake",
-                                  train_.n_real(), train_.n_fake()));
+                                  m.n_real(), m.n_fake()));
+  check_geometry(*train_, model_options_, "the training data");
+  if (val_ && val_->manifest().samples.empty()) val_.reset();
+  if (val_) check_geometry(*val_, model_options_, "the validation data");
 }
 
-void Trainer::add_validation(std::string name, data::Manifest manifest) {
-  if (manifest.samples.empty()) throw ConfigError("validation set '" + name + "' has no samples");
-  extra_val_.emplace_back(std::move(name), std::move(manifest));
+void Trainer::add_validation(std::string name, std::shared_ptr<const data::SampleSource> source) {
+  if (!source || source->manifest().samples.empty()) throw ConfigError("validation set '" + name + "' has no samples");
+  check_geometry(*source, model_options_, "validation set '" + name + "'");
+  extra_val_.emplace_back(std::move(name), std::move(source));
 }
-
-LossOptions Trainer::loss_options() const {
-  return LossOptions()
-      .mode(resolve_loss_mode(options_.loss(), model_options_, count_fakes(train_, true) > 0 || uses_pseudo_fakes(options_)))
-      .alpha(options_.alpha())
-      .beta(options_.beta())
-      .gamma(options_.gamma());
-}
-
-namespace {
 
 data::AugmentOptions augment_options(const TrainOptions& o) {
   data::AugmentOptions a;
@@ -93,6 +100,17 @@ data::AugmentOptions augment_options(const TrainOptions& o) {
   a.random_resized_crop = o.aug_crop();
   return a;
 }
+
+LossOptions Trainer::loss_options() const {
+  return LossOptions()
+      .mode(resolve_loss_mode(options_.loss(), model_options_,
+                              count_fakes(train_->manifest(), true) > 0 || uses_pseudo_fakes(options_)))
+      .alpha(options_.alpha())
+      .beta(options_.beta())
+      .gamma(options_.gamma());
+}
+
+namespace {
 
 /// Keeps the log lines a resumed run has already accounted for: steps up to `global_step` and
 /// the first `epochs_done` epoch lines (numbered from 1). Lines written after the checkpoint by
@@ -112,44 +130,6 @@ void truncate_log(const std::string& path, int64_t global_step, int64_t epochs_d
   in.close();
   std::ofstream out(path, std::ios::trunc);
   for (const auto& l : keep) out << l << '\n';
-}
-
-/// curves.png: training loss terms (left) and validation metrics (right) per epoch, from the log.
-void plot_curves(const std::string& log_path, const std::string& png_path) {
-  std::ifstream in(log_path);
-  std::string line;
-  auto series = [](const char* name) { return eval::Series{name, {}, {}}; };
-  eval::Series loss = series("train loss"), cls = series("classifier BCE"), first = series("first-order term"),
-               second = series("second-order term"), auc = series("val frame AUC"), ap = series("val AP"),
-               eer = series("val EER");
-  while (std::getline(in, line)) {
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || j.value("type", "") != "epoch") continue;
-    const double e = j.at("epoch").get<double>();
-    for (auto [series, key] : {std::pair{&loss, "train_loss"}, {&cls, "train_cls"}, {&first, "train_first"}, {&second, "train_second"}}) {
-      series->x.push_back(e);
-      series->y.push_back(j.value(key, 0.0));
-    }
-    if (j.contains("val")) {
-      for (auto [series, key] : {std::pair{&auc, "auc"}, {&ap, "ap"}, {&eer, "eer"}}) {
-        series->x.push_back(e);
-        series->y.push_back(j["val"]["frame"].value(key, 0.0));
-      }
-    }
-  }
-  eval::PlotOptions lo;
-  lo.title = "training loss";
-  lo.x_label = "epoch";
-  lo.y_label = "loss";
-  lo.width = 640;
-  lo.height = 480;
-  eval::PlotOptions vo = lo;
-  vo.title = "validation";
-  vo.y_label = "metric";
-  vo.y_unit_range = true;
-  cv::Mat left = eval::plot_lines({loss, cls, first, second}, lo), right = eval::plot_lines({auc, ap, eer}, vo), both;
-  cv::hconcat(left, right, both);
-  eval::write_png(png_path, both);
 }
 
 /// The checkpoint to resume from: last.pt when it verifies, else the one it replaced.
@@ -242,20 +222,23 @@ TrainSummary Trainer::run(bool resume) {
     torch::NoGradGuard no_grad;
     group.broadcast(tensors, 0);
   }
-  if (options_.channels_last()) {  // NHWC weights: oneDNN's fast layout, kept through the run
+  const torch::Device device(options_.device());
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw ConfigError("device=" + options_.device() + ", but this LibTorch build sees no CUDA GPU");
+  model->to(device);
+  if (options_.channels_last()) {  // NHWC weights: the fast layout of oneDNN and of cuDNN's bf16 kernels
     torch::NoGradGuard no_grad;
     for (auto& p : model->parameters())
       if (p.dim() == 4) p.set_data(p.contiguous(c10::MemoryFormat::ChannelsLast));
   }
   const bool bf16 = options_.precision() == "bf16";
-  const c10::DeviceType device_type = model->parameters().empty() ? c10::DeviceType::CPU
-                                                                   : model->parameters().front().device().type();
+  const c10::DeviceType device_type = device.type();
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(options_.lr())
                                                         .betas({options_.adam_beta1(), options_.adam_beta2()})
                                                         .eps(options_.adam_eps())
                                                         .weight_decay(options_.weight_decay()));
   if (resume) {
-    load_optimizer(resume_path, optimizer);
+    load_optimizer(resume_path, optimizer, device);
     if (is_main) {
       truncate_log(log_path, global_step, epoch);
       fmt::print(stderr, "resuming {} at epoch {} step {} (global step {})\n", resume_path, epoch + 1, step_in_epoch,
@@ -269,21 +252,7 @@ TrainSummary Trainer::run(bool resume) {
   const int64_t warmup_origin = continue_from_.empty() || resume ? 0 : global_step;
   const LossOptions loss_opts = loss_options();
 
-  data::FaceDataset train_set(train_, data::DatasetOptions()
-                                          .input_size(model_options_.input_size())
-                                          .grid(model_options_.grid())
-                                          .augment(options_.augment())
-                                          .augment_options(augment_options(options_))
-                                          .seed(static_cast<uint64_t>(options_.seed()))
-                                          .pseudo_fakes(options_.pseudo_fakes())
-                                          .pseudo_fake_share(options_.pseudo_fake_share()));
-  const auto eval_options = data::DatasetOptions().input_size(model_options_.input_size()).grid(model_options_.grid());
-  std::optional<data::FaceDataset> val_set;
-  if (!val_.samples.empty()) val_set.emplace(val_, eval_options);
-  std::vector<std::pair<std::string, std::unique_ptr<data::FaceDataset>>> extra_sets;
-  for (const auto& [name, manifest] : extra_val_)
-    extra_sets.emplace_back(name, std::make_unique<data::FaceDataset>(manifest, eval_options));
-
+  const data::SampleSource& train_set = *train_;
   const int64_t full_steps = static_cast<int64_t>(train_set.size()) / options_.batch_size();
   const int64_t steps_per_epoch =
       std::max<int64_t>(1, options_.max_steps_per_epoch() > 0 ? std::min(full_steps, options_.max_steps_per_epoch()) : full_steps);
@@ -293,7 +262,8 @@ TrainSummary Trainer::run(bool resume) {
   if (is_main) {
     const auto loss_mode = loss_options().mode();
     const std::string loss_text =
-        describe_loss(loss_mode, count_fakes(train_, true), count_fakes(train_, false), uses_pseudo_fakes(options_));
+        describe_loss(loss_mode, count_fakes(train_->manifest(), true), count_fakes(train_->manifest(), false),
+                      uses_pseudo_fakes(options_));
     fmt::print(stderr, "loss: {}\n", loss_text);
     json cfg{{"model", to_json(model_options_)},
              {"train", options_to_json(options_)},
@@ -349,11 +319,17 @@ TrainSummary Trainer::run(bool resume) {
       if (global_step - warmup_origin < warmup_steps)
         lr *= static_cast<double>(global_step - warmup_origin + 1) / static_cast<double>(warmup_steps);
       for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      if (device.is_cuda()) {
+        batch->images = batch->images.to(device, /*non_blocking=*/true);
+        batch->labels = batch->labels.to(device, true);
+        batch->patch_scores = batch->patch_scores.to(device, true);
+        batch->has_mask = batch->has_mask.to(device, true);
+      }
       if (options_.channels_last()) batch->images = batch->images.contiguous(c10::MemoryFormat::ChannelsLast);
       // Gradients of the micro-batches of all ranks are summed, then divided by their number: the
       // same step as one batch, and bit-identical between W processes and W micro-batches.
       optimizer.zero_grad();
-      auto sums = torch::zeros({4}, torch::kDouble);  // loss, classifier, first, second
+      auto sums = torch::zeros({4}, torch::dtype(torch::kDouble).device(device));  // loss, classifier, first, second
       for (int64_t m = 0; m < options_.micro_batches(); ++m) {
         auto part = [&](const torch::Tensor& t) { return options_.micro_batches() == 1 ? t : t.narrow(0, m * micro_size, micro_size); };
         ModelOutput out;
@@ -378,6 +354,7 @@ TrainSummary Trainer::run(bool resume) {
           if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(n_micro));
       }
       sums /= static_cast<double>(n_micro);
+      sums = sums.cpu();
       const double loss_value = sums[0].item<double>();
       if (!std::isfinite(loss_value))
         throw Error(fmt::format("training diverged: loss is {} at epoch {} step {} (global step {}); the last good "
@@ -420,9 +397,10 @@ TrainSummary Trainer::run(bool resume) {
                     {"data_wait_share", epoch_seconds > 0 ? data_wait / epoch_seconds : 0.0},
                     {"train_images_per_second", epoch_seconds > 0 ? n_steps * options_.batch_size() / epoch_seconds : 0.0}};
     double criterion = n_steps ? -sum_loss / n_steps : best;
-    if (val_set && is_main) {
-      ProgressBar vbar("  validate", val_set->size());
-      auto scored = eval::score_dataset(*model, *val_set, options_.eval_batch_size(), static_cast<int>(options_.workers()),
+    const auto validate_start = std::chrono::steady_clock::now();
+    if (val_ && is_main) {
+      ProgressBar vbar("  validate", val_->size());
+      auto scored = eval::score_dataset(*model, *val_, options_.eval_batch_size(), static_cast<int>(options_.workers()),
                                         [&](size_t done, size_t) { vbar.update(done); }, bf16);
       auto report = eval::summarize(scored);
       vbar.finish(fmt::format("frame AUC {:.4f} video AUC {:.4f} AP {:.4f} EER {:.4f}", report.frame.auc,
@@ -431,7 +409,7 @@ TrainSummary Trainer::run(bool resume) {
       criterion = report.frame.auc;
     }
     if (is_main) {
-      for (auto& [name, set] : extra_sets) {
+      for (auto& [name, set] : extra_val_) {
         ProgressBar xbar("  " + name, set->size());
         auto scored = eval::score_dataset(*model, *set, options_.eval_batch_size(), static_cast<int>(options_.workers()),
                                           [&](size_t done, size_t) { xbar.update(done); }, bf16);
@@ -440,19 +418,34 @@ TrainSummary Trainer::run(bool resume) {
         epoch_line["val_extra"][name] = report.to_json();
       }
     }
+    const double validate_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - validate_start).count();
+    if (val_ || !extra_val_.empty()) epoch_line["validate_seconds"] = validate_seconds;
+    summary.train_seconds += epoch_seconds;
+    summary.data_wait_seconds += data_wait;
+    summary.validate_seconds += validate_seconds;
     const bool improved = criterion > best;
     if (improved) best = criterion;
     epoch_line["best"] = improved;
     log_line(epoch_line);
+    const auto checkpoint_start = std::chrono::steady_clock::now();
     if (improved) save_checkpoint(best_path, false, epoch + 1, 0);
     save_checkpoint(last_path, true, epoch + 1, 0);
-    if (is_main) plot_curves(log_path, (fs::path(out_dir_) / "curves.png").string());
+    summary.checkpoint_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - checkpoint_start).count();
+    if (is_main && plot_curves) plot_curves(log_path, (fs::path(out_dir_) / "curves.png").string());
     group.barrier();  // the other ranks wait for validation and checkpoints
     summary.last_epoch = epoch_line;
+    if (stop_after_epoch && epoch + 1 < options_.epochs() &&
+        stop_after_epoch(std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count())) {
+      summary.stopped_early = true;
+      ++epoch;
+      break;
+    }
   }
   summary.epochs_done = epoch;
   summary.steps = global_step;
-  summary.best_val_auc = val_set ? best : -1;
+  summary.best_val_auc = val_ ? best : -1;
   summary.train_images_per_second = seconds_training > 0 ? images_seen / seconds_training : 0.0;
   return summary;
 }

@@ -7,7 +7,13 @@
 //   last.pt         training checkpoint (model, optimizer, position); also a loadable model file
 //   best.pt         model with the best validation frame AUC so far
 //   metrics.jsonl   one JSON line per logged step ({"type":"step",...}) and per epoch ({"type":"epoch",...})
-//   curves.png      loss terms and validation metrics per epoch
+//   curves.png      loss terms and validation metrics per epoch (drawn by `plot_curves`, which the
+//                   manifest constructor sets: OpenCV; the build without OpenCV writes none)
+//
+// Where the samples come from is the caller's choice: any data::SampleSource (FaceDataset decodes
+// manifest files with OpenCV, PackedDataset reads a packed bundle with LibTorch alone). The model
+// trains on the train option `device` (cpu, cuda): model, optimizer state and batches live there,
+// autocast follows the device type.
 //
 // Determinism: initialisation, data order and augmentation derive from `seed`, and nothing in the
 // loop draws other random numbers, so a CPU run with the same seed and thread count repeats
@@ -19,7 +25,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data/dataset.h"
+#include <memory>
+
+#include "data/augment_plan.h"
+#include "data/manifest.h"
+#include "data/sample_source.h"
 #include "loss/anomaly_loss.h"
 #include "model/sola_net.h"
 #include "train/train_options.h"
@@ -31,12 +41,25 @@ struct TrainSummary {
   int64_t steps = 0;
   double best_val_auc = -1;   ///< -1 without validation
   double train_images_per_second = 0;
+  double train_seconds = 0;     ///< wall time of the training loops, data waits included
+  double data_wait_seconds = 0; ///< of which the step waited for the loader
+  double validate_seconds = 0;  ///< wall time of validation (all sets)
+  double checkpoint_seconds = 0; ///< wall time of writing checkpoints at epoch ends
+  bool stopped_early = false;    ///< stop_after_epoch ended the run before `epochs`
   nlohmann::json last_epoch;  ///< the last epoch's metrics line
 };
 
 class Trainer {
  public:
-  /// `val` may be empty (no validation; best.pt then follows the training loss).
+  /// Trains on `train` (its input size and grid must be the model's; the caller sets its
+  /// augmentation from the train options: augment_options()). `val` may be null (no validation;
+  /// best.pt then follows the training loss).
+  Trainer(ModelOptions model_options, TrainOptions train_options, std::shared_ptr<const data::SampleSource> train,
+          std::shared_ptr<const data::SampleSource> val, std::string out_dir,
+          nlohmann::json provenance = nlohmann::json::object());
+  /// OpenCV build only (defined in sola_pipeline, train/trainer_files.cpp): FaceDatasets of the
+  /// manifests' files with the run's augmentation, pseudo-fakes and seed, and curves.png.
+  /// `val` may be empty.
   Trainer(ModelOptions model_options, TrainOptions train_options, data::Manifest train, data::Manifest val,
           std::string out_dir, nlohmann::json provenance = nlohmann::json::object());
   /// Trains to `epochs`. With `resume`, continues from out_dir/last.pt (error if it is absent).
@@ -48,21 +71,32 @@ class Trainer {
   void continue_from(std::string model_file) { continue_from_ = std::move(model_file); }
   /// Another validation set, scored every epoch and logged under "val_extra" NAME; best.pt still
   /// follows the main validation set.
+  void add_validation(std::string name, std::shared_ptr<const data::SampleSource> source);
+  /// OpenCV build only: a FaceDataset of the manifest's files.
   void add_validation(std::string name, data::Manifest manifest);
   /// The loss options the run uses (mode resolved from "auto").
   LossOptions loss_options() const;
   /// Called after every optimizer step with the global step (tests use it to stop mid-run).
   std::function<void(int64_t)> on_step;
+  /// Asked after every epoch (its log line and checkpoints written) with that epoch's wall time,
+  /// validation and checkpoints included; true ends the run there (a time budget).
+  std::function<bool(double epoch_seconds)> stop_after_epoch;
+  /// Called after every epoch with metrics.jsonl and OUT/curves.png to draw the curves; unset: no
+  /// curves.png.
+  std::function<void(const std::string& log_path, const std::string& png_path)> plot_curves;
 
  private:
   ModelOptions model_options_;
   TrainOptions options_;
-  data::Manifest train_, val_;
-  std::vector<std::pair<std::string, data::Manifest>> extra_val_;
+  std::shared_ptr<const data::SampleSource> train_, val_;
+  std::vector<std::pair<std::string, std::shared_ptr<const data::SampleSource>>> extra_val_;
   std::string continue_from_;
   std::string out_dir_;
   nlohmann::json provenance_;
 };
+
+/// The augmentation the train options ask for (aug_* keys), for the training source.
+data::AugmentOptions augment_options(const TrainOptions& options);
 
 /// Loss mode for a model. "auto": classifier for resnet; for sola, supervised (Eq. 9-11) when some
 /// training fakes have masks (manifest masks or pseudo-fakes), else weak (Eq. 12): supervised

@@ -1,0 +1,124 @@
+#include "data/augment_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace sola::data {
+namespace {
+
+/// Probability of the flip stage.
+constexpr double kFlipP = 0.5;
+/// Probability of the colour-jitter stage and its strengths (fractions, as in torchvision).
+constexpr double kJitterP = 0.8;
+constexpr double kBrightness = 0.2;
+constexpr double kContrast = 0.2;
+constexpr double kSaturation = 0.2;
+constexpr double kHue = 0.02;
+/// Aspect-ratio (width / height) range of the random resized crop.
+constexpr double kMinRatio = 3.0 / 4.0;
+constexpr double kMaxRatio = 4.0 / 3.0;
+
+/// Uniform in [0, 1) from one raw engine output (mt19937's outputs are fixed by the standard).
+double uniform01(std::mt19937& rng) { return static_cast<double>(rng()) * 0x1p-32; }
+
+/// Maps a uniform [0, 1) number `u` to [lo, hi).
+double lerp(double lo, double hi, double u) { return lo + (hi - lo) * u; }
+
+/// Maps a uniform [0, 1) number `u` to an integer uniform in [lo, hi].
+int uniform_int(int lo, int hi, double u) {
+  return std::min(hi, lo + static_cast<int>(u * (hi - lo + 1)));
+}
+
+/// The numbers one stage uses, all uniform in [0, 1). Every stage draws all of its numbers on
+/// every call, so the engine advances by the same count whatever the options.
+template <size_t N>
+struct Draws {
+  double u[N];
+  explicit Draws(std::mt19937& rng) {
+    for (double& x : u) x = uniform01(rng);
+  }
+};
+
+struct Rect {
+  int x, y, w, h;
+};
+
+/// The crop rectangle of a random resized crop of a width x height image, from draws (fire, area,
+/// ratio, x, y). The area fraction is uniform in [scale_min, 1]; the aspect ratio is log-uniform
+/// over the part of [kMinRatio, kMaxRatio] at which that area fits in the image (for an image
+/// whose own aspect is so far from square that none fits, the fitting ratio nearest that range).
+
+Rect crop_rect(int width, int height, double scale_min, const Draws<5>& d) {
+  const double w_img = width, h_img = height;
+  const double s = lerp(scale_min, 1.0, d.u[1]);
+  // A crop of area s * w_img * h_img and aspect ratio r fits in the image when
+  // s * w_img / h_img <= r <= w_img / (s * h_img).
+  const double fit_lo = s * w_img / h_img, fit_hi = w_img / (s * h_img);
+  double lo = std::max(kMinRatio, fit_lo), hi = std::min(kMaxRatio, fit_hi);
+  if (lo > hi) lo = hi = fit_lo > kMaxRatio ? fit_lo : fit_hi;
+  const double r = std::exp(lerp(std::log(lo), std::log(hi), d.u[2]));
+  const double area = s * w_img * h_img;
+  const int w = std::clamp(static_cast<int>(std::lround(std::sqrt(area * r))), 1, width);
+  const int h = std::clamp(static_cast<int>(std::lround(std::sqrt(area / r))), 1, height);
+  return {uniform_int(0, width - w, d.u[3]), uniform_int(0, height - h, d.u[4]), w, h};
+}
+
+/// Throws ConfigError "augmentation option 'FIELD' = VALUE is invalid: must be ALLOWED".
+template <typename T>
+[[noreturn]] void reject(const char* field, T value, const char* allowed) {
+  std::ostringstream msg;
+  msg << "augmentation option '" << field << "' = " << value << " is invalid: must be " << allowed;
+  throw ConfigError(msg.str());
+}
+
+/// Whether p is a probability (false for NaN).
+bool is_probability(double p) { return p >= 0.0 && p <= 1.0; }
+
+}  // namespace
+
+void validate(const AugmentOptions& opts) {
+  if (opts.jpeg_quality_min < 1 || opts.jpeg_quality_min > 100) {
+    reject("jpeg_quality_min", opts.jpeg_quality_min, "an integer in [1, 100]");
+  }
+  if (!is_probability(opts.jpeg_p)) reject("jpeg_p", opts.jpeg_p, "a probability in [0, 1]");
+  if (!(opts.crop_scale_min > 0.0 && opts.crop_scale_min <= 1.0)) {
+    reject("crop_scale_min", opts.crop_scale_min, "an area fraction in (0, 1]");
+  }
+  if (!is_probability(opts.crop_p)) reject("crop_p", opts.crop_p, "a probability in [0, 1]");
+}
+
+AugmentPlan plan_augment(int width, int height, const AugmentOptions& opts, std::mt19937& rng) {
+  validate(opts);
+  AugmentPlan plan;
+  const Draws<5> crop(rng);  // fire, area, ratio, x, y
+  if (opts.random_resized_crop && crop.u[0] < opts.crop_p && width > 0 && height > 0) {
+    const Rect r = crop_rect(width, height, opts.crop_scale_min, crop);
+    plan.crop = true;
+    plan.crop_x = r.x;
+    plan.crop_y = r.y;
+    plan.crop_w = r.w;
+    plan.crop_h = r.h;
+  }
+  const Draws<1> flip(rng);  // fire
+  plan.flip = opts.hflip && flip.u[0] < kFlipP;
+  const Draws<5> jitter(rng);  // fire, brightness, contrast, saturation, hue
+  if (opts.color_jitter && jitter.u[0] < kJitterP) {
+    plan.jitter = true;
+    plan.brightness = lerp(1.0 - kBrightness, 1.0 + kBrightness, jitter.u[1]);
+    plan.contrast = lerp(1.0 - kContrast, 1.0 + kContrast, jitter.u[2]);
+    plan.saturation = lerp(1.0 - kSaturation, 1.0 + kSaturation, jitter.u[3]);
+    plan.hue = lerp(-kHue, kHue, jitter.u[4]);
+  }
+  const Draws<2> jpeg(rng);  // fire, quality
+  if (opts.jpeg && jpeg.u[0] < opts.jpeg_p) {
+    plan.jpeg = true;
+    plan.jpeg_quality = uniform_int(opts.jpeg_quality_min, 100, jpeg.u[1]);
+  }
+  return plan;
+}
+
+}  // namespace sola::data

@@ -1,0 +1,78 @@
+#pragma once
+// The random choices of training augmentation, apart from any image library: which stages fire on
+// a sample and with what parameters. augment() (data/augment.h) applies a plan with OpenCV to
+// decoded files; PackedDataset (data/packed.h) applies the same plan with LibTorch to a packed
+// bundle, so both pipelines draw identical choices from the same engine state.
+//
+// Stages, in this fixed order, each with its own probability:
+//   1. random resized crop  geometric: image and mask
+//   2. horizontal flip      geometric: image and mask
+//   3. colour jitter        photometric: image only (brightness, contrast, saturation, hue)
+//   4. JPEG re-encoding     photometric: image only
+//
+// Every stage draws the same count of numbers from the engine whether it is enabled or not and
+// whether it fires or not, so switching one stage off leaves the random choices of the others
+// unchanged for every sample (ablations compare like with like). Numbers are made from raw engine
+// outputs rather than std::*_distribution, whose algorithms the standard leaves to the library, so
+// the random choices do not depend on the C++ standard library.
+#include <random>
+
+namespace sola::data {
+
+/// Which augmentations augment() applies and how strongly. The defaults are what the trainer uses
+/// when augmentation is on; validate() checks the ranges.
+struct AugmentOptions {
+  /// Mirror image and mask left-right, with probability 0.5.
+  bool hflip = true;
+  /// With probability 0.8, scale brightness and contrast by factors uniform in [0.8, 1.2], blend
+  /// each pixel with its grey value by a saturation factor uniform in [0.8, 1.2], and rotate the
+  /// hue by a fraction of the colour circle uniform in [-0.02, 0.02] (torchvision's ColorJitter
+  /// (0.2, 0.2, 0.2, 0.02), in that fixed order). Image only.
+  bool color_jitter = true;
+  /// Re-encode the image as JPEG (quality uniform in [jpeg_quality_min, 100]) and decode it again,
+  /// with probability jpeg_p. Image only.
+  bool jpeg = true;
+  /// Lowest JPEG quality drawn, in [1, 100].
+  int jpeg_quality_min = 60;
+  /// Probability of the JPEG stage, in [0, 1].
+  double jpeg_p = 0.3;
+  /// With probability crop_p, cut a rectangle covering a fraction uniform in [crop_scale_min, 1]
+  /// of the image area, with aspect ratio (width / height) log-uniform in [3/4, 4/3] (narrowed
+  /// to the ratios at which that area fits in the image), at a uniform position, and resize it
+  /// back to the input size: bilinear for the image, nearest neighbour for the mask.
+  bool random_resized_crop = true;
+  /// Smallest area fraction the crop keeps, in (0, 1].
+  double crop_scale_min = 0.8;
+  /// Probability of the crop stage, in [0, 1].
+  double crop_p = 0.5;
+};
+
+/// Throws sola::ConfigError naming the first field out of range, its value and the allowed range.
+void validate(const AugmentOptions& opts);
+
+/// Grey level of an RGB pixel: the ITU-R 601 luma weights of cv::COLOR_BGR2GRAY and torchvision.
+inline constexpr double kGreyR = 0.299;
+inline constexpr double kGreyG = 0.587;
+inline constexpr double kGreyB = 0.114;
+
+/// What augmentation does to one sample.
+struct AugmentPlan {
+  /// Random resized crop: the rectangle (pixels of the width x height image the plan was drawn
+  /// for) that is cut out and resized back to the full size.
+  bool crop = false;
+  int crop_x = 0, crop_y = 0, crop_w = 0, crop_h = 0;
+  bool flip = false;
+  /// Colour jitter, in this order, each step clamped to the pixel range: brightness (scale),
+  /// contrast (blend with the mean grey), saturation (blend with each pixel's grey), hue (rotation
+  /// by this fraction of the colour circle).
+  bool jitter = false;
+  double brightness = 1, contrast = 1, saturation = 1, hue = 0;
+  bool jpeg = false;
+  int jpeg_quality = 100;
+};
+
+/// Draws the plan of one sample of a width x height image from `rng` (the stages enabled in
+/// `opts`). Throws ConfigError when `opts` is invalid.
+AugmentPlan plan_augment(int width, int height, const AugmentOptions& opts, std::mt19937& rng);
+
+}  // namespace sola::data

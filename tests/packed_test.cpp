@@ -1,0 +1,182 @@
+// Packed bundles: sola pack's file read back by PackedDataset (labels, pixels, patch scores), the
+// size limit in whole groups, seeded augmentation, and a training run from bundles.
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "data/dataset.h"
+#include "data/pack.h"
+#include "data/packed.h"
+#include "model/checkpoint.h"
+#include "train/packed_run.h"
+#include "test_data.h"
+#include "test_util.h"
+
+namespace sola {
+namespace {
+
+struct Bundle : ::testing::Test {
+  test::TempDir dir;
+  data::Manifest manifest;
+  void SetUp() override { manifest = data::read_manifest(test::make_tiny_dataset(dir.path.string(), 6, 32)); }
+  std::string pack(const std::string& name, data::PackOptions o) {
+    const std::string out = dir.file(name);
+    data::pack_manifest(manifest, out, o, 2);
+    return out;
+  }
+  static data::PackOptions same_size() {
+    data::PackOptions o;
+    o.image_size = 32;
+    o.mask_size = 32;
+    return o;
+  }
+};
+
+TEST_F(Bundle, RoundTripGivesTheManifestsSamplesPixelsAndPatchScores) {
+  const auto data = std::make_shared<const data::PackedData>(data::read_packed(pack("all.solapack", same_size())));
+  ASSERT_EQ(data->manifest.samples.size(), manifest.samples.size());
+  EXPECT_EQ(data->image_size, 32);
+  EXPECT_EQ(data->info.at("reencoded").get<int>(), 0);  // PNGs of the right size keep their bytes
+  EXPECT_EQ(data->info.at("left_out_images").get<int>(), 0);
+  // The same samples (in a seeded group order) with their labels, groups, methods and masks.
+  std::map<std::string, const data::Sample*> by_path;
+  for (const auto& s : manifest.samples) by_path[s.path] = &s;
+  const auto opts = data::DatasetOptions().input_size(32).grid(4);
+  data::FaceDataset files(manifest, opts);
+  data::PackedDataset packed(data, data::PackedDatasetOptions().input_size(32).grid(4));
+  for (size_t i = 0; i < packed.size(); ++i) {
+    const auto& p = data->manifest.samples[i];
+    ASSERT_TRUE(by_path.count(p.path)) << p.path;
+    const auto& m = *by_path[p.path];
+    EXPECT_EQ(p.label, m.label);
+    EXPECT_EQ(p.group, m.group);
+    EXPECT_EQ(p.method, m.method);
+    EXPECT_EQ(p.mask.empty(), m.mask.empty());
+    // Without augmentation a packed sample is the file's sample: lossless bytes, same scaling.
+    const size_t row = static_cast<size_t>(&m - manifest.samples.data());
+    const auto a = packed.get(i, 0), b = files.get(row, 0);
+    EXPECT_EQ(a.label, b.label);
+    EXPECT_EQ(a.has_mask, b.has_mask);
+    EXPECT_TRUE(torch::equal(a.image, b.image)) << p.path;
+    EXPECT_TRUE(torch::allclose(a.patch_scores, b.patch_scores, 1e-5, 1e-6)) << p.path;
+    if (m.label == 1) {
+      EXPECT_GT(a.patch_scores.sum().item<float>(), 0.0f);
+    } else {
+      EXPECT_EQ(a.patch_scores.sum().item<float>(), 0.0f);
+    }
+  }
+}
+
+TEST_F(Bundle, SmallerSizesAreEncodedAgainAndMasksAreAreaMeans) {
+  auto o = same_size();
+  o.image_size = 16;
+  o.mask_size = 8;
+  const auto data = data::read_packed(pack("small.solapack", o));
+  EXPECT_EQ(data.images.sizes(), (std::vector<int64_t>{12, 16, 16, 3}));
+  EXPECT_EQ(data.masks.sizes(), (std::vector<int64_t>{12, 8, 8}));
+  EXPECT_EQ(data.info.at("reencoded").get<int>(), 12);
+  // A mask of 8 x 8 read at grid 4 gives the same patch means as the full mask (up to 8-bit levels).
+  const auto shared = std::make_shared<const data::PackedData>(data);
+  data::PackedDataset packed(shared, data::PackedDatasetOptions().input_size(32).grid(4));
+  data::FaceDataset files(manifest, data::DatasetOptions().input_size(32).grid(4));
+  for (size_t i = 0; i < packed.size(); ++i) {
+    const auto& p = shared->manifest.samples[i];
+    if (p.label != 1) continue;
+    for (size_t row = 0; row < manifest.samples.size(); ++row) {
+      if (manifest.samples[row].path != p.path) continue;
+      EXPECT_TRUE(torch::allclose(packed.get(i, 0).patch_scores, files.get(row, 0).patch_scores, 0, 0.02)) << p.path;
+    }
+  }
+}
+
+TEST_F(Bundle, SizeLimitKeepsWholeGroupsAndCountsWhatIsLeftOut) {
+  auto o = same_size();
+  const auto full = std::filesystem::file_size(pack("full.solapack", o));
+  o.max_mib = static_cast<double>(full) * 0.6 / (1024 * 1024);
+  const std::string limited = pack("limited.solapack", o);
+  EXPECT_LE(std::filesystem::file_size(limited), full * 0.6);
+  const auto data = data::read_packed(limited);
+  const size_t kept = data.manifest.samples.size();
+  EXPECT_GT(kept, 0u);
+  EXPECT_LT(kept, manifest.samples.size());
+  EXPECT_EQ(data.info.at("left_out_images").get<size_t>(), manifest.samples.size() - kept);
+  std::map<std::string, int> per_group;
+  for (const auto& s : data.manifest.samples) ++per_group[s.group];
+  for (const auto& [group, n] : per_group) EXPECT_EQ(n, 2) << group << " split";  // real and fake together
+  o.max_mib = 1e-4;
+  EXPECT_THROW(pack("none.solapack", o), ConfigError);
+}
+
+TEST_F(Bundle, AugmentationIsSeededAndFollowsTheSharedPlan) {
+  const auto data = std::make_shared<const data::PackedData>(data::read_packed(pack("aug.solapack", same_size())));
+  const auto base = data::PackedDatasetOptions().input_size(32).grid(4).seed(7);
+  data::PackedDataset a(data, data::PackedDatasetOptions(base).augment(true)), b(data, data::PackedDatasetOptions(base).augment(true));
+  data::PackedDataset plain(data, base);
+  int differs_between_epochs = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto x = a.get(i, 3), y = b.get(i, 3);
+    EXPECT_TRUE(torch::equal(x.image, y.image));
+    EXPECT_TRUE(torch::equal(x.patch_scores, y.patch_scores));
+    EXPECT_GE(x.image.min().item<float>(), 0.0f);
+    EXPECT_LE(x.image.max().item<float>(), 1.0f);
+    differs_between_epochs += !torch::equal(x.image, a.get(i, 4).image);
+  }
+  EXPECT_GT(differs_between_epochs, 0);
+  // Flip alone: where the plan (drawn as FaceDataset draws it) flips, image and patch scores are
+  // the plain sample mirrored; elsewhere they are the plain sample.
+  data::AugmentOptions flip_only;
+  flip_only.color_jitter = flip_only.jpeg = flip_only.random_resized_crop = false;
+  data::PackedDataset flips(data, data::PackedDatasetOptions(base).augment(true).augment_options(flip_only));
+  int flipped = 0;
+  for (size_t i = 0; i < flips.size(); ++i) {
+    std::mt19937 rng(static_cast<uint32_t>(data::seed_mix(data::seed_mix(7, 0), i)));
+    const bool flip = data::plan_augment(32, 32, flip_only, rng).flip;
+    flipped += flip;
+    const auto f = flips.get(i, 0), p = plain.get(i, 0);
+    const auto want_image = flip ? p.image.flip({2}) : p.image;
+    const auto want_scores = flip ? p.patch_scores.flip({1}) : p.patch_scores;
+    EXPECT_TRUE(torch::allclose(f.image, want_image, 0, 1e-5)) << i;
+    EXPECT_TRUE(torch::allclose(f.patch_scores, want_scores, 0, 1e-5)) << i;
+  }
+  EXPECT_GT(flipped, 0);
+  EXPECT_LT(flipped, static_cast<int>(flips.size()));
+}
+
+TEST_F(Bundle, PackedRunTrainsValidatesAndExportsAFloat16Model) {
+  const std::string train = pack("train.solapack", same_size());
+  auto vo = same_size();
+  vo.masks = false;
+  const std::string val = pack("val.solapack", vo);
+  PackedRunOptions o;
+  o.train_bundle = train;
+  o.val_bundle = val;
+  o.out_dir = dir.file("run");
+  o.export_path = dir.file("model.pt");
+  o.model = ModelOptions{}.input_size(32).grid(4).anomaly_channels(8).classifier_channels(8);
+  o.train.epochs(2).batch_size(4).workers(2).log_every(1);
+  const auto summary = run_packed_training(o);
+  EXPECT_EQ(summary.at("epochs").get<int>(), 2);
+  EXPECT_EQ(summary.at("steps").get<int>(), 6);  // 12 images, batch 4
+  EXPECT_EQ(summary.at("train_images").get<int>(), 12);
+  EXPECT_TRUE(summary.contains("best_val_frame_auc"));
+  for (const char* key : {"load_seconds", "train_seconds", "validate_seconds", "data_wait_share"})
+    EXPECT_GE(summary.at(key).get<double>(), 0.0) << key;
+  for (const char* f : {"config.json", "last.pt", "best.pt", "metrics.jsonl"})
+    EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/" + f)) << f;
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/curves.png"));  // no plotter in a packed run
+  const auto loaded = load_model(o.export_path);
+  EXPECT_EQ(loaded.options.input_size(), 32);
+  EXPECT_LT(std::filesystem::file_size(o.export_path), std::filesystem::file_size(o.out_dir + "/best.pt"));
+  // Pseudo-fakes need OpenCV's landmarks: refused, not ignored.
+  o.train.pseudo_fakes(true);
+  EXPECT_THROW(run_packed_training(o), ConfigError);
+}
+
+}  // namespace
+}  // namespace sola

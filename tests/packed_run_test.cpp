@@ -74,5 +74,12 @@ TEST(PackedRun, EpochsFitTheTimeLeftBetweenOneAndTheRecipe) {
   EXPECT_EQ(plan_epochs(100.0, 0.0, 7), 7);  // no measurement: as asked
 }
 
+TEST(PackedRun, DeviceKeyTakesCpuOrCuda) {
+  TrainOptions t;
+  for (const char* ok : {"cpu", "cuda", "cuda:1"}) EXPECT_NO_THROW(TrainOptions(t).device(ok).validate()) << ok;
+  const auto msg = test::error_message<ConfigError>([&] { TrainOptions(t).device("gpu").validate(); });
+  EXPECT_NE(msg.find("'device'"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace sola

@@ -173,6 +173,13 @@ TEST_F(Bundle, PackedRunTrainsValidatesAndExportsAFloat16Model) {
   const auto loaded = load_model(o.export_path);
   EXPECT_EQ(loaded.options.input_size(), 32);
   EXPECT_LT(std::filesystem::file_size(o.export_path), std::filesystem::file_size(o.out_dir + "/best.pt"));
+  if (!torch::cuda::is_available()) {  // asked for a GPU it cannot have: refused, naming the key
+    auto gpu = o;
+    gpu.train.device("cuda");
+    gpu.out_dir = dir.file("gpu");
+    const auto msg = test::error_message<ConfigError>([&] { run_packed_training(gpu); });
+    EXPECT_NE(msg.find("device=cuda"), std::string::npos) << msg;
+  }
   // Pseudo-fakes need OpenCV's landmarks: refused, not ignored.
   o.train.pseudo_fakes(true);
   EXPECT_THROW(run_packed_training(o), ConfigError);

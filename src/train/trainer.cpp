@@ -46,12 +46,6 @@ std::string describe_loss(const std::string& mode, int64_t fakes_with_mask, int6
 
 namespace {
 
-int64_t count_fakes(const data::Manifest& m, bool with_mask) {
-  int64_t n = 0;
-  for (const auto& s : m.samples) n += s.label == 1 && (!s.mask.empty()) == with_mask;
-  return n;
-}
-
 bool uses_pseudo_fakes(const TrainOptions& o) { return o.pseudo_fakes() || o.pseudo_fake_share() > 0; }
 
 }  // namespace
@@ -104,7 +98,7 @@ data::AugmentOptions augment_options(const TrainOptions& o) {
 LossOptions Trainer::loss_options() const {
   return LossOptions()
       .mode(resolve_loss_mode(options_.loss(), model_options_,
-                              count_fakes(train_->manifest(), true) > 0 || uses_pseudo_fakes(options_)))
+                              train_->manifest().n_with_mask() > 0 || uses_pseudo_fakes(options_)))
       .alpha(options_.alpha())
       .beta(options_.beta())
       .gamma(options_.gamma());
@@ -262,7 +256,9 @@ TrainSummary Trainer::run(bool resume) {
   if (is_main) {
     const auto loss_mode = loss_options().mode();
     const std::string loss_text =
-        describe_loss(loss_mode, count_fakes(train_->manifest(), true), count_fakes(train_->manifest(), false),
+        // The manifest reader refuses masks on real images: every mask is a fake's.
+        describe_loss(loss_mode, static_cast<int64_t>(train_->manifest().n_with_mask()),
+                      static_cast<int64_t>(train_->manifest().n_fake() - train_->manifest().n_with_mask()),
                       uses_pseudo_fakes(options_));
     fmt::print(stderr, "loss: {}\n", loss_text);
     json cfg{{"model", to_json(model_options_)},
@@ -398,26 +394,23 @@ TrainSummary Trainer::run(bool resume) {
                     {"train_images_per_second", epoch_seconds > 0 ? n_steps * options_.batch_size() / epoch_seconds : 0.0}};
     double criterion = n_steps ? -sum_loss / n_steps : best;
     const auto validate_start = std::chrono::steady_clock::now();
-    if (val_ && is_main) {
-      ProgressBar vbar("  validate", val_->size());
-      auto scored = eval::score_dataset(*model, *val_, options_.eval_batch_size(), static_cast<int>(options_.workers()),
-                                        [&](size_t done, size_t) { vbar.update(done); }, bf16);
-      auto report = eval::summarize(scored);
+    // One validation set, scored with a progress bar under `label`.
+    auto validate = [&](const auto& set, const std::string& label) {
+      ProgressBar vbar(label, set.size());
+      auto report = eval::summarize(eval::score_dataset(*model, set, options_.eval_batch_size(),
+                                                        static_cast<int>(options_.workers()),
+                                                        [&](size_t done, size_t) { vbar.update(done); }, bf16));
       vbar.finish(fmt::format("frame AUC {:.4f} video AUC {:.4f} AP {:.4f} EER {:.4f}", report.frame.auc,
                               report.video.auc, report.frame.ap, report.frame.eer));
+      return report;
+    };
+    if (val_ && is_main) {
+      auto report = validate(*val_, "  validate");
       epoch_line["val"] = report.to_json();
       criterion = report.frame.auc;
     }
-    if (is_main) {
-      for (auto& [name, set] : extra_val_) {
-        ProgressBar xbar("  " + name, set->size());
-        auto scored = eval::score_dataset(*model, *set, options_.eval_batch_size(), static_cast<int>(options_.workers()),
-                                          [&](size_t done, size_t) { xbar.update(done); }, bf16);
-        auto report = eval::summarize(scored);
-        xbar.finish(fmt::format("frame AUC {:.4f} AP {:.4f}", report.frame.auc, report.frame.ap));
-        epoch_line["val_extra"][name] = report.to_json();
-      }
-    }
+    if (is_main)
+      for (auto& [name, set] : extra_val_) epoch_line["val_extra"][name] = validate(*set, "  " + name).to_json();
     const double validate_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - validate_start).count();
     if (val_ || !extra_val_.empty()) epoch_line["validate_seconds"] = validate_seconds;

@@ -5,11 +5,14 @@
 //
 //   sola_bench_train [--batch 32] [--size 256] [--variant sola-r18] [--threads N] [--repeats 5]
 //                    [--warmup 2] [--channels-last] [--dtype fp32|bf16] [--device cpu|cuda] [--json]
+//                    [--profile TRACE.json]
 //
 // --channels-last stores the convolution weights and the input channels-last; --dtype bf16 runs the
 // forward pass under bf16 autocast (fp32 master weights; ASRM, SOLA head and losses in fp32).
 // `sola train` does both by default (precision=bf16, channels_last=true): that step is
-// `--channels-last --dtype bf16`.
+// `--channels-last --dtype bf16`. --profile records one more step after the timed ones with LibTorch's
+// autograd profiler and writes its trace (chrome://tracing format; benchmarks/profile_ops.py sums it
+// per operator).
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -17,6 +20,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "bench_util.h"
@@ -67,6 +71,7 @@ int main(int argc, char** argv) {
     if (dtype != "fp32" && dtype != "bf16") throw std::invalid_argument("--dtype must be fp32 or bf16, got '" + dtype + "'");
     const bool bf16 = dtype == "bf16";
     const torch::Device device(args.get("device", "cpu"));
+    const std::string profile = args.get("profile", "");
     args.check();
 
     torch::manual_seed(0);
@@ -101,6 +106,10 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     for (int r = 0; r < repeats; ++r) ms.push_back(sola::bench::time_ms(step));
     const double m = sola::bench::median(ms);
+    if (!profile.empty()) {
+      torch::autograd::profiler::RecordProfile record(profile);
+      step();
+    }
     const nlohmann::json result{{"bench", "train"},
                                 {"impl", "sola"},
                                 {"config", channels_last ? "channels_last" : "eager"},

@@ -3,6 +3,7 @@
 
     bench.py infer  --batch 1 --dtype fp32 [--size 256] [--threads 2] [--repeats 7] [--channels-last]
     bench.py train  --batch 8 [--size 256] [--threads 2] [--repeats 5] [--channels-last] [--dtype bf16]
+                    [--profile TRACE.json]
     bench.py detect --export MODEL.export.pt --dir DIR [--limit 200] [--batch 16] [--decode pil|parity]
 
 Each prints one JSON line on stdout (median and min of the timed runs in ms, images/s, peak resident
@@ -182,6 +183,10 @@ def bench_train(args):
         float(loss)
 
     ms = timed(step, args.repeats, args.warmup)
+    if args.profile:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            step()
+        prof.export_chrome_trace(args.profile)
     report({"bench": "train", "impl": "reference", "config": "channels_last" if args.channels_last else "eager",
             "dtype": args.dtype, "batch": args.batch, "size": args.size,
             "threads": torch.get_num_threads()}, ms, args.batch)
@@ -241,6 +246,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--channels-last", action="store_true", help="infer, train: channels-last model and input")
     ap.add_argument("--device", default="cpu", help="infer, train: cpu or cuda (float() of the result synchronises)")
+    ap.add_argument("--profile", help="train: one more step under torch.profiler, its chrome trace written here "
+                    "(benchmarks/profile_ops.py sums it per operator)")
     ap.add_argument("--export", help="detect: model file written by `sola export`")
     ap.add_argument("--dir", help="detect: folder of face crops")
     ap.add_argument("--limit", type=int, default=200, help="detect: number of images")

@@ -91,6 +91,21 @@ TEST(FaceSearch, DetectLargestFindsTheLargestFaceOfAFullDetection) {
   EXPECT_TRUE(hog().detect_largest(cv::Mat(300, 400, CV_8UC3, cv::Scalar::all(128))).empty());
 }
 
+TEST(FaceSearch, SmallFacesAreFoundByTheFinestLevelsAfterTheCoarseScans) {
+  SKIP_WITHOUT_PHOTOS();
+  // Photos whose faces are too small for the coarse scans: the search ends with a scan of only the
+  // pyramid levels finer than those scans covered, and must find what a full detection finds.
+  for (const std::string name : {"2008_002470.jpg", "2008_007676.jpg", "2007_007763.jpg"}) {
+    const cv::Mat img = cv::imread(test::kDlibFaces + name);
+    ASSERT_FALSE(img.empty()) << name;
+    const std::vector<Face> all = hog().detect(img);
+    ASSERT_FALSE(all.empty()) << name;
+    const std::vector<Face> largest = hog().detect_largest(img);
+    ASSERT_EQ(largest.size(), 1u) << name;
+    EXPECT_GT(data::box_iou(largest.front().box, all.front().box), 0.95f) << name;
+  }
+}
+
 TEST(FaceSearch, DetectInLooksOnlyInsideItsWindow) {
   SKIP_WITHOUT_PHOTOS();
   // The portrait at the left of a wider canvas whose right part holds no face.

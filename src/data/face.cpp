@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <utility>
 
 #include <dlib/image_processing/frontal_face_detector.h>
@@ -83,12 +84,22 @@ class ScaledDetector : public FaceDetector {
     const double f = full_scale(image);
     const double longer = std::max(image.cols, image.rows);
     std::vector<Face> faces;
+    // The scan at f * step^-k covers the full scan's pyramid levels k, k+1, ...: once the levels from
+    // `scanned_from` on were scanned and held no face, the finer scans need only the levels above them.
+    constexpr int kAll = 0;  // no limit on the pyramid levels of a scan
+    int scanned_from = kAll;
+    bool unconfirmed = false;  // a coarse face not found again: scan every level from then on, as before
     if (options_.coarse_to_fine) {
       // About 1/4 and 1/2 of the full scale, on the full scan's pyramid levels (boxes come out alike).
-      for (const double coarse : {f * std::pow(kPyramidStep, -8), f * std::pow(kPyramidStep, -4)}) {
+      for (const int k : {8, 4}) {
+        const double coarse = f * std::pow(kPyramidStep, -k);
         if (longer * coarse < kCoarsestSide) continue;
-        faces = finish(scan(image, coarse), image, {0, 0});
-        if (faces.empty()) continue;
+        const bool limited = !unconfirmed && scanned_from != kAll;
+        faces = finish(scan(image, coarse, limited ? scanned_from - k : kAll), image, {0, 0});
+        if (faces.empty()) {
+          if (!unconfirmed) scanned_from = k;
+          continue;
+        }
         // A face found at a coarse scale may be near the smallest the detector sees there, where its
         // box comes out too large (no finer pyramid level to settle on): find it again around that
         // box at a scale with room to spare, as a full detection would.
@@ -98,9 +109,10 @@ class ScaledDetector : public FaceDetector {
         std::vector<Face> refined = detect_in(image, cv::Rect2f(c.x - side, c.y - side, 2 * side, 2 * side), side);
         if (!refined.empty()) return {refined.front()};
         faces.clear();  // not confirmed: look at the finer scales
+        unconfirmed = true;
       }
     }
-    faces = finish(scan(image, f), image, {0, 0});
+    faces = finish(scan(image, f, unconfirmed ? kAll : scanned_from), image, {0, 0});
     if (faces.size() > 1) faces.resize(1);  // sorted largest first
     return faces;
   }
@@ -125,8 +137,8 @@ class ScaledDetector : public FaceDetector {
  protected:
   /// Side of the smallest face the detector finds at scale 1.
   virtual int window() const = 0;
-  /// The faces in `image` (8-bit BGR or gray, already scaled), in its coordinates.
-  virtual std::vector<Face> detect_scaled(const cv::Mat& image) = 0;
+  /// The faces in `image` (8-bit BGR or gray, already scaled), in its coordinates; max_levels as in scan().
+  virtual std::vector<Face> detect_scaled(const cv::Mat& image, int max_levels) = 0;
 
  private:
   /// detect_largest never scans an image whose longer side is below this (a face there would have
@@ -141,8 +153,10 @@ class ScaledDetector : public FaceDetector {
     return std::min(options_.max_side / longer, static_cast<double>(window()) / options_.min_face);
   }
 
-  /// The faces of `image` scanned at scale f, boxes mapped back to `image`'s coordinates.
-  std::vector<Face> scan(const cv::Mat& image, double f) {
+  /// The faces of `image` scanned at scale f, boxes mapped back to `image`'s coordinates; with
+  /// max_levels > 0 only the finest max_levels levels of the detector's image pyramid are scanned
+  /// (where the detector has such levels: dlib's HOG; the cascades scan all of theirs).
+  std::vector<Face> scan(const cv::Mat& image, double f, int max_levels = 0) {
     cv::Mat scaled = image;
     if (std::abs(f - 1.0) > 1e-6) {
       const cv::Size to(std::max(1, static_cast<int>(std::lround(image.cols * f))),
@@ -151,7 +165,7 @@ class ScaledDetector : public FaceDetector {
     }
     const double fx = static_cast<double>(scaled.cols) / image.cols;
     const double fy = static_cast<double>(scaled.rows) / image.rows;
-    std::vector<Face> faces = detect_scaled(scaled);
+    std::vector<Face> faces = detect_scaled(scaled, max_levels);
     for (Face& face : faces)
       face.box = cv::Rect2f(static_cast<float>(face.box.x / fx), static_cast<float>(face.box.y / fy),
                             static_cast<float>(face.box.width / fx), static_cast<float>(face.box.height / fy));
@@ -195,12 +209,13 @@ class DlibHogDetector : public ScaledDetector {
 
  protected:
   int window() const override { return kHogWindow; }
-  std::vector<Face> detect_scaled(const cv::Mat& image) override {
+  std::vector<Face> detect_scaled(const cv::Mat& image, int max_levels) override {
+    dlib::frontal_face_detector& detector = max_levels > 0 ? with_levels(max_levels) : detector_;
     std::vector<dlib::rect_detection> dets;
     if (image.channels() == 3) {
-      detector_(dlib::cv_image<dlib::bgr_pixel>(image), dets);
+      detector(dlib::cv_image<dlib::bgr_pixel>(image), dets);
     } else {
-      detector_(dlib::cv_image<unsigned char>(image), dets);
+      detector(dlib::cv_image<unsigned char>(image), dets);
     }
     std::vector<Face> faces;
     for (const dlib::rect_detection& d : dets) {
@@ -214,7 +229,22 @@ class DlibHogDetector : public ScaledDetector {
   }
 
  private:
+  /// The detector scanning only the finest `levels` levels of its pyramid (made once per count).
+  dlib::frontal_face_detector& with_levels(int levels) {
+    auto it = limited_.find(levels);
+    if (it == limited_.end()) {
+      dlib::frontal_face_detector::image_scanner_type scanner;  // not copyable: its configuration is
+      scanner.copy_configuration(detector_.get_scanner());
+      scanner.set_max_pyramid_levels(static_cast<unsigned long>(levels));
+      std::vector<dlib::frontal_face_detector::feature_vector_type> w;
+      for (unsigned long i = 0; i < detector_.num_detectors(); ++i) w.push_back(detector_.get_w(i));
+      it = limited_.emplace(levels, dlib::frontal_face_detector(scanner, detector_.get_overlap_tester(), w)).first;
+    }
+    return it->second;
+  }
+
   dlib::frontal_face_detector detector_;
+  std::map<int, dlib::frontal_face_detector> limited_;
 };
 
 /// OpenCV's cascade classifiers (Viola-Jones Haar features, or LBP features).
@@ -237,7 +267,7 @@ class CascadeDetector : public ScaledDetector {
 
  protected:
   int window() const override { return window_; }
-  std::vector<Face> detect_scaled(const cv::Mat& image) override {
+  std::vector<Face> detect_scaled(const cv::Mat& image, int /*max_levels*/) override {
     cv::Mat gray = as_gray(image);
     cv::equalizeHist(gray, gray);
     std::vector<cv::Rect> boxes;

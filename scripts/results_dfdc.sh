@@ -7,6 +7,9 @@
 # Also writes the long run's section from what scripts/long_run.sh committed in models/longrun/.
 # Resumable: rerunning continues unfinished runs (and the synthesis) where they stopped; finished
 # runs are not retrained. Runs that are not finished are left out of RESULTS.md.
+# Each finished run's small files (command, config.json, metrics.jsonl, done.json, its eval) are kept
+# in results/dfdc/ (commit them): RESULTS.md is made from there, so a run finished in one sitting stays
+# in it when RUNS_DIR (checkpoints; not committed) is gone in the next.
 #   scripts/results_dfdc.sh [RUNS_DIR]      (default: runs/dfdc)
 #   SOLA_BIN (./build/sola: a copy keeps a long run safe from rebuilds), SOLA_DATA (../shared/data),
 #   THREADS (LibTorch threads per run, default 2), ONLY="name ..." (train only these runs now)
@@ -16,7 +19,8 @@ RUNS=${1:-runs/dfdc}
 DATA=${SOLA_DATA:-../shared/data}
 SOLA=${SOLA_BIN:-./build/sola}
 THREADS=${THREADS:-2}
-mkdir -p "$RUNS"
+KEEP=results/dfdc
+mkdir -p "$RUNS" "$KEEP"
 
 # Pseudo-forgeries of the training reals: one self-blended fake (exact mask) per real training image;
 # the manifest lists the reals and the fakes only (no DFDC fake is used).
@@ -38,6 +42,14 @@ if [ ! -f "$GAN.prepare.json" ]; then
   mv "$GAN.prepare.json.tmp" "$GAN.prepare.json"
 fi
 GAN_MANIFEST=$(ls "$GAN"/*/manifest.csv | head -n 1)
+cp "$GAN.prepare.json" "$KEEP/gan-faces-crops.prepare.json"
+
+# The small files of a finished run, into KEEP (same layout as in RUNS).
+keep_run() {
+  mkdir -p "$KEEP/$1"
+  cp "$RUNS/$1/config.json" "$RUNS/$1/metrics.jsonl" "$RUNS/$1/done.json" "$KEEP/$1/"
+  cp "$RUNS/$1.command.txt" "$RUNS/$1.eval.json" "$KEEP/"
+}
 
 SHARED=(--set input_size=128 --set grid=8 --set epochs=3 --set batch_size=32 --set lr=1e-3 --set lr_schedule=cosine --set seed=0)
 declare -A RUN_ARGS=(
@@ -63,6 +75,7 @@ PSEUDO=(sola_pseudo_logits)
 ORDER=("${MAIN[@]}" "${CHECKS[@]}" "${TRIED[@]}" "${PSEUDO[@]}")
 for name in ${ONLY:-"${ORDER[@]}"}; do
   out="$RUNS/$name"
+  [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
   if [ ! -f "$out/done.json" ]; then
     [ "$name" = sola_pseudo_logits ] && synth_train
     resume=()
@@ -80,17 +93,20 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
       --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --json "$out.eval.json.tmp" >&2
     mv "$out.eval.json.tmp" "$out.eval.json"
   fi
+  keep_run "$name"
 done
-done_runs() { for n in "$@"; do [ -f "$RUNS/$n.eval.json" ] && printf '%s ' "$n"; done; }
+done_runs() { for n in "$@"; do [ -f "$KEEP/$n.eval.json" ] && printf '%s ' "$n"; done; }
 # ROC curves on dfdc/test of the main runs' best checkpoints.
 main_done=$(done_runs "${MAIN[@]}")
-if [ -n "$main_done" ]; then
+have_checkpoints=1
+for n in $main_done; do [ -f "$RUNS/$n/best.pt" ] || have_checkpoints=0; done
+if [ -n "$main_done" ] && [ "$have_checkpoints" = 1 ]; then
   models=()
   for n in $main_done; do models+=(--model "$RUNS/$n/best.pt"); done
   "$SOLA" eval "${models[@]}" --data "$DATA/dfdc/test/manifest.csv" --threads "$THREADS" --roc docs/figures --json /dev/null >&2
 fi
 # shellcheck disable=SC2046
-/usr/bin/python3 scripts/make_results.py "$RUNS" --gan "$GAN.prepare.json" --longrun models/longrun \
+/usr/bin/python3 scripts/make_results.py "$KEEP" --gan "$KEEP/gan-faces-crops.prepare.json" --longrun models/longrun \
   --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
   --pseudo $(done_runs "${PSEUDO[@]}") > docs/RESULTS.md.tmp
 mv docs/RESULTS.md.tmp docs/RESULTS.md

@@ -3,7 +3,7 @@
 // median of --repeats steps after --warmup steps. The same step in PyTorch is
 // `reference/bench.py train` (benchmarks/compare_reference.sh runs both).
 //
-//   sola_bench_train [--batch 32] [--size 256] [--variant sola-r18] [--threads N] [--repeats 5]
+//   sola_bench_train [--batch 32] [--size 256] [--grid G] [--variant sola-r18] [--threads N] [--repeats 5]
 //                    [--warmup 2] [--channels-last] [--dtype fp32|bf16] [--device cpu|cuda] [--json]
 //                    [--profile TRACE.json]
 //
@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
     const int64_t batch = args.get_int("batch", 32);
     const int64_t size = args.get_int("size", 256);
     const std::string variant = args.get("variant", "sola-r18");
+    const int64_t grid = args.get_int("grid", 0);  // 0: the variant's
     const int threads = sola::configure_threads(static_cast<int>(args.get_int("threads", 0)));
     const int repeats = static_cast<int>(args.get_int("repeats", 5));
     const int warmup = static_cast<int>(args.get_int("warmup", 2));
@@ -75,7 +76,9 @@ int main(int argc, char** argv) {
     args.check();
 
     torch::manual_seed(0);
-    auto model = sola::build_model(sola::variant_options(variant).input_size(size));
+    auto model_options = sola::variant_options(variant).input_size(size);
+    if (grid > 0) model_options.grid(grid);
+    auto model = sola::build_model(model_options);
     model->to(device);
     model->train();
     auto data = random_batch(batch, size, model->options().grid());
@@ -117,6 +120,7 @@ int main(int argc, char** argv) {
                                 {"device", device.str()},
                                 {"batch", batch},
                                 {"size", size},
+                                {"grid", model->options().grid()},
                                 {"threads", threads},
                                 {"median_ms", m},
                                 {"min_ms", *std::min_element(ms.begin(), ms.end())},

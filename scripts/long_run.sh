@@ -31,7 +31,7 @@ RECIPE=(--set input_size=128 --set grid=8 --set epochs=50 --set batch_size=32 --
         --set loss=supervised
         --set precision=bf16 --set seed=0 --set checkpoint_every=100 --set workers=2)
 TRAIN=(--train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv")
-PSEUDO_VAL=runs/pseudo-val
+. scripts/eval_sets.sh  # the pseudo-forgery validation set and the gan-faces crops
 
 if [ "${1:-}" = "--save" ]; then
   [ -f "$RUNS/last.pt" ] || { echo "long_run.sh: no $RUNS/last.pt to save" >&2; exit 1; }
@@ -47,11 +47,11 @@ fi
 
 if [ "${1:-}" = "--readout" ]; then
   # Evaluates a checkpoint (default RUNS/best.pt) on both validation sets and on the report sets
-  # (dfdc/test, gan-faces crops of scripts/results_dfdc.sh) and appends the line to
+  # (dfdc/test, the gan-faces crops of scripts/eval_sets.sh) and appends the line to
   # models/longrun/evals.jsonl: done when a checkpoint is shipped, never to choose one.
   ckpt=${2:-$RUNS/best.pt}
-  GAN_MANIFEST=$(ls runs/dfdc/gan-faces-crops/*/manifest.csv | head -n 1)
-  "$SOLA" eval --model "$ckpt" --data "$DATA/dfdc/val/manifest.csv" --data "$PSEUDO_VAL/manifest.csv" \
+  GAN_MANIFEST=$(gan_crops_manifest)
+  "$SOLA" eval --model "$ckpt" --data "$DATA/dfdc/val/manifest.csv" --data "$(pseudo_val_manifest)" \
     --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --json "$RUNS/readout.json" >&2
   mkdir -p "$STATE"
   /usr/bin/python3 - "$RUNS/readout.json" "$ckpt" "$SOLA" >> "$STATE/evals.jsonl" <<'PY'
@@ -68,13 +68,7 @@ PY
   exit 0
 fi
 
-# The pseudo-forgery validation set: made once, from the dfdc/val reals only, fixed seed.
-if [ ! -f "$PSEUDO_VAL/manifest.csv" ] || [ ! -f "$PSEUDO_VAL.synth.json" ]; then
-  "$SOLA" synth --manifest "$DATA/dfdc/val/manifest.csv" --out "$PSEUDO_VAL" --per-image 1 --seed 20261201 \
-    --json > "$PSEUDO_VAL.synth.json.tmp"
-  mv "$PSEUDO_VAL.synth.json.tmp" "$PSEUDO_VAL.synth.json"
-fi
-
+PSEUDO_MANIFEST=$(pseudo_val_manifest)
 mkdir -p "$RUNS"
 how=()
 if [ -f "$RUNS/last.pt" ]; then
@@ -84,7 +78,7 @@ elif [ -f "$STATE/state.pt" ]; then
   how=(--continue "$STATE/state.pt")
 fi
 cmd=("$SOLA" train "${RECIPE[@]}" "${TRAIN[@]}" --val "$DATA/dfdc/val/manifest.csv"
-     --val-extra "pseudo=$PSEUDO_VAL/manifest.csv" --out "$RUNS" --threads "$THREADS")
+     --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$RUNS" --threads "$THREADS")
 printf '%s\n' "${cmd[*]}" > "$RUNS.command.txt"
 echo "== long run: ${cmd[*]} ${how[*]}" >&2
 "${cmd[@]}" "${how[@]}"

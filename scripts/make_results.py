@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Writes docs/RESULTS.md from the outputs of scripts/results_dfdc.sh and scripts/long_run.sh (stdout).
 
-Usage: make_results.py RUNS_DIR [--gan PREPARE_JSON] [--longrun DIR] --main NAME ... [--checks NAME ...]
-                       [--tried NAME ...] [--pseudo NAME ...]
+Usage: make_results.py RUNS_DIR [--gan PREPARE_JSON] [--longrun DIR] [--recipe DIR] --main NAME ...
+                       [--checks NAME ...] [--tried NAME ...] [--pseudo NAME ...]
 Reads, per run: RUNS_DIR/NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME/done.json and
 RUNS_DIR/NAME.eval.json (sola eval of NAME/best.pt and NAME/last.pt on dfdc/val, dfdc/test and the
 gan-faces crops); for the long run, DIR/metrics.jsonl, DIR/config.json, DIR/command.txt and
-DIR/evals.jsonl (scripts/long_run.sh). No figure is typed by hand.
+DIR/evals.jsonl (scripts/long_run.sh); for the recipe table, the --recipe DIR that
+scripts/recipe_dfdc.sh fills (the same files per run as RUNS_DIR, and costs.json). No figure is typed
+by hand.
 """
 import json
 import os
@@ -77,7 +79,7 @@ def pct(v):
 
 
 def write_command(w, cmd, name):
-    w(f"**{name}**: {DESCRIPTIONS.get(name, '')}")
+    w(f"**{name}**: {DESCRIPTIONS.get(name, RECIPE.get(name, ''))}")
     w("")
     w("```sh")
     w(cmd)
@@ -137,20 +139,22 @@ def diff(a, b):
 
 def parse_args(argv):
     groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": []}
-    runs, gan_json, longrun, current = argv[0], None, None, None
+    runs, gan_json, longrun, recipe, current = argv[0], None, None, None, None
     it = iter(argv[1:])
     for a in it:
         if a == "--gan":
             gan_json = next(it)
         elif a == "--longrun":
             longrun = next(it)
+        elif a == "--recipe":
+            recipe = next(it)
         elif a in groups:
             current = a
         elif current is None:
             sys.exit(f"make_results.py: expected --main before {a}")
         else:
             groups[current].append(a)
-    return runs, gan_json, longrun, groups
+    return runs, gan_json, longrun, recipe, groups
 
 
 def gan_data_name(runs, names):
@@ -160,6 +164,63 @@ def gan_data_name(runs, names):
             if e["data"].startswith("gan-faces"):
                 return e["data"]
     return "gan-faces"
+
+
+# The recipe table's runs (scripts/recipe_dfdc.sh), in its order, and what each changes.
+RECIPE = {
+    "base": "the base recipe: 128 px, grid 8, supervised, classifier on logits, cosine with warm-up, pseudo_fake_share 0.25, bf16",
+    "pseudo_0": "no pseudo-fakes: DFDC's fakes only",
+    "pseudo_0.5": "half of the fakes replaced by self-blends of their group's real",
+    "pseudo_1": "every fake replaced by a self-blend: no DFDC fake seen",
+    "weak": "weakly supervised maps (Eq. 12) instead of the masks (Eq. 9-11)",
+    "no_jpeg": "without the JPEG re-encoding augmentation",
+    "constant_lr": "the paper's constant learning rate, no warm-up",
+    "size_256": "256 px input (fewer images: the step costs more)",
+    "size_256_grid_16": "256 px input and grid 16",
+}
+PSEUDO_VAL = "runs/pseudo-val"
+
+
+def write_recipe(w, recipe):
+    names = [n for n in RECIPE if os.path.exists(os.path.join(recipe, n + ".eval.json"))]
+    if not names:
+        return
+    runs = {}
+    for n in names:
+        gan = gan_data_name(recipe, [n])
+        runs[n] = Run(recipe, n, gan)
+    costs_path = os.path.join(recipe, "costs.json")
+    costs = load_jsonl(costs_path) if os.path.exists(costs_path) else []
+    w("## The recipe, measured")
+    w("")
+    w("Short runs on all 22,000 DFDC training crops (`dfdc/train` + `dfdc/train-extra`), one change each from "
+      "the base recipe, at equal CPU cost: the base run trains on a fixed number of images (3 epochs of random "
+      "subsets), a run whose training step costs more gets proportionally fewer images (the step of each "
+      "geometry measured once with `sola_bench_train`: " +
+      ", ".join(f"{c['size']} px grid {c['grid']}: {c['img_s']:.1f} img/s" for c in costs) + "). Chosen on "
+      "`dfdc/val` (best checkpoint) with the pseudo-forgery validation set beside it; dfdc/test and gan-faces are "
+      "read out for the best and the last checkpoint. Frame AUC in %; the differences are against `base`, "
+      "one seed each (the two-seed noise of the checks above applies).")
+    w("")
+    w("| run | change | images | val | pseudo-val | **test** | **gan-faces** | test (last) | gan-faces (last) | "
+      "val vs base | gan-faces vs base | train time |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    base = runs.get("base")
+    for n in names:
+        r = runs[n]
+        t = r.cfg["train"]
+        images = t["epochs"] * t["batch_size"] * t.get("max_steps_per_epoch", 0)
+        w(f"| {n} | {RECIPE[n]} | {images} | {pct(r.auc(VAL))} | {pct(r.auc(PSEUDO_VAL))} | {pct(r.auc(TEST))} | "
+          f"{pct(r.auc(r.gan))} | {pct(r.auc(TEST, True))} | {pct(r.auc(r.gan, True))} | "
+          f"{diff(r.auc(VAL), base.auc(VAL)) if base else '–'} | {diff(r.auc(r.gan), base.auc(base.gan)) if base else '–'} | "
+          f"{r.minutes():.0f} min |")
+    w("")
+    for n in names:
+        write_command(w, runs[n].cmd, n)
+        w("Per epoch: " + "; ".join(
+            f"{l['epoch']}: val {pct(l['val']['frame']['auc'])}, pseudo-val "
+            f"{pct(l.get('val_extra', {}).get('pseudo', {}).get('frame', {}).get('auc'))}" for l in runs[n].epochs) + ".")
+        w("")
 
 
 def write_longrun(w, longrun):
@@ -212,7 +273,7 @@ def write_longrun(w, longrun):
 
 
 def main():
-    runs, gan_json, longrun, groups = parse_args(sys.argv[1:])
+    runs, gan_json, longrun, recipe, groups = parse_args(sys.argv[1:])
     all_names = groups["--main"] + groups["--checks"] + groups["--tried"] + groups["--pseudo"]
     gan = gan_data_name(runs, all_names)
     loaded = {n: Run(runs, n, gan) for n in all_names}
@@ -321,6 +382,8 @@ def main():
             base = f"{pct(b.auc(VAL))} / {pct(b.auc(TEST))} / {pct(b.auc(gan))}" if b else "–"
             w(f"| {n} | `{train}` | {pct(r.auc(VAL))} | {pct(r.auc(TEST))} | {pct(r.auc(gan))} | {base} |")
         w("")
+    if recipe:
+        write_recipe(w, recipe)
     if longrun:
         write_longrun(w, longrun)
     w("## Commands and per-epoch validation")

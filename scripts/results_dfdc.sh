@@ -11,10 +11,14 @@
 # in results/dfdc/ (commit them): RESULTS.md is made from there, so a run finished in one sitting stays
 # in it when RUNS_DIR (checkpoints; not committed) is gone in the next.
 #   scripts/results_dfdc.sh [RUNS_DIR]      (default: runs/dfdc)
+#   scripts/results_dfdc.sh --report        only docs/RESULTS.md, from what results/ holds (trains nothing;
+#                                           scripts/recipe_dfdc.sh ends with it)
 #   SOLA_BIN (./build/sola: a copy keeps a long run safe from rebuilds), SOLA_DATA (../shared/data),
 #   THREADS (LibTorch threads per run, default 2), ONLY="name ..." (train only these runs now)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REPORT_ONLY=0
+[ "${1:-}" = "--report" ] && { REPORT_ONLY=1; shift; }
 RUNS=${1:-runs/dfdc}
 DATA=${SOLA_DATA:-../shared/data}
 SOLA=${SOLA_BIN:-./build/sola}
@@ -32,23 +36,19 @@ synth_train() {
     mv "$RUNS/sbi.synth.json.tmp" "$RUNS/sbi.synth.json"
   fi
 }
-# gan-faces are whole portraits: cut the faces once with sola's detector at the scale of the DFDC
-# training crops (1.2x the dlib box, models/README.md), 224 px like them, lossless.
-GAN="$RUNS/gan-faces-crops"
-if [ ! -f "$GAN.prepare.json" ]; then
-  echo "== prepare: face crops of gan-faces into $GAN" >&2
-  "$SOLA" prepare --real "$DATA/gan-faces/real" --fake "$DATA/gan-faces/fake" --out "$GAN" --scale 1.2 --size 224 \
-    --format png --json > "$GAN.prepare.json.tmp"
-  mv "$GAN.prepare.json.tmp" "$GAN.prepare.json"
+# gan-faces are whole portraits: their faces are cut once (scripts/eval_sets.sh).
+. scripts/eval_sets.sh
+if [ "$REPORT_ONLY" = 0 ]; then
+  GAN_MANIFEST=$(gan_crops_manifest)
+  cp "$GAN_CROPS.prepare.json" "$KEEP/gan-faces-crops.prepare.json"
 fi
-GAN_MANIFEST=$(ls "$GAN"/*/manifest.csv | head -n 1)
-cp "$GAN.prepare.json" "$KEEP/gan-faces-crops.prepare.json"
 
 # The small files of a finished run, into KEEP (same layout as in RUNS).
 keep_run() {
   mkdir -p "$KEEP/$1"
   cp "$RUNS/$1/config.json" "$RUNS/$1/metrics.jsonl" "$RUNS/$1/done.json" "$KEEP/$1/"
   cp "$RUNS/$1.command.txt" "$RUNS/$1.eval.json" "$KEEP/"
+  if [ -f "$RUNS/sbi.synth.json" ]; then cp "$RUNS/sbi.synth.json" "$KEEP/"; fi
 }
 
 SHARED=(--set input_size=128 --set grid=8 --set epochs=3 --set batch_size=32 --set lr=1e-3 --set lr_schedule=cosine --set seed=0)
@@ -73,6 +73,7 @@ CHECKS=(sola_supervised_seed1 sola_supervised_fp32 sola_supervised_allcells)
 TRIED=(sola_supervised_alpha10 sola_supervised_logits)
 PSEUDO=(sola_pseudo_logits)
 ORDER=("${MAIN[@]}" "${CHECKS[@]}" "${TRIED[@]}" "${PSEUDO[@]}")
+[ "$REPORT_ONLY" = 1 ] && ORDER=() && ONLY=""
 for name in ${ONLY:-"${ORDER[@]}"}; do
   out="$RUNS/$name"
   [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
@@ -100,13 +101,14 @@ done_runs() { for n in "$@"; do [ -f "$KEEP/$n.eval.json" ] && printf '%s ' "$n"
 main_done=$(done_runs "${MAIN[@]}")
 have_checkpoints=1
 for n in $main_done; do [ -f "$RUNS/$n/best.pt" ] || have_checkpoints=0; done
-if [ -n "$main_done" ] && [ "$have_checkpoints" = 1 ]; then
+if [ "$REPORT_ONLY" = 0 ] && [ -n "$main_done" ] && [ "$have_checkpoints" = 1 ]; then
   models=()
   for n in $main_done; do models+=(--model "$RUNS/$n/best.pt"); done
   "$SOLA" eval "${models[@]}" --data "$DATA/dfdc/test/manifest.csv" --threads "$THREADS" --roc docs/figures --json /dev/null >&2
 fi
 # shellcheck disable=SC2046
 /usr/bin/python3 scripts/make_results.py "$KEEP" --gan "$KEEP/gan-faces-crops.prepare.json" --longrun models/longrun \
+  --recipe results/recipe \
   --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
   --pseudo $(done_runs "${PSEUDO[@]}") > docs/RESULTS.md.tmp
 mv docs/RESULTS.md.tmp docs/RESULTS.md

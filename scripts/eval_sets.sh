@@ -1,0 +1,33 @@
+# shellcheck shell=bash
+# The evaluation sets the results scripts share, made once into runs/ (sourced, not run):
+#   pseudo_val_manifest   prints the pseudo-forgery validation set's manifest, making it first: the
+#                         dfdc/val reals and one self-blended fake of each (`sola synth`, seed fixed)
+#   gan_crops_manifest    prints the manifest of the gan-faces face crops, making them first: faces cut
+#                         with sola's detector at the scale of the DFDC training crops (1.2x the dlib
+#                         box, models/README.md), 224 px like them, lossless
+# Both need SOLA (the sola binary) and DATA (../shared/data) set by the caller. gan-faces is a report
+# set: read out, never trained or chosen on.
+PSEUDO_VAL=runs/pseudo-val
+GAN_CROPS=runs/dfdc/gan-faces-crops
+
+pseudo_val_manifest() {
+  if [ ! -f "$PSEUDO_VAL/manifest.csv" ] || [ ! -f "$PSEUDO_VAL.synth.json" ]; then
+    echo "== synth: the pseudo-forgery validation set into $PSEUDO_VAL" >&2
+    mkdir -p "$(dirname "$PSEUDO_VAL")"
+    "$SOLA" synth --manifest "$DATA/dfdc/val/manifest.csv" --out "$PSEUDO_VAL" --per-image 1 --seed 20261201 \
+      --json > "$PSEUDO_VAL.synth.json.tmp"
+    mv "$PSEUDO_VAL.synth.json.tmp" "$PSEUDO_VAL.synth.json"
+  fi
+  echo "$PSEUDO_VAL/manifest.csv"
+}
+
+gan_crops_manifest() {
+  if [ ! -f "$GAN_CROPS.prepare.json" ]; then
+    echo "== prepare: face crops of gan-faces into $GAN_CROPS" >&2
+    mkdir -p "$(dirname "$GAN_CROPS")"
+    "$SOLA" prepare --real "$DATA/gan-faces/real" --fake "$DATA/gan-faces/fake" --out "$GAN_CROPS" --scale 1.2 \
+      --size 224 --format png --json > "$GAN_CROPS.prepare.json.tmp"
+    mv "$GAN_CROPS.prepare.json.tmp" "$GAN_CROPS.prepare.json"
+  fi
+  ls "$GAN_CROPS"/*/manifest.csv | head -n 1
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The recipe table of docs/RESULTS.md ("The recipe, measured"): short SOLA runs at equal CPU cost, one
+# change each from the base recipe, on all the DFDC training crops (dfdc/train + dfdc/train-extra).
+# Each run is validated every epoch on dfdc/val and on the pseudo-forgery validation set (the dfdc/val
+# reals with one self-blended fake each, scripts/eval_sets.sh); its best checkpoint is chosen on dfdc/val.
+# dfdc/test and gan-faces are read out for the best and the last checkpoint: never chosen on.
+#
+# Equal cost: every run sees the same number of optimizer steps' worth of CPU time. The base run trains
+# on BUDGET_IMAGES images (3 epochs of BUDGET_IMAGES / 3, random subsets of the 22,000 crops); a run
+# whose step costs more (256 px, grid 16) gets proportionally fewer images, from the cost of one
+# training step of each geometry measured once with sola_bench_train (results/recipe/costs.json,
+# committed, so that every sitting uses the same figures).
+# Resumable like scripts/results_dfdc.sh: unfinished runs continue, finished ones are kept in
+# results/recipe/ (small files; commit them) and not retrained. Ends by regenerating docs/RESULTS.md.
+#   scripts/recipe_dfdc.sh [RUNS_DIR]     (default runs/recipe)
+#   SOLA_BIN (./build/sola; a copy keeps runs safe from rebuilds), SOLA_BENCH_TRAIN
+#   (./build/sola_bench_train), SOLA_DATA (../shared/data), THREADS (2), ONLY="name ..." (these runs
+#   only), BUDGET_IMAGES (60000: about 35 minutes of 2 free cores at 128 px)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-runs/recipe}
+DATA=${SOLA_DATA:-../shared/data}
+SOLA=${SOLA_BIN:-./build/sola}
+BENCH=${SOLA_BENCH_TRAIN:-./build/sola_bench_train}
+THREADS=${THREADS:-2}
+BUDGET=${BUDGET_IMAGES:-60000}
+KEEP=results/recipe
+EPOCHS=3
+BATCH=32
+mkdir -p "$RUNS" "$KEEP"
+. scripts/eval_sets.sh
+PSEUDO_MANIFEST=$(pseudo_val_manifest)
+GAN_MANIFEST=$(gan_crops_manifest)
+
+# The base recipe (that of scripts/long_run.sh, at this budget) and one change per run.
+BASE=(--set input_size=128 --set grid=8 --set batch_size=$BATCH --set lr=1e-3 --set classifier_input=logits
+      --set lr_schedule=cosine --set warmup_epochs=0.25 --set pseudo_fake_share=0.25 --set loss=supervised
+      --set precision=bf16 --set seed=0 --set epochs=$EPOCHS --set workers=2)
+declare -A CHANGE=(
+  [base]=""
+  # Pseudo-fakes: the share of each batch's fakes replaced by self-blends of the group's real.
+  [pseudo_0]="--set pseudo_fake_share=0"
+  [pseudo_0.5]="--set pseudo_fake_share=0.5"
+  [pseudo_1]="--set pseudo_fake_share=1"
+  # Input size and grid (the LEM grid needs sides that are multiples of 16 G: 128 or 256 at G = 8).
+  [size_256]="--set input_size=256"
+  [size_256_grid_16]="--set input_size=256 --set grid=16"
+  # Loss: weakly supervised (Eq. 12) instead of the masks (Eq. 9-11).
+  [weak]="--set loss=weak"
+  # Augmentation: without the JPEG re-encoding (it alters the noise ASRM reads).
+  [no_jpeg]="--set aug_jpeg=false"
+  # Schedule: the paper's constant learning rate, no warm-up.
+  [constant_lr]="--set lr_schedule=constant --set warmup_epochs=0"
+)
+ORDER=(base pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg constant_lr size_256 size_256_grid_16)
+
+# The cost of a training step per geometry (bf16, channels-last, batch 32: sola train's step), once.
+geometry() {  # the input size and grid a run's change sets (else the base's)
+  local size=128 grid=8 a
+  for a in ${CHANGE[$1]}; do
+    case $a in input_size=*) size=${a#*=} ;; grid=*) grid=${a#*=} ;; esac
+  done
+  echo "$size $grid"
+}
+if [ ! -f "$KEEP/costs.json" ]; then
+  echo "== measuring the training step of each geometry (sola_bench_train)" >&2
+  : > "$KEEP/costs.json.tmp"
+  for g in "128 8" "256 8" "256 16"; do
+    set -- $g
+    "$BENCH" --size "$1" --grid "$2" --batch $BATCH --channels-last --dtype bf16 --threads "$THREADS" --repeats 5 \
+      --json >> "$KEEP/costs.json.tmp"
+  done
+  mv "$KEEP/costs.json.tmp" "$KEEP/costs.json"
+fi
+# Images of a run: BUDGET scaled by the base's step time over the run's.
+images_for() {
+  /usr/bin/python3 - "$KEEP/costs.json" "$BUDGET" $(geometry "$1") <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+budget, size, grid = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+ips = {(r["size"], r["grid"]): r["img_s"] for r in rows}
+print(int(budget * ips[(size, grid)] / ips[(128, 8)]))
+PY
+}
+
+for name in ${ONLY:-"${ORDER[@]}"}; do
+  [ -n "${CHANGE[$name]+x}" ] || { echo "recipe_dfdc.sh: unknown run '$name' (known: ${ORDER[*]})" >&2; exit 2; }
+  out="$RUNS/$name"
+  [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
+  images=$(images_for "$name")
+  steps=$(( images / (EPOCHS * BATCH) ))
+  if [ ! -f "$out/done.json" ]; then
+    resume=()
+    [ -f "$out/last.pt" ] && resume=(--resume)
+    # shellcheck disable=SC2086
+    cmd=("$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set max_steps_per_epoch=$steps
+         --train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv"
+         --val "$DATA/dfdc/val/manifest.csv" --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$out" --threads "$THREADS")
+    echo "== $name ($images images): ${cmd[*]} ${resume[*]}" >&2
+    "${cmd[@]}" "${resume[@]}" > "$out.train.json.tmp"
+    printf '%s\n' "${cmd[*]}" > "$out.command.txt"
+    mv "$out.train.json.tmp" "$out/done.json"
+  fi
+  if [ ! -f "$out.eval.json" ]; then
+    "$SOLA" eval --model "$out/best.pt" --model "$out/last.pt" --data "$DATA/dfdc/val/manifest.csv" \
+      --data "$PSEUDO_MANIFEST" --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" \
+      --json "$out.eval.json.tmp" >&2
+    mv "$out.eval.json.tmp" "$out.eval.json"
+  fi
+  mkdir -p "$KEEP/$name"
+  cp "$out/config.json" "$out/metrics.jsonl" "$out/done.json" "$KEEP/$name/"
+  cp "$out.command.txt" "$out.eval.json" "$KEEP/"
+done
+bash scripts/results_dfdc.sh --report

@@ -89,11 +89,14 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
   [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
   images=$(images_for "$name")
   steps=$(( images / (EPOCHS * BATCH) ))
+  [ "$steps" -ge 1 ] || steps=1  # (max_steps_per_epoch=0 would mean the whole training set)
   if [ ! -f "$out/done.json" ]; then
     resume=()
     [ -f "$out/last.pt" ] && resume=(--resume)
     # shellcheck disable=SC2086
-    cmd=("$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set max_steps_per_epoch=$steps
+    # --skip-image-check: decoding all 22,000 crops first would cost each run about 2 minutes, for
+    # the files that scripts/long_run.sh checks at every start.
+    cmd=("$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set max_steps_per_epoch=$steps --skip-image-check
          --train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv"
          --val "$DATA/dfdc/val/manifest.csv" --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$out" --threads "$THREADS")
     echo "== $name ($images images): ${cmd[*]} ${resume[*]}" >&2

@@ -96,7 +96,7 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
   fi
   keep_run "$name"
 done
-done_runs() { for n in "$@"; do [ -f "$KEEP/$n.eval.json" ] && printf '%s ' "$n"; done; }
+done_runs() { for n in "$@"; do [ -f "$KEEP/$n.eval.json" ] && printf '%s ' "$n"; done; true; }
 # ROC curves on dfdc/test of the main runs' best checkpoints.
 main_done=$(done_runs "${MAIN[@]}")
 have_checkpoints=1

@@ -38,6 +38,7 @@ set(SOLA_TRAIN_SOURCES
 # pipeline: data I/O, faces, detection, manifest training, plots (OpenCV, dlib)
 set(SOLA_PIPELINE_SOURCES
   src/data/image.cpp
+  src/data/image_header.cpp
   src/data/manifest.cpp
   src/data/augment.cpp
   src/data/dataset.cpp

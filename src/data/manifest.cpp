@@ -1,5 +1,6 @@
 #include "data/manifest.h"
 
+#include "data/image_header.h"
 #include "data/video.h"
 
 #include <algorithm>
@@ -208,13 +209,17 @@ cv::Mat decode(const std::string& file, int flags, const std::string& what, std:
   }
   // The size comes from the header first: a small hostile file must not make the decoder allocate
   // gigabytes (docs/RELIABILITY.md, fuzzing findings 5-7).
-  int64_t w = 0, h = 0;
-  if (!image_header_size(file, w, h)) {
+  const ImageHeader header = probe_image_file(file);
+  if (header.format.empty()) {
     problem = name + " is not a JPEG, PNG, BMP, WebP or TIFF image with a readable header (other formats are not read)";
     return {};
   }
-  if (w > kMaxImageSide || h > kMaxImageSide) {
-    problem = name + " is " + std::to_string(w) + "x" + std::to_string(h) + ", larger than " +
+  if (!header.ok()) {
+    problem = name + " has a header giving a size of " + std::to_string(header.width) + "x" + std::to_string(header.height);
+    return {};
+  }
+  if (header.width > kMaxImageSide || header.height > kMaxImageSide) {
+    problem = name + " is " + std::to_string(header.width) + "x" + std::to_string(header.height) + ", larger than " +
               std::to_string(kMaxImageSide) + " px a side";
     return {};
   }

@@ -28,6 +28,7 @@
 #include <opencv2/videoio/registry.hpp>
 
 #include "core/error.h"
+#include "data/image_header.h"
 
 namespace sola::data {
 namespace {
@@ -55,111 +56,7 @@ cv::Mat to_bgr8(cv::Mat frame) {
   return frame;
 }
 
-// ---- image headers ------------------------------------------------------------------------------
-
 uint32_t be16(const unsigned char* p) { return (uint32_t(p[0]) << 8) | p[1]; }
-uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
-uint32_t le16(const unsigned char* p) { return (uint32_t(p[1]) << 8) | p[0]; }
-uint32_t le24(const unsigned char* p) { return (uint32_t(p[2]) << 16) | le16(p); }
-uint32_t le32(const unsigned char* p) { return (uint32_t(p[3]) << 24) | le24(p); }
-
-/// Width and height from a JPEG's first frame header (SOFn), walking the marker segments.
-bool jpeg_size(std::ifstream& in, int64_t& w, int64_t& h) {
-  in.seekg(2);
-  unsigned char b[5];
-  for (;;) {
-    // Like libjpeg's next_marker: skip stray bytes (and FF 00) before a marker, then fill bytes.
-    int c = in.get();
-    while (c != EOF && c != 0xFF) c = in.get();
-    while (c == 0xFF) c = in.get();
-    if (c == EOF) return false;
-    if (c == 0x00) continue;
-    const int marker = c;
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no payload
-    if (marker == 0xD9 || marker == 0xDA) return false;                   // end / scan before any SOF
-    if (!in.read(reinterpret_cast<char*>(b), 2)) return false;
-    const uint32_t len = be16(b);
-    if (len < 2) return false;
-    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
-    if (sof) {
-      if (!in.read(reinterpret_cast<char*>(b), 5)) return false;
-      h = be16(b + 1);
-      w = be16(b + 3);
-      return true;
-    }
-    in.seekg(len - 2, std::ios::cur);
-  }
-}
-
-/// Width and height from a TIFF's first image directory (ImageWidth 256, ImageLength 257; SHORT or
-/// LONG), in the byte order of its header.
-bool tiff_size(std::ifstream& in, bool little, int64_t& w, int64_t& h) {
-  auto u16 = [little](const unsigned char* p) { return little ? le16(p) : be16(p); };
-  auto u32 = [little](const unsigned char* p) { return little ? le32(p) : be32(p); };
-  unsigned char b[12];
-  in.clear();
-  in.seekg(4);
-  if (!in.read(reinterpret_cast<char*>(b), 4)) return false;
-  in.seekg(u32(b));
-  if (!in.read(reinterpret_cast<char*>(b), 2)) return false;
-  const uint32_t entries = u16(b);
-  bool have_w = false, have_h = false;
-  for (uint32_t i = 0; i < entries && in.read(reinterpret_cast<char*>(b), 12); ++i) {
-    const uint32_t tag = u16(b), type = u16(b + 2);
-    if (tag != 256 && tag != 257) continue;
-    const int64_t v = type == 3 ? u16(b + 8) : type == 4 ? u32(b + 8) : 0;
-    (tag == 256 ? w : h) = v;
-    (tag == 256 ? have_w : have_h) = true;
-  }
-  return have_w && have_h;
-}
-
-/// Width and height from the header of a PNG, JPEG, BMP, WebP or TIFF file; false for other formats or
-/// a header that cannot be parsed (read_image_bgr then refuses the file).
-bool header_size(const std::string& path, int64_t& w, int64_t& h) {
-  std::ifstream in(path, std::ios::binary);
-  std::array<unsigned char, 32> b{};
-  if (!in.read(reinterpret_cast<char*>(b.data()), b.size())) return false;
-  const unsigned char* p = b.data();
-  auto is = [&](size_t at, const char* text) { return std::memcmp(p + at, text, std::strlen(text)) == 0; };
-  if (is(0, "\x89PNG\r\n\x1a\n") && is(12, "IHDR")) {
-    w = be32(p + 16);
-    h = be32(p + 20);
-    return true;
-  }
-  if (p[0] == 0xFF && p[1] == 0xD8) return jpeg_size(in, w, h);
-  if (p[0] == 'B' && p[1] == 'M') {
-    if (le32(p + 14) == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sides
-      w = le16(p + 18);
-      h = le16(p + 20);
-    } else {  // BITMAPINFOHEADER and later: 32-bit signed (negative height: top-down rows)
-      w = std::abs(static_cast<int64_t>(static_cast<int32_t>(le32(p + 18))));
-      h = std::abs(static_cast<int64_t>(static_cast<int32_t>(le32(p + 22))));
-    }
-    return true;
-  }
-  if (is(0, "RIFF") && is(8, "WEBP")) {
-    if (is(12, "VP8X")) {
-      w = le24(p + 24) + 1;
-      h = le24(p + 27) + 1;
-      return true;
-    }
-    if (is(12, "VP8L") && p[20] == 0x2F) {
-      const uint32_t bits = le32(p + 21);
-      w = (bits & 0x3FFF) + 1;
-      h = ((bits >> 14) & 0x3FFF) + 1;
-      return true;
-    }
-    if (is(12, "VP8 ") && p[23] == 0x9D && p[24] == 0x01 && p[25] == 0x2A) {
-      w = le16(p + 26) & 0x3FFF;
-      h = le16(p + 28) & 0x3FFF;
-      return true;
-    }
-  }
-  const bool tiff_le = is(0, "II*") && p[3] == 0, tiff_be = is(0, "MM") && p[2] == 0 && p[3] == 42;
-  if (tiff_le || tiff_be) return tiff_size(in, tiff_le, w, h);
-  return false;
-}
 
 /// Throws IoError when a side of a w x h image is above max_side.
 void check_side(const std::string& path, int64_t w, int64_t h, int max_side) {
@@ -479,10 +376,6 @@ std::string image_file_damage(const std::string& path) {
   return encoded_image_damage(bytes);
 }
 
-bool image_header_size(const std::string& path, int64_t& width, int64_t& height) {
-  return header_size(path, width, height);
-}
-
 cv::Mat read_image_bgr(const std::string& path, int max_side) {
   require_file(path, "image file");
   if (!cv::haveImageReader(path)) {
@@ -490,13 +383,14 @@ cv::Mat read_image_bgr(const std::string& path, int max_side) {
   }
   // Only formats whose size the header gives are decoded: OpenCV's other readers (PNM, PFM, Sun
   // raster, Radiance HDR, a bare VP8 stream, ...) allocate whatever a 20-byte header claims.
-  int64_t w = 0, h = 0;
-  if (!header_size(path, w, h)) {
+  const ImageHeader header = probe_image_file(path);
+  if (header.format.empty()) {
     throw IoError(path, "cannot decode image: no readable JPEG, PNG, BMP, WebP or TIFF header (other formats are "
                         "not read: their size cannot be checked before decoding)");
   }
-  if (w <= 0 || h <= 0) throw IoError(path, "image header gives a size of " + std::to_string(w) + "x" + std::to_string(h));
-  check_side(path, w, h, max_side);
+  if (!header.ok())
+    throw IoError(path, "image header gives a size of " + std::to_string(header.width) + "x" + std::to_string(header.height));
+  check_side(path, header.width, header.height, max_side);
   cv::Mat img;
   try {
     img = cv::imread(path, cv::IMREAD_COLOR);

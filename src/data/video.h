@@ -114,8 +114,4 @@ std::string encoded_image_damage(const std::string& bytes);
 /// encoded_image_damage of a file's content ("" when it cannot be read: reading reports that).
 std::string image_file_damage(const std::string& path);
 
-/// Width and height read from the header of a JPEG, PNG, BMP, WebP or TIFF file, without decoding;
-/// false for other formats, an unreadable file or a header that cannot be parsed.
-bool image_header_size(const std::string& path, int64_t& width, int64_t& height);
-
 }  // namespace sola::data

@@ -98,88 +98,9 @@ bool method_allowed(const Route& route, const std::string& method) {
   return false;
 }
 
-uint32_t be32(const unsigned char* p) {
-  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
-}
-uint32_t le32(const unsigned char* p) {
-  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-}
-uint32_t le24(const unsigned char* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16); }
-uint32_t le16(const unsigned char* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8); }
-uint32_t be16(const unsigned char* p) { return (uint32_t(p[0]) << 8) | uint32_t(p[1]); }
-
-ImageHeader checked(const char* format, int64_t width, int64_t height) {
-  if (width <= 0 || height <= 0) return {};
-  return ImageHeader{format, width, height};
-}
-
-ImageHeader probe_jpeg(const unsigned char* b, size_t n) {
-  size_t i = 2;  // after SOI
-  while (i + 2 <= n) {
-    if (b[i] != 0xFF) return {};  // markers must follow each other
-    const unsigned char marker = b[i + 1];
-    if (marker == 0xFF) {  // fill byte
-      ++i;
-      continue;
-    }
-    i += 2;
-    if (marker == 0x01 || marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
-    if (marker == 0xD9 || marker == 0xDA) return {};  // end of image / scan data before any frame header
-    if (i + 2 > n) return {};
-    const uint32_t length = be16(b + i);
-    if (length < 2) return {};
-    const bool frame_header = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
-    if (frame_header) {
-      if (length < 7 || i + 7 > n) return {};
-      return checked("jpeg", be16(b + i + 5), be16(b + i + 3));
-    }
-    i += length;
-  }
-  return {};
-}
-
-ImageHeader probe_webp(const unsigned char* b, size_t n) {
-  if (n < 30) return {};
-  const std::string chunk(reinterpret_cast<const char*>(b + 12), 4);
-  if (chunk == "VP8 ") {  // lossy: frame tag (3 bytes), start code 9d 01 2a, 14-bit sides
-    if (b[23] != 0x9d || b[24] != 0x01 || b[25] != 0x2a) return {};
-    return checked("webp", le16(b + 26) & 0x3fff, le16(b + 28) & 0x3fff);
-  }
-  if (chunk == "VP8L") {  // lossless: signature 0x2f, then 14 bits width-1, 14 bits height-1
-    if (b[20] != 0x2f) return {};
-    const uint32_t bits = le32(b + 21);
-    return checked("webp", int64_t(bits & 0x3fff) + 1, int64_t((bits >> 14) & 0x3fff) + 1);
-  }
-  if (chunk == "VP8X") {  // extended: 24-bit canvas width-1 and height-1
-    return checked("webp", int64_t(le24(b + 24)) + 1, int64_t(le24(b + 27)) + 1);
-  }
-  return {};
-}
-
 }  // namespace
 
 // ---- helpers --------------------------------------------------------------------------------
-
-ImageHeader probe_image_header(const std::string& bytes) {
-  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t n = bytes.size();
-  static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (n >= 24 && std::equal(kPng, kPng + 8, b)) {
-    if (std::string(bytes, 12, 4) != "IHDR") return {};
-    return checked("png", be32(b + 16), be32(b + 20));
-  }
-  if (n >= 4 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return probe_jpeg(b, n);
-  if (n >= 26 && b[0] == 'B' && b[1] == 'M') {
-    const uint32_t dib = le32(b + 14);
-    if (dib == 12) return checked("bmp", le16(b + 18), le16(b + 20));  // OS/2 core header
-    if (dib < 40) return {};
-    const auto w = static_cast<int32_t>(le32(b + 18));
-    const auto h = static_cast<int32_t>(le32(b + 22));  // negative: stored top-down
-    return checked("bmp", w, h == INT32_MIN ? 0 : std::abs(static_cast<int64_t>(h)));
-  }
-  if (n >= 16 && std::string(bytes, 0, 4) == "RIFF" && std::string(bytes, 8, 4) == "WEBP") return probe_webp(b, n);
-  return {};
-}
 
 std::string base64_encode(const std::string& bytes) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -568,9 +489,12 @@ struct Server::Impl {
 
   /// The header of the upload, checked: a known format with sides within the limit.
   ImageHeader check_header(const std::string& bytes, const std::string& name) const {
-    const ImageHeader header = probe_image_header(bytes);
-    if (header.format.empty())
+    const ImageHeader header = data::probe_image_header(bytes);
+    if (header.format.empty() || header.format == "tiff")  // TIFF: a decoder the server does not expose
       throw HttpError{400, "cannot decode image " + name + ": not a PNG, JPEG, BMP or WebP file, or its header is corrupt"};
+    if (!header.ok())
+      throw HttpError{400, "cannot decode image " + name + ": its " + header.format + " header gives a size of " +
+                               std::to_string(header.width) + "x" + std::to_string(header.height)};
     const int64_t side = std::max(header.width, header.height);
     if (side > opts.max_image_side)
       throw HttpError{422, "image " + name + " is " + std::to_string(header.width) + "x" + std::to_string(header.height) +

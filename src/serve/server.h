@@ -43,6 +43,7 @@
 #include <memory>
 #include <string>
 
+#include "data/image_header.h"
 #include "detect/detect.h"
 
 namespace sola::serve {
@@ -72,16 +73,8 @@ struct ServeOptions {
   void validate() const;
 };
 
-/// Width and height of an encoded image read from its header only (PNG, JPEG, BMP, WebP).
-struct ImageHeader {
-  std::string format;  ///< "png" | "jpeg" | "bmp" | "webp"; empty when not recognised
-  int64_t width = 0;
-  int64_t height = 0;
-};
-
-/// Parses the header of `bytes` without decoding pixels. `format` is empty for anything else,
-/// for a truncated header, and for zero or negative sides.
-ImageHeader probe_image_header(const std::string& bytes);
+/// Width and height of an encoded image from its header (the one parser of data/image_header.h).
+using data::ImageHeader;
 
 /// The container of a video upload from its first bytes: "mp4", "mov", "webm", "avi" (accepted) or
 /// "mkv", "flv", "wmv", "mpeg", "mpeg-ts" (recognised, refused); empty for anything else.

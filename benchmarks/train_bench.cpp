@@ -1,5 +1,5 @@
 // Training speed of sola on CPU: one optimizer step as sola::Trainer takes it (train mode, forward,
-// the supervised loss of Eq. 9-11, backward, Adam, the ASRM projection) on a fixed random batch,
+// the supervised loss of Eq. 9-11 (a ResNet variant: the classifier BCE), backward, Adam, the ASRM projection) on a fixed random batch,
 // median of --repeats steps after --warmup steps. The same step in PyTorch is
 // `reference/bench.py train` (benchmarks/compare_reference.sh runs both).
 //
@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
       data.images = data.images.contiguous(c10::MemoryFormat::ChannelsLast);
     }
     torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
-    const auto loss_options = sola::LossOptions().mode("supervised");
+    // The supervised loss for SOLA (masks of the fakes), the classifier BCE for a plain ResNet.
+    const auto loss_options = sola::LossOptions().mode(model->options().arch() == "sola" ? "supervised" : "classifier");
     auto step = [&] {
       optimizer.zero_grad();
       sola::ModelOutput out;
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
                                 {"dtype", dtype},
                                 {"device", device.str()},
                                 {"batch", batch},
+                                {"variant", variant},
                                 {"size", size},
                                 {"grid", model->options().grid()},
                                 {"threads", threads},

@@ -175,6 +175,7 @@ RECIPE = {
     "weak": "weakly supervised maps (Eq. 12) instead of the masks (Eq. 9-11)",
     "no_jpeg": "without the JPEG re-encoding augmentation",
     "constant_lr": "the paper's constant learning rate, no warm-up",
+    "resnet18": "the plain ResNet18 baseline (classifier BCE) at the same CPU cost: more images, its step is cheaper",
     "size_256": "256 px input (fewer images: the step costs more)",
     "size_256_grid_16": "256 px input and grid 16",
 }
@@ -197,7 +198,7 @@ def write_recipe(w, recipe):
       "the base recipe, at equal CPU cost: the base run trains on a fixed number of images (3 epochs of random "
       "subsets), a run whose training step costs more gets proportionally fewer images (the step of each "
       "geometry measured once with `sola_bench_train`: " +
-      ", ".join(f"{c['size']} px grid {c['grid']}: {c['img_s']:.1f} img/s" for c in costs) + "). Chosen on "
+      ", ".join(f"{c['variant']} {c['size']} px grid {c['grid']}: {c['img_s']:.1f} img/s" for c in costs) + "). Chosen on "
       "`dfdc/val` (best checkpoint) with the pseudo-forgery validation set beside it; dfdc/test and gan-faces are "
       "read out for the best and the last checkpoint. Frame AUC in %; the differences are against `base`, "
       "one seed each (the two-seed noise of the checks above applies).")

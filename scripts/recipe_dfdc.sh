@@ -51,24 +51,29 @@ declare -A CHANGE=(
   [no_jpeg]="--set aug_jpeg=false"
   # Schedule: the paper's constant learning rate, no warm-up.
   [constant_lr]="--set lr_schedule=constant --set warmup_epochs=0"
+  # The baseline: a plain ResNet18 at the same CPU cost (its cheaper step buys it more images).
+  [resnet18]="--variant resnet18 --set loss=classifier"
 )
-ORDER=(base pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg constant_lr size_256 size_256_grid_16)
+ORDER=(base pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg constant_lr resnet18 size_256 size_256_grid_16)
 
-# The cost of a training step per geometry (bf16, channels-last, batch 32: sola train's step), once.
-geometry() {  # the input size and grid a run's change sets (else the base's)
-  local size=128 grid=8 a
+# The cost of a training step per model and geometry (bf16, channels-last, batch 32: sola train's
+# step), measured once.
+geometry() {  # the variant, input size and grid a run's change sets (else the base's)
+  local variant=sola-r18 size=128 grid=8 prev="" a
   for a in ${CHANGE[$1]}; do
     case $a in input_size=*) size=${a#*=} ;; grid=*) grid=${a#*=} ;; esac
+    [ "$prev" = --variant ] && variant=$a
+    prev=$a
   done
-  echo "$size $grid"
+  echo "$variant $size $grid"
 }
 if [ ! -f "$KEEP/costs.json" ]; then
-  echo "== measuring the training step of each geometry (sola_bench_train)" >&2
+  echo "== measuring the training step of each model and geometry (sola_bench_train)" >&2
   : > "$KEEP/costs.json.tmp"
-  for g in "128 8" "256 8" "256 16"; do
+  for g in "sola-r18 128 8" "sola-r18 256 8" "sola-r18 256 16" "resnet18 128 8"; do
     set -- $g
-    "$BENCH" --size "$1" --grid "$2" --batch $BATCH --channels-last --dtype bf16 --threads "$THREADS" --repeats 5 \
-      --json >> "$KEEP/costs.json.tmp"
+    "$BENCH" --variant "$1" --size "$2" --grid "$3" --batch $BATCH --channels-last --dtype bf16 --threads "$THREADS" \
+      --repeats 5 --json >> "$KEEP/costs.json.tmp"
   done
   mv "$KEEP/costs.json.tmp" "$KEEP/costs.json"
 fi
@@ -77,9 +82,9 @@ images_for() {
   /usr/bin/python3 - "$KEEP/costs.json" "$BUDGET" $(geometry "$1") <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-budget, size, grid = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-ips = {(r["size"], r["grid"]): r["img_s"] for r in rows}
-print(int(budget * ips[(size, grid)] / ips[(128, 8)]))
+budget, variant, size, grid = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+ips = {(r["variant"], r["size"], r["grid"]): r["img_s"] for r in rows}
+print(int(budget * ips[(variant, size, grid)] / ips[("sola-r18", 128, 8)]))
 PY
 }
 

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     // The supervised loss for SOLA (masks of the fakes), the classifier BCE for a plain ResNet.
     const auto loss_options = sola::LossOptions().mode(model->options().arch() == "sola" ? "supervised" : "classifier");
     auto step = [&] {
-      optimizer.zero_grad();
+      sola::compat::zero_grad(optimizer);
       sola::ModelOutput out;
       {
         sola::compat::AutocastGuard autocast(device.type(), bf16, c10::kBFloat16);

@@ -11,9 +11,20 @@
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <c10/core/ScalarType.h>
 
+#include <torch/optim/optimizer.h>
+
 #include <variant>
 
 namespace sola::compat {
+
+/// Drops the gradients of the optimizer's parameters (undefined, as LibTorch 2.x's zero_grad() does
+/// by default), so that backward writes each gradient afresh: 1.13's zero_grad() fills them with
+/// zeros, a pass over every parameter each step, and backward then adds into them. Same values.
+inline void zero_grad(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params())
+      if (p.grad().defined()) p.mutable_grad() = at::Tensor();
+}
 
 /// Enables or disables autocast for `device` (CPU or CUDA) with the given lower precision dtype.
 inline void set_autocast(c10::DeviceType device, bool enabled, c10::ScalarType dtype) {

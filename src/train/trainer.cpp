@@ -324,7 +324,7 @@ TrainSummary Trainer::run(bool resume) {
       if (options_.channels_last()) batch->images = batch->images.contiguous(c10::MemoryFormat::ChannelsLast);
       // Gradients of the micro-batches of all ranks are summed, then divided by their number: the
       // same step as one batch, and bit-identical between W processes and W micro-batches.
-      optimizer.zero_grad();
+      compat::zero_grad(optimizer);
       auto sums = torch::zeros({4}, torch::dtype(torch::kDouble).device(device));  // loss, classifier, first, second
       for (int64_t m = 0; m < options_.micro_batches(); ++m) {
         auto part = [&](const torch::Tensor& t) { return options_.micro_batches() == 1 ? t : t.narrow(0, m * micro_size, micro_size); };

@@ -89,6 +89,12 @@ def write_command(w, cmd, name):
 
 class Run:
     def __init__(self, runs, name, gan_name):
+        try:
+            self._load(runs, name, gan_name)
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit(f"make_results.py: run {name} in {runs}: cannot read its files ({e})")
+
+    def _load(self, runs, name, gan_name):
         self.name = name
         self.dir = os.path.join(runs, name)
         self.cmd = open(os.path.join(runs, name + ".command.txt")).read().strip()
@@ -160,7 +166,10 @@ def parse_args(argv):
 def gan_data_name(runs, names):
     """The eval data name of the gan-faces crops (e.g. gan-faces-crops/all), from any run's eval."""
     for name in names:
-        for e in json.load(open(os.path.join(runs, name + ".eval.json"))):
+        path = os.path.join(runs, name + ".eval.json")
+        if not os.path.exists(path):
+            continue  # reported by Run
+        for e in json.load(open(path)):
             if e["data"].startswith("gan-faces"):
                 return e["data"]
     return "gan-faces"

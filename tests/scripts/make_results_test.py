@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""Test of scripts/make_results.py (CTest `make_results`): RESULTS.md made from a fixture of the files the
+results scripts keep (results/dfdc, results/recipe, models/longrun), every figure traced to its file.
+
+    tests/scripts/make_results_test.py SOURCE_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
+GAN = "gan-faces-crops/all"
+
+
+def write_run(root, name, auc, arch="sola", extra_train=None, pseudo=False, data=("dfdc/val", "dfdc/test", GAN)):
+    """A finished run: config, three epochs, done.json, command and its evaluation (best and last)."""
+    os.makedirs(os.path.join(root, name))
+    train = {"epochs": 3, "batch_size": 32, "alpha": 1, "beta": 1, "gamma": 1, "lr": 0.001, "lr_schedule": "cosine",
+             "augment": True, "seed": 0, "loss": "supervised", "precision": "bf16", "max_steps_per_epoch": 0}
+    train.update(extra_train or {})
+    model = {"arch": arch, "backbone": "resnet18", "input_size": 128, "grid": 8, "noise": "asrm", "lem": True,
+             "dcam": True}
+    json.dump({"train": train, "model": model}, open(os.path.join(root, name, "config.json"), "w"))
+    with open(os.path.join(root, name, "metrics.jsonl"), "w") as f:
+        for e, val in enumerate((auc - 0.02, auc, auc - 0.01), start=1):
+            line = {"type": "epoch", "epoch": e, "train_loss": 1.0 / e, "train_images_per_second": 20.0,
+                    "train_seconds": 600.0, "data_wait_share": 0.01, "val": {"frame": {"auc": val}}}
+            if pseudo:
+                line["val_extra"] = {"pseudo": {"frame": {"auc": 0.5 + e / 100}}}
+            f.write(json.dumps(line) + "\n")
+    json.dump({"epochs": 3}, open(os.path.join(root, name, "done.json"), "w"))
+    open(os.path.join(root, name + ".command.txt"), "w").write(f"sola train --out runs/{name}\n")
+    rows = []
+    for model_name, shift in ((name, 0.0), (name + "/last", -0.01)):
+        for i, d in enumerate(data):
+            rows.append({"model": model_name, "data": d,
+                         "frame": {"auc": auc + shift - 0.1 * i, "ap": 0.6, "eer": 0.4}})
+    json.dump(rows, open(os.path.join(root, name + ".eval.json"), "w"))
+
+
+def main():
+    failures = []
+
+    def expect(cond, what):
+        if not cond:
+            failures.append(what)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dfdc, recipe, longrun = (os.path.join(tmp, d) for d in ("dfdc", "recipe", "longrun"))
+        for d in (dfdc, recipe, longrun):
+            os.makedirs(d)
+        write_run(dfdc, "sola_supervised", 0.70)
+        write_run(dfdc, "resnet18", 0.66, arch="resnet")
+        write_run(dfdc, "sola_supervised_fp32", 0.69, extra_train={"precision": "fp32"})
+        pv = ("dfdc/val", "runs/pseudo-val", "dfdc/test", GAN)
+        write_run(recipe, "base", 0.80, extra_train={"max_steps_per_epoch": 625}, pseudo=True, data=pv)
+        write_run(recipe, "pseudo_1", 0.60, extra_train={"max_steps_per_epoch": 625}, pseudo=True, data=pv)
+        with open(os.path.join(recipe, "costs.json"), "w") as f:
+            f.write(json.dumps({"variant": "sola-r18", "size": 128, "grid": 8, "img_s": 36.6}) + "\n")
+        # The long run: its epochs and one read-out.
+        write_run(tmp, "lr", 0.75, pseudo=True)
+        for f in ("config.json", "metrics.jsonl"):
+            os.rename(os.path.join(tmp, "lr", f), os.path.join(longrun, f))
+        open(os.path.join(longrun, "command.txt"), "w").write("sola train --out runs/long\n")
+        open(os.path.join(longrun, "evals.jsonl"), "w").write(json.dumps(
+            {"checkpoint": "runs/long/best.pt", "epoch": 2, "val": 0.75, "pseudo_val": 0.6, "test": 0.74, "gan": 0.52}) + "\n")
+        out = subprocess.run(
+            [sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc, "--longrun", longrun,
+             "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
+             "--tried", "--pseudo"], capture_output=True, text=True)
+        expect(out.returncode == 0, f"make_results.py failed: {out.stderr}")
+        text = out.stdout
+        lines = text.splitlines()
+        row = lambda name: next((l for l in lines if l.startswith(f"| {name} |")), "")
+        # Main table: the best checkpoint's val, test and gan-faces AUC, the last's test.
+        expect(row("sola_supervised").startswith("| sola_supervised | 70.00 | 60.00 | 59.00 | 50.00 |"),
+               f"main row: {row('sola_supervised')}")
+        expect("| 2/3 |" in row("sola_supervised"), "best epoch is the one with the highest val AUC")
+        # Checks: differences against the run they name, in AUC points.
+        expect(any(l.startswith("| sola_supervised_fp32 | sola_supervised |") and "| -1.00 | -1.00 | -1.00 |" in l
+                   for l in lines), "check row with differences")
+        # Recipe: images from the steps, pseudo-val column, differences against base.
+        expect(row("base").startswith("| base |") and "| 60000 | 80.00 | 70.00 | 60.00 | 50.00 | 59.00 | 49.00 |" in row("base"),
+               f"recipe base row: {row('base')}")
+        expect("| -20.00 | -20.00 |" in row("pseudo_1"), f"recipe differences: {row('pseudo_1')}")
+        expect("sola-r18 128 px grid 8: 36.6 img/s" in text, "costs quoted")
+        # Long run: one line per epoch with both validation AUCs, and the read-out.
+        expect("| 2 | 0.5000 | 75.00 | 52.00 |" in text, "long run epoch row")
+        expect("| runs/long/best.pt | 2 | 75.00 | 60.00 | 74.00 | 52.00 |" in text, "long run read-out")
+        # A run named but missing is an error naming it, not a silent gap.
+        bad = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,
+                              "--main", "no_such_run"], capture_output=True, text=True)
+        expect(bad.returncode != 0 and "no_such_run" in bad.stderr and "Traceback" not in bad.stderr,
+               f"missing run: {bad.returncode} {bad.stderr[-300:]}")
+    for f in failures:
+        print("FAILED:", f)
+    print("make_results_test:", "ok" if not failures else f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

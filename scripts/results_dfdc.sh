@@ -82,7 +82,8 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
     resume=()
     [ -f "$out/last.pt" ] && resume=(--resume)
     # shellcheck disable=SC2086
-    cmd=("$SOLA" train ${RUN_ARGS[$name]} "${SHARED[@]}" --train "${RUN_TRAIN[$name]:-$DATA/dfdc/train/manifest.csv}" --val "$DATA/dfdc/val/manifest.csv" --out "$out" --threads "$THREADS")
+    # The run's own settings after the shared ones: a later --set wins (seed=1 over the shared seed=0).
+    cmd=("$SOLA" train "${SHARED[@]}" ${RUN_ARGS[$name]} --train "${RUN_TRAIN[$name]:-$DATA/dfdc/train/manifest.csv}" --val "$DATA/dfdc/val/manifest.csv" --out "$out" --threads "$THREADS")
     echo "== $name: ${cmd[*]} ${resume[*]}" >&2
     "${cmd[@]}" "${resume[@]}" > "$out.train.json.tmp"
     printf '%s\n' "${cmd[*]}" > "$out.command.txt"

@@ -31,14 +31,6 @@ std::string write(const test::TempDir& dir, const std::string& name, const std::
   return path;
 }
 
-/// A PNG signature and IHDR chunk claiming w x h (no pixel data).
-std::string png_header(uint32_t w, uint32_t h) {
-  std::string s("\x89PNG\r\n\x1a\n", 8);
-  s += std::string("\0\0\0\x0d", 4) + "IHDR";
-  for (uint32_t v : {w, h})
-    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);
-  return s + std::string("\x08\x02\0\0\0\0\0\0\0", 9);
-}
 
 TEST(ImageHeader, SidesOfEveryFormatFromBytesAndFromFiles) {
   test::TempDir dir;
@@ -86,17 +78,17 @@ TEST(ImageHeader, JpegMarkersAreWalkedAsLibjpegDoesAcrossLongSegments) {
 
 TEST(ImageHeader, RefusesOtherFormatsTruncatedHeadersAndEmptySides) {
   test::TempDir dir;
-  const auto huge = probe_image_header(png_header(100000, 100000));
+  const auto huge = probe_image_header(test::png_header(100000, 100000));
   EXPECT_EQ(huge.format, "png");  // a claim, read without allocating: the callers refuse it by size
   EXPECT_EQ(huge.width, 100000);
-  const auto empty = probe_image_header(png_header(0, 10));
+  const auto empty = probe_image_header(test::png_header(0, 10));
   EXPECT_EQ(empty.format, "png");  // recognised, but no image: ok() says so, the callers refuse it
   EXPECT_EQ(empty.width, 0);
   EXPECT_FALSE(empty.ok());
   EXPECT_TRUE(huge.ok());
   for (const std::string& bytes : {std::string("GIF89a...."), std::string("\xff\xd8\xff\xe0\x00", 5),
                                    std::string(), std::string("BM"), std::string("RIFF\0\0\0\0WEBPVP8 ", 16),
-                                   std::string("II*\0\xff\xff\xff\x7f", 8), png_header(5, 5).substr(0, 20)}) {
+                                   std::string("II*\0\xff\xff\xff\x7f", 8), test::png_header(5, 5).substr(0, 20)}) {
     EXPECT_TRUE(probe_image_header(bytes).format.empty()) << bytes.size();
     EXPECT_TRUE(probe_image_file(write(dir, "bad", bytes)).format.empty()) << bytes.size();
   }

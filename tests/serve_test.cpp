@@ -92,16 +92,6 @@ std::string base64_decode(const std::string& text) {
   return out;
 }
 
-/// A PNG signature and IHDR chunk claiming w x h, followed by a few bytes (no pixel data).
-std::string png_header(uint32_t w, uint32_t h) {
-  std::string s("\x89PNG\r\n\x1a\n", 8);
-  s += std::string("\0\0\0\x0d", 4) + "IHDR";
-  for (uint32_t v : {w, h})
-    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);
-  s += std::string("\x08\x02\0\0\0", 5);  // 8-bit RGB
-  s += std::string("\0\0\0\0", 4);        // CRC (not checked by the probe)
-  return s;
-}
 
 struct RawResponse {
   int status = 0;
@@ -424,7 +414,7 @@ TEST_F(ServeTest, TinyCropsAreRefusedAndTruncatedJpegsAreMarkedDamaged) {
 TEST_F(ServeTest, GarbageAndTruncatedImagesAre400CannotDecode) {
   for (const std::string& bytes : {std::string("this is not an image, just some text"), std::string(5000, '\xff'),
                                    encoded(64, 64).substr(0, 200), encoded(64, 64, ".jpg").substr(0, 300),
-                                   png_header(64, 64)}) {
+                                   test::png_header(64, 64)}) {
     auto r = post_image(bytes);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << r->body;
@@ -450,7 +440,7 @@ TEST_F(ServeTest, OversizedBodyIs413WithTheLimit) {
 
 TEST_F(ServeTest, HugeDimensionsAreRefusedFromTheHeader) {
   for (auto [w, h] : {std::pair<uint32_t, uint32_t>{100000, 100000}, {1025, 10}, {0x7fffffff, 1}}) {
-    auto r = post_image(png_header(w, h));
+    auto r = post_image(test::png_header(w, h));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 422) << r->body;
     EXPECT_NE(error_of(r->body).find(std::to_string(w) + "x" + std::to_string(h)), std::string::npos) << r->body;

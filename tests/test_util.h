@@ -1,5 +1,6 @@
 #pragma once
 // Helpers shared by the tests.
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -39,6 +40,18 @@ inline std::string shared_data_or_skip() {
   std::string dir = SOLA_SHARED_DATA;
   if (!std::filesystem::exists(dir)) return {};
   return dir;
+}
+
+/// A PNG signature and IHDR chunk claiming w x h, followed by a few bytes (no pixel data): a header
+/// to probe, or an upload whose size must be refused before decoding.
+inline std::string png_header(uint32_t w, uint32_t h) {
+  std::string s("\x89PNG\r\n\x1a\n", 8);
+  s += std::string("\0\0\0\x0d", 4) + "IHDR";
+  for (uint32_t v : {w, h})
+    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);
+  s += std::string("\x08\x02\0\0\0", 5);  // 8-bit RGB
+  s += std::string("\0\0\0\0", 4);        // CRC (not checked by the probe)
+  return s;
 }
 
 }  // namespace sola::test

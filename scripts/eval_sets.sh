@@ -5,8 +5,14 @@
 #   gan_crops_manifest    prints the manifest of the gan-faces face crops, making them first: faces cut
 #                         with sola's detector at the scale of the DFDC training crops (1.2x the dlib
 #                         box, models/README.md), 224 px like them, lossless
-# Both need SOLA (the sola binary) and DATA (../shared/data) set by the caller. gan-faces is a report
-# set: read out, never trained or chosen on.
+#   run_kept NAME OUT KEEP DATA -- TRAIN_COMMAND...
+#                         one run of a results table: trains OUT with the command unless OUT/done.json
+#                         says it finished (resuming from OUT/last.pt), evaluates OUT/best.pt (chosen on
+#                         --val) and OUT/last.pt on the manifests of DATA (";"-separated), and copies the
+#                         run's small files (command, config.json, metrics.jsonl, done.json, the
+#                         evaluation) into KEEP, the committed folder the tables are made from
+# They need SOLA (the sola binary), DATA (../shared/data) and THREADS set by the caller. gan-faces is a
+# report set: read out, never trained or chosen on.
 PSEUDO_VAL=runs/pseudo-val
 GAN_CROPS=runs/dfdc/gan-faces-crops
 
@@ -30,4 +36,28 @@ gan_crops_manifest() {
     mv "$GAN_CROPS.prepare.json.tmp" "$GAN_CROPS.prepare.json"
   fi
   ls "$GAN_CROPS"/*/manifest.csv | head -n 1
+}
+
+run_kept() {
+  local name=$1 out=$2 keep=$3 data=$4
+  shift 5  # NAME OUT KEEP DATA --
+  if [ ! -f "$out/done.json" ]; then
+    local resume=()
+    [ -f "$out/last.pt" ] && resume=(--resume)
+    echo "== $name: $* ${resume[*]}" >&2
+    "$@" "${resume[@]}" > "$out.train.json.tmp"
+    printf '%s\n' "$*" > "$out.command.txt"
+    mv "$out.train.json.tmp" "$out/done.json"
+  fi
+  if [ ! -f "$out.eval.json" ]; then
+    local sets=() manifests=() m
+    IFS=';' read -ra manifests <<< "$data"
+    for m in "${manifests[@]}"; do sets+=(--data "$m"); done
+    "$SOLA" eval --model "$out/best.pt" --model "$out/last.pt" "${sets[@]}" --threads "$THREADS" \
+      --json "$out.eval.json.tmp" >&2
+    mv "$out.eval.json.tmp" "$out.eval.json"
+  fi
+  mkdir -p "$keep/$name"
+  cp "$out/config.json" "$out/metrics.jsonl" "$out/done.json" "$keep/$name/"
+  cp "$out.command.txt" "$out.eval.json" "$keep/"
 }

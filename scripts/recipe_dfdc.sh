@@ -95,28 +95,13 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
   images=$(images_for "$name")
   steps=$(( images / (EPOCHS * BATCH) ))
   [ "$steps" -ge 1 ] || steps=1  # (max_steps_per_epoch=0 would mean the whole training set)
-  if [ ! -f "$out/done.json" ]; then
-    resume=()
-    [ -f "$out/last.pt" ] && resume=(--resume)
-    # shellcheck disable=SC2086
-    # --skip-image-check: decoding all 22,000 crops first would cost each run about 2 minutes, for
-    # the files that scripts/long_run.sh checks at every start.
-    cmd=("$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set max_steps_per_epoch=$steps --skip-image-check
-         --train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv"
-         --val "$DATA/dfdc/val/manifest.csv" --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$out" --threads "$THREADS")
-    echo "== $name ($images images): ${cmd[*]} ${resume[*]}" >&2
-    "${cmd[@]}" "${resume[@]}" > "$out.train.json.tmp"
-    printf '%s\n' "${cmd[*]}" > "$out.command.txt"
-    mv "$out.train.json.tmp" "$out/done.json"
-  fi
-  if [ ! -f "$out.eval.json" ]; then
-    "$SOLA" eval --model "$out/best.pt" --model "$out/last.pt" --data "$DATA/dfdc/val/manifest.csv" \
-      --data "$PSEUDO_MANIFEST" --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" \
-      --json "$out.eval.json.tmp" >&2
-    mv "$out.eval.json.tmp" "$out.eval.json"
-  fi
-  mkdir -p "$KEEP/$name"
-  cp "$out/config.json" "$out/metrics.jsonl" "$out/done.json" "$KEEP/$name/"
-  cp "$out.command.txt" "$out.eval.json" "$KEEP/"
+  echo "== $name: $images images" >&2
+  # --skip-image-check: decoding all 22,000 crops first would cost each run about 2 minutes, for
+  # the files that scripts/long_run.sh checks at every start.
+  # shellcheck disable=SC2086
+  run_kept "$name" "$out" "$KEEP" "$DATA/dfdc/val/manifest.csv;$PSEUDO_MANIFEST;$DATA/dfdc/test/manifest.csv;$GAN_MANIFEST" -- \
+    "$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set max_steps_per_epoch=$steps --skip-image-check \
+    --train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv" \
+    --val "$DATA/dfdc/val/manifest.csv" --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$out" --threads "$THREADS"
 done
 bash scripts/results_dfdc.sh --report

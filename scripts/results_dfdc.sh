@@ -43,13 +43,6 @@ if [ "$REPORT_ONLY" = 0 ]; then
   cp "$GAN_CROPS.prepare.json" "$KEEP/gan-faces-crops.prepare.json"
 fi
 
-# The small files of a finished run, into KEEP (same layout as in RUNS).
-keep_run() {
-  mkdir -p "$KEEP/$1"
-  cp "$RUNS/$1/config.json" "$RUNS/$1/metrics.jsonl" "$RUNS/$1/done.json" "$KEEP/$1/"
-  cp "$RUNS/$1.command.txt" "$RUNS/$1.eval.json" "$KEEP/"
-  if [ -f "$RUNS/sbi.synth.json" ]; then cp "$RUNS/sbi.synth.json" "$KEEP/"; fi
-}
 
 SHARED=(--set input_size=128 --set grid=8 --set epochs=3 --set batch_size=32 --set lr=1e-3 --set lr_schedule=cosine --set seed=0)
 declare -A RUN_ARGS=(
@@ -75,27 +68,15 @@ PSEUDO=(sola_pseudo_logits)
 ORDER=("${MAIN[@]}" "${CHECKS[@]}" "${TRIED[@]}" "${PSEUDO[@]}")
 [ "$REPORT_ONLY" = 1 ] && ORDER=() && ONLY=""
 for name in ${ONLY:-"${ORDER[@]}"}; do
-  out="$RUNS/$name"
   [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
-  if [ ! -f "$out/done.json" ]; then
-    [ "$name" = sola_pseudo_logits ] && synth_train
-    resume=()
-    [ -f "$out/last.pt" ] && resume=(--resume)
-    # shellcheck disable=SC2086
-    # The run's own settings after the shared ones: a later --set wins (seed=1 over the shared seed=0).
-    cmd=("$SOLA" train "${SHARED[@]}" ${RUN_ARGS[$name]} --train "${RUN_TRAIN[$name]:-$DATA/dfdc/train/manifest.csv}" --val "$DATA/dfdc/val/manifest.csv" --out "$out" --threads "$THREADS")
-    echo "== $name: ${cmd[*]} ${resume[*]}" >&2
-    "${cmd[@]}" "${resume[@]}" > "$out.train.json.tmp"
-    printf '%s\n' "${cmd[*]}" > "$out.command.txt"
-    mv "$out.train.json.tmp" "$out/done.json"
-  fi
-  # The read-outs: best (chosen on dfdc/val) and last checkpoint on val, test and gan-faces.
-  if [ ! -f "$out.eval.json" ]; then
-    "$SOLA" eval --model "$out/best.pt" --model "$out/last.pt" --data "$DATA/dfdc/val/manifest.csv" \
-      --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --json "$out.eval.json.tmp" >&2
-    mv "$out.eval.json.tmp" "$out.eval.json"
-  fi
-  keep_run "$name"
+  [ "$name" = sola_pseudo_logits ] && synth_train
+  # The run's own settings after the shared ones: a later --set wins (seed=1 over the shared seed=0).
+  # Read out: best (chosen on dfdc/val) and last checkpoint on val, test and gan-faces.
+  # shellcheck disable=SC2086
+  run_kept "$name" "$RUNS/$name" "$KEEP" "$DATA/dfdc/val/manifest.csv;$DATA/dfdc/test/manifest.csv;$GAN_MANIFEST" -- \
+    "$SOLA" train "${SHARED[@]}" ${RUN_ARGS[$name]} --train "${RUN_TRAIN[$name]:-$DATA/dfdc/train/manifest.csv}" \
+    --val "$DATA/dfdc/val/manifest.csv" --out "$RUNS/$name" --threads "$THREADS"
+  if [ -f "$RUNS/sbi.synth.json" ]; then cp "$RUNS/sbi.synth.json" "$KEEP/"; fi
 done
 done_runs() { for n in "$@"; do [ -f "$KEEP/$n.eval.json" ] && printf '%s ' "$n"; done; true; }
 # ROC curves on dfdc/test of the main runs' best checkpoints.

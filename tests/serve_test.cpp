@@ -543,6 +543,15 @@ class Tricklers {
   std::thread thread_;
 };
 
+/// A slow client on `fd`: sends `text` a byte every `interval` while reading the server's answer;
+/// the answer and the seconds until it ended. Closes fd.
+std::pair<RawResponse, double> answer_to_trickle(int fd, const std::string& text, std::chrono::milliseconds interval) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Tricklers trickler({fd}, text, interval);
+  const RawResponse r = read_answer(fd);
+  return {r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+}
+
 TEST(ServeSlowClients, SixtyFourSlowHeadersLeaveHealthzAndUploadsServed) {
   ServeOptions o = test_options();
   o.header_timeout_s = 60;  // the slow clients stay for the whole test
@@ -580,11 +589,9 @@ TEST(ServeSlowClients, HeaderDeadlineAnswers408ToATricklingClient) {
   const int port = server.start();
   const int fd = connect_raw(port, 15);
   ASSERT_GE(fd, 0);
-  const auto t0 = std::chrono::steady_clock::now();
   // One byte every 200 ms: 60 s for the whole header, each byte well within the 2 s read timeout.
-  Tricklers trickler({fd}, "GET /healthz HTTP/1.1\r\nX-Slow: " + std::string(300, 'a'), std::chrono::milliseconds(200));
-  const RawResponse r = read_answer(fd);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto [r, seconds] =
+      answer_to_trickle(fd, "GET /healthz HTTP/1.1\r\nX-Slow: " + std::string(300, 'a'), std::chrono::milliseconds(200));
   EXPECT_EQ(r.status, 408) << r.head;
   EXPECT_NE(error_of(r.body).find("header not complete within 1 s"), std::string::npos) << r.body;
   EXPECT_LT(seconds, 10.0);  // cut by the 1 s deadline, not by the client stopping
@@ -603,10 +610,7 @@ TEST(ServeSlowClients, RequestDeadlineEndsATricklingUpload) {
   ASSERT_GE(fd, 0);
   const std::string head = "POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n";
   ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
-  const auto t0 = std::chrono::steady_clock::now();
-  Tricklers trickler({fd}, std::string(1000, 'x'), std::chrono::milliseconds(200));  // 200 s for the body
-  const RawResponse r = read_answer(fd);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto [r, seconds] = answer_to_trickle(fd, std::string(1000, 'x'), std::chrono::milliseconds(200));  // 200 s for the body
   EXPECT_TRUE(r.status == 0 || r.status == 400) << r.head;
   EXPECT_LT(seconds, 10.0);  // dropped at the 2 s request deadline
 }

@@ -11,6 +11,8 @@
 #                                 position, best; Adam anew with a one-epoch warm-up), else from scratch
 #   scripts/long_run.sh --readout [CKPT]  evaluates CKPT (RUNS/best.pt) on val, pseudo-val, dfdc/test and
 #                                 gan-faces into models/longrun/evals.jsonl (when shipping; never to choose)
+#   scripts/long_run.sh --ship [CKPT]     ships CKPT (RUNS/best.pt) as models/sola-dfdc.pt with its model card
+#                                 (scripts/ship_model.sh) and appends its read-out to evals.jsonl
 #   scripts/long_run.sh --save    writes the compact state of RUNS/last.pt (its position: epoch and
 #                                 step) and the log into models/longrun/ (about 12 MB: commit it)
 # Run it in the background with `nice -n 19`; kill it any time: checkpoints are written every 100
@@ -45,25 +47,56 @@ if [ "${1:-}" = "--save" ]; then
   exit 0
 fi
 
+# The line of models/longrun/evals.jsonl for checkpoint CKPT, from the rows of EVAL_JSON (sola eval --json)
+# that name it.
+readout_line() {  # EVAL_JSON CKPT [EXTRA_JSON]
+  /usr/bin/python3 - "$1" "$2" "${3:-}" "$SOLA" <<'PY'
+import json, os, subprocess, sys
+path, ckpt, extra, sola = sys.argv[1:5]
+stem, run = os.path.splitext(os.path.basename(ckpt))[0], os.path.basename(os.path.dirname(os.path.abspath(ckpt)))
+name = run if stem == "best" else run + "/last" if stem == "last" else stem  # as sola eval names it
+auc = {}
+for r in json.load(open(path)):
+    d = r["data"]
+    key = ("gan" if d.startswith("gan-faces") else "pseudo_val" if d.endswith("pseudo-val") else
+           {"dfdc/val": "val", "dfdc/test": "test"}.get(d))
+    if r["model"] == name and key:
+        auc[key] = r["frame"]["auc"]
+        if "map" in r:  # the second-order maps' peak alone (SOLA models)
+            auc[key + "_map"] = r["map"]["auc"]
+info = json.loads(subprocess.run([sola, "info", "--model", ckpt], capture_output=True, text=True, check=True).stdout)
+state = info.get("metadata", {}).get("train_state", {})
+print(json.dumps({"checkpoint": ckpt, "epoch": state.get("epoch"), **{k: auc.get(k) for k in ("val", "pseudo_val", "test", "gan")},
+                  **{k: v for k, v in auc.items() if k.endswith("_map")},
+                  **(json.loads(extra) if extra else {})}))
+PY
+}
+
 if [ "${1:-}" = "--readout" ]; then
   # Evaluates a checkpoint (default RUNS/best.pt) on both validation sets and on the report sets
   # (dfdc/test, the gan-faces crops of scripts/eval_sets.sh) and appends the line to
-  # models/longrun/evals.jsonl: done when a checkpoint is shipped, never to choose one.
+  # models/longrun/evals.jsonl: done when a checkpoint is considered for shipping, never to choose one.
   ckpt=${2:-$RUNS/best.pt}
   GAN_MANIFEST=$(gan_crops_manifest)
   "$SOLA" eval --model "$ckpt" --data "$DATA/dfdc/val/manifest.csv" --data "$(pseudo_val_manifest)" \
     --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --json "$RUNS/readout.json" >&2
   mkdir -p "$STATE"
-  /usr/bin/python3 - "$RUNS/readout.json" "$ckpt" "$SOLA" >> "$STATE/evals.jsonl" <<'PY'
-import json, subprocess, sys
-rows = json.load(open(sys.argv[1]))
-auc = [r["frame"]["auc"] for r in rows]
-info = json.loads(subprocess.run([sys.argv[3], "info", "--model", sys.argv[2]], capture_output=True,
-                                 text=True, check=True).stdout)
-state = info.get("metadata", {}).get("train_state", {})
-print(json.dumps({"checkpoint": sys.argv[2], "epoch": state.get("epoch"), "val": auc[0], "pseudo_val": auc[1],
-                  "test": auc[2], "gan": auc[3]}))
-PY
+  readout_line "$RUNS/readout.json" "$ckpt" >> "$STATE/evals.jsonl"
+  tail -n 1 "$STATE/evals.jsonl"
+  exit 0
+fi
+
+if [ "${1:-}" = "--ship" ]; then
+  # Ships a checkpoint (default RUNS/best.pt, the best on dfdc/val so far) as models/sola-dfdc.pt with its
+  # model card (scripts/ship_model.sh), from a copy in RUNS-ship/ (the run may replace best.pt meanwhile),
+  # and appends its read-out to models/longrun/evals.jsonl.
+  ckpt=${2:-$RUNS/best.pt}
+  mkdir -p "$RUNS-ship"
+  snap=$RUNS-ship/$(basename "$ckpt")
+  cp "$ckpt" "$snap.tmp" && mv "$snap.tmp" "$snap"
+  SOLA_BIN=$SOLA SOLA_DATA=$DATA THREADS=$THREADS bash scripts/ship_model.sh "$snap" "$RUNS/metrics.jsonl" "$RUNS.command.txt"
+  mkdir -p "$STATE"
+  readout_line models/card/eval.json "$snap" '{"shipped": true}' >> "$STATE/evals.jsonl"
   tail -n 1 "$STATE/evals.jsonl"
   exit 0
 fi

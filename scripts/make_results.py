@@ -107,6 +107,11 @@ class Run:
         e = self.evals.get((self.name + ("/last" if last else ""), data))
         return None if e is None else e["frame"]["auc"]
 
+    def map_auc(self, data, last=False):
+        """The AUC of the second-order maps' peak alone (sola eval's "map"), None where not measured."""
+        e = self.evals.get((self.name + ("/last" if last else ""), data))
+        return None if e is None or "map" not in e else e["map"]["auc"]
+
     def metric(self, data, key, last=False):
         e = self.evals.get((self.name + ("/last" if last else ""), data))
         return None if e is None else e["frame"][key]
@@ -210,18 +215,20 @@ def write_recipe(w, recipe):
       ", ".join(f"{c['variant']} {c['size']} px grid {c['grid']}: {c['img_s']:.1f} img/s" for c in costs) + "). Chosen on "
       "`dfdc/val` (best checkpoint) with the pseudo-forgery validation set beside it; dfdc/test and gan-faces are "
       "read out for the best and the last checkpoint. Frame AUC in %; the differences are against `base`, "
-      "one seed each (the two-seed noise of the checks above applies).")
+      "one seed each (the two-seed noise of the checks above applies). \"Maps alone\": the AUC of the largest cell "
+      "of the second-order anomaly map as the score, without the classifier (`sola eval`'s mapAUC): whether the "
+      "local-anomaly cue itself separates the GAN faces.")
     w("")
-    w("| run | change | images | val | pseudo-val | **test** | **gan-faces** | test (last) | gan-faces (last) | "
-      "val vs base | gan-faces vs base | train time |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    w("| run | change | images | val | pseudo-val | **test** | **gan-faces** | gan-faces, maps alone | test (last) | "
+      "gan-faces (last) | val vs base | gan-faces vs base | train time |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     base = runs.get("base")
     for n in names:
         r = runs[n]
         t = r.cfg["train"]
         images = t["epochs"] * t["batch_size"] * t.get("max_steps_per_epoch", 0)
         w(f"| {n} | {RECIPE[n]} | {images} | {pct(r.auc(VAL))} | {pct(r.auc(PSEUDO_VAL))} | {pct(r.auc(TEST))} | "
-          f"{pct(r.auc(r.gan))} | {pct(r.auc(TEST, True))} | {pct(r.auc(r.gan, True))} | "
+          f"{pct(r.auc(r.gan))} | {pct(r.map_auc(r.gan))} | {pct(r.auc(TEST, True))} | {pct(r.auc(r.gan, True))} | "
           f"{diff(r.auc(VAL), base.auc(VAL)) if base else '–'} | {diff(r.auc(r.gan), base.auc(base.gan)) if base else '–'} | "
           f"{r.minutes():.0f} min |")
     w("")
@@ -274,11 +281,11 @@ def write_longrun(w, longrun):
     if evals:
         w("Read-outs of the checkpoints shipped or considered (frame AUC %):")
         w("")
-        w("| checkpoint | epoch | val | pseudo-val | **dfdc/test** | **gan-faces** |")
-        w("|---|---|---|---|---|---|")
+        w("| checkpoint | epoch | val | pseudo-val | **dfdc/test** | **gan-faces** | gan-faces, maps alone |")
+        w("|---|---|---|---|---|---|---|")
         for e in evals:
-            w(f"| {e['checkpoint']} | {e['epoch']} | {pct(e.get('val'))} | {pct(e.get('pseudo_val'))} | "
-              f"{pct(e.get('test'))} | {pct(e.get('gan'))} |")
+            w(f"| {e['checkpoint']}{' (shipped)' if e.get('shipped') else ''} | {e['epoch']} | {pct(e.get('val'))} | "
+              f"{pct(e.get('pseudo_val'))} | {pct(e.get('test'))} | {pct(e.get('gan'))} | {pct(e.get('gan_map'))} |")
         w("")
 
 

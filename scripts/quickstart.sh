@@ -3,12 +3,19 @@
 # install, build, then detect forgeries with the shipped model (models/sola-dfdc.pt) in a face photo
 # from a Debian package (dlib's examples) and in a self-blended pseudo-forgery made from that photo,
 # writing heat maps of where the model sees the forgery.
-#   scripts/quickstart.sh [OUT_DIR]     (default: quickstart-out)
+#   scripts/quickstart.sh [--no-install] [OUT_DIR]     (default: quickstart-out)
+#   --no-install  skips installing and building (scripts/ship_model.sh checks a model this way);
+#   SOLA_BIN (./build/sola) and SOLA_MODEL (the model sola detect uses) may be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+install=1
+[ "${1:-}" = "--no-install" ] && { install=0; shift; }
 OUT=${1:-quickstart-out}
-bash scripts/setup.sh
-bash scripts/build.sh
+SOLA=${SOLA_BIN:-./build/sola}
+if [ "$install" = 1 ]; then
+  bash scripts/setup.sh
+  bash scripts/build.sh
+fi
 photo=""
 for p in /usr/share/doc/libdlib19.1/examples/faces/2008_001322.jpg \
          /usr/share/doc/libdlib19.1/examples/faces/Tom_Cruise_avp_2014_4.jpg; do
@@ -18,11 +25,11 @@ done
 mkdir -p "$OUT/input"
 cp "$photo" "$OUT/input/real.jpg"
 # A pseudo-forgery: the photo's own face blended with a transformed copy of itself (exact mask written too).
-./build/sola synth --images "$OUT/input/real.jpg" --out "$OUT/synth" --seed 7 > /dev/null
+"$SOLA" synth --images "$OUT/input/real.jpg" --out "$OUT/synth" --seed 7 > /dev/null
 cp "$OUT"/synth/fake/*.png "$OUT/input/pseudo_fake.png"
-echo "== sola detect (shipped model models/sola-dfdc.pt) on a real photo and on a pseudo-forgery of it" >&2
-./build/sola detect "$OUT/input" --heatmaps "$OUT/heatmaps"
+echo "== sola detect (shipped model ${SOLA_MODEL:-models/sola-dfdc.pt}) on a real photo and on a pseudo-forgery of it" >&2
+"$SOLA" detect "$OUT/input" --heatmaps "$OUT/heatmaps"
 echo >&2
 echo "Heat maps (face | second-order anomaly map | Grad-CAM): $OUT/heatmaps/" >&2
 echo "The pseudo-forgery's true mask: $(ls "$OUT"/synth/mask/*.png)" >&2
-echo "More: ./build/sola detect --help, ./build/sola serve (web page on http://127.0.0.1:8080)" >&2
+echo "More: $SOLA detect --help, $SOLA serve (web page on http://127.0.0.1:8080)" >&2

@@ -152,6 +152,10 @@ TEST(Cli, TrainThenEvalOnATinyDataset) {
   ASSERT_EQ(r.code, 0) << r.out;
   auto e = nlohmann::json::parse(std::ifstream(dir.file("e.json")));
   EXPECT_EQ(e[0]["frame"]["n"], 8);
+  // A SOLA model: what its second-order maps alone separate, beside the classifier's figures.
+  ASSERT_TRUE(e[0].contains("map")) << e.dump();
+  EXPECT_GE(e[0]["map"]["auc"].get<double>(), 0.0);
+  EXPECT_LE(e[0]["map"]["fake_mean_peak"].get<double>(), 1.0);
   EXPECT_TRUE(std::filesystem::exists(dir.file("roc") + "/roc_run.png"));
   std::ifstream md(dir.file("e.md"));
   std::string header;

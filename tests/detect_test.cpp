@@ -201,25 +201,6 @@ TEST(Detect, GradCamFollowsItsDefinition) {
   EXPECT_THROW(detect::grad_cam(torch::zeros({1}), torch::zeros({1, 1, 2, 2})), Error);
 }
 
-TEST(Detect, AnomalyMapAveragesTheDefinedSecondOrderMaps) {
-  auto maps = torch::zeros({1, 4, 8, 8});
-  maps[0][0].fill_(0.2);  // v1: defined where column >= 2
-  maps[0][2].fill_(0.6);  // h1: defined where row >= 2
-  maps[0][1].fill_(0.9);  // v2: defined where column >= 4 (h2 stays 0, defined where row >= 4)
-  auto m = detect::anomaly_map(maps)[0];
-  EXPECT_FLOAT_EQ(m[0][3].item<float>(), 0.2f);                           // v1 only
-  EXPECT_FLOAT_EQ(m[3][0].item<float>(), 0.6f);                           // h1 only
-  EXPECT_FLOAT_EQ(m[3][3].item<float>(), 0.4f);                           // v1, h1
-  EXPECT_NEAR(m[7][7].item<float>(), (0.2 + 0.6 + 0.9 + 0.0) / 4, 1e-6);  // all four
-  // The 2 x 2 corner, where no map is defined, holds the mean of the other 60 cells.
-  auto defined = torch::ones({8, 8}, torch::kBool);
-  defined.narrow(0, 0, 2).narrow(1, 0, 2).fill_(false);
-  const float rest = m.masked_select(defined).mean().item<float>();
-  for (int y = 0; y < 2; ++y)
-    for (int x = 0; x < 2; ++x) EXPECT_FLOAT_EQ(m[y][x].item<float>(), rest);
-  EXPECT_EQ(detect::anomaly_map(maps.repeat({3, 1, 1, 1})).sizes(), (std::vector<int64_t>{3, 8, 8}));
-}
-
 TEST(Detect, MapsOfARealFaceAreInRangeAndNotConstant) {
   if (!face_photos_present()) GTEST_SKIP() << "dlib example faces not installed";
   cv::Mat photo = cv::imread(kOneFace);

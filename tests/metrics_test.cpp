@@ -11,6 +11,7 @@
 #include "test_util.h"
 
 #include "core/error.h"
+#include "eval/evaluate.h"
 #include "eval/metrics.h"
 
 namespace sola {
@@ -228,6 +229,31 @@ TEST(Metrics, InvalidInputThrows) {
   EXPECT_NE(msg.find("2 scores but 1 groups"), std::string::npos) << msg;
   msg = test::error_message<Error>([] { accuracy({0.1, 0.9}, {0, 1}, std::nan("")); });
   EXPECT_NE(msg.find("threshold is nan"), std::string::npos) << msg;
+}
+
+TEST(Metrics, SummaryReportsWhatTheMapPeaksAloneSeparate) {
+  // The classifier ranks perfectly; the map peaks rank one fake below one real: pairs (fake, real)
+  // ordered right are 3 of 4 -> map AUC 0.75. Mean peaks: real (0.1 + 0.5) / 2, fake (0.4 + 0.9) / 2.
+  eval::Scored s;
+  s.scores = {0.1, 0.2, 0.8, 0.9};
+  s.labels = {0, 0, 1, 1};
+  s.groups = {"a", "b", "c", "d"};
+  s.methods = {"real", "real", "x", "x"};
+  s.paths = {"1", "2", "3", "4"};
+  EXPECT_FALSE(eval::summarize(s).map.has_value());  // a model without maps
+  EXPECT_FALSE(eval::summarize(s).to_json().contains("map"));
+  s.map_peaks = {0.1, 0.5, 0.4, 0.9};
+  const auto r = eval::summarize(s);
+  EXPECT_DOUBLE_EQ(r.frame.auc, 1.0);
+  ASSERT_TRUE(r.map.has_value());
+  EXPECT_DOUBLE_EQ(r.map->frame.auc, 0.75);
+  EXPECT_DOUBLE_EQ(r.map->real_mean_peak, 0.3);
+  EXPECT_DOUBLE_EQ(r.map->fake_mean_peak, 0.65);
+  const auto j = r.to_json();
+  EXPECT_DOUBLE_EQ(j.at("map").at("auc").get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j.at("map").at("fake_mean_peak").get<double>(), 0.65);
+  s.map_peaks.pop_back();  // not one per sample: an error, not a misaligned AUC
+  EXPECT_THROW(eval::summarize(s), c10::Error);
 }
 
 }  // namespace

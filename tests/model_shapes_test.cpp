@@ -114,6 +114,33 @@ TEST(ModelShapes, ClassifierCanReadMapLogits) {
 namespace sola {
 namespace {
 
+TEST(AnomalyMap, AveragesTheDefinedSecondOrderMapsAndPeaksAtTheLargestCell) {
+  auto maps = torch::zeros({1, 4, 8, 8});
+  maps[0][0].fill_(0.2);  // v1: defined where column >= 2
+  maps[0][2].fill_(0.6);  // h1: defined where row >= 2
+  maps[0][1].fill_(0.9);  // v2: defined where column >= 4 (h2 stays 0, defined where row >= 4)
+  auto m = anomaly_map(maps)[0];
+  EXPECT_FLOAT_EQ(m[0][3].item<float>(), 0.2f);                           // v1 only
+  EXPECT_FLOAT_EQ(m[3][0].item<float>(), 0.6f);                           // h1 only
+  EXPECT_FLOAT_EQ(m[3][3].item<float>(), 0.4f);                           // v1, h1
+  EXPECT_NEAR(m[7][7].item<float>(), (0.2 + 0.6 + 0.9 + 0.0) / 4, 1e-6);  // all four
+  // The 2 x 2 corner, where no map is defined, holds the mean of the other 60 cells.
+  auto defined = torch::ones({8, 8}, torch::kBool);
+  defined.narrow(0, 0, 2).narrow(1, 0, 2).fill_(false);
+  const float rest = m.masked_select(defined).mean().item<float>();
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 2; ++x) EXPECT_FLOAT_EQ(m[y][x].item<float>(), rest);
+  EXPECT_EQ(anomaly_map(maps.repeat({3, 1, 1, 1})).sizes(), (std::vector<int64_t>{3, 8, 8}));
+  // The local-anomaly score: the largest cell, one per image.
+  auto two = torch::cat({maps, torch::zeros({1, 4, 8, 8})});
+  two[1][3][5][6] = 0.8;  // h2 alone in a cell where all four are defined: 0.8 / 4
+  const auto peak = anomaly_peak(two);
+  ASSERT_EQ(peak.sizes(), (std::vector<int64_t>{2}));
+  EXPECT_FLOAT_EQ(peak[0].item<float>(), m.max().item<float>());
+  EXPECT_FLOAT_EQ(peak[1].item<float>(), 0.2f);
+  EXPECT_THROW(anomaly_peak(torch::zeros({1, 3, 8, 8})), c10::Error);
+}
+
 TEST(ModelShapes, ClassifierSeesOnlyConstrainedCells) {
   // Two sets of maps that differ only in cells no loss constrains (valid_mask(G, 2) == 0): the
   // default classifier cannot tell them apart; with classifier_cells=all it can.

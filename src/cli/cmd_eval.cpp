@@ -131,12 +131,14 @@ int run_eval(const EvalOptions& opts) {
   }
 
   // Human table on stdout.
-  fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7}\n", "model", "data", "n", "frameAUC", "videoAUC", "AP",
-             "EER", "ACC");
+  // mapAUC: the AUC of the second-order maps' peak alone (SOLA models), the cue without the classifier.
+  const auto map_auc = [](const Cell& c) { return c.report.map ? pct(c.report.map->frame.auc) : std::string("-"); };
+  fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", "model", "data", "n", "frameAUC", "videoAUC",
+             "AP", "EER", "ACC", "mapAUC");
   for (const auto& c : cells)
-    fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7}\n", c.model, c.data, c.report.frame.n,
+    fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", c.model, c.data, c.report.frame.n,
                pct(c.report.frame.auc), pct(c.report.video.auc), pct(c.report.frame.ap), pct(c.report.frame.eer),
-               pct(c.report.frame.acc));
+               pct(c.report.frame.acc), map_auc(c));
 
   if (!opts.json_file.empty()) {
     nlohmann::json j = nlohmann::json::array();
@@ -153,12 +155,13 @@ int run_eval(const EvalOptions& opts) {
   if (!opts.markdown_file.empty()) {
     std::ofstream md(opts.markdown_file);
     if (!md) throw IoError(opts.markdown_file, "cannot write");
-    md << "| model | test set | images | frame AUC | video AUC | AP | EER | ACC@" << opts.threshold << " |\n";
-    md << "|---|---|---|---|---|---|---|---|\n";
+    md << "| model | test set | images | frame AUC | video AUC | AP | EER | ACC@" << opts.threshold
+       << " | map AUC |\n";
+    md << "|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& c : cells)
-      md << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", c.model, c.data, c.report.frame.n,
+      md << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", c.model, c.data, c.report.frame.n,
                         pct(c.report.frame.auc), pct(c.report.video.auc), pct(c.report.frame.ap),
-                        pct(c.report.frame.eer), pct(c.report.frame.acc));
+                        pct(c.report.frame.eer), pct(c.report.frame.acc), map_auc(c));
     if (opts.models.size() > 1 && manifests.size() > 1) {
       // Table 2 form: one row per model (its training set), one column per test set, frame AUC, average.
       md << "\nFrame AUC (%), rows: model, columns: test set\n\n| model |";

@@ -236,21 +236,6 @@ torch::Tensor grad_cam(const torch::Tensor& logit, const torch::Tensor& features
   return torch::where(peak > 0, cam / peak.clamp_min(1e-30), torch::zeros_like(cam));
 }
 
-torch::Tensor anomaly_map(const torch::Tensor& second_order) {
-  TORCH_CHECK(second_order.dim() == 4 && second_order.size(1) == 4, "anomaly_map: expected [B, 4, G, G], got ",
-              second_order.sizes());
-  torch::NoGradGuard no_grad;
-  auto maps = second_order.detach().to(torch::kFloat);
-  auto valid = valid_mask(maps.size(-1), 2).to(maps.device());  // [4, G, G]
-  auto count = valid.sum(0);                                     // [G, G]
-  auto mean = (maps * valid).sum(1) / count.clamp_min(1);        // [B, G, G]
-  auto defined = count > 0;
-  if (defined.all().item<bool>()) return mean;
-  // Cells where no map is defined get the face's mean over the defined cells (a neutral value).
-  auto fill = (mean * defined).sum({1, 2}, /*keepdim=*/true) / defined.sum().clamp_min(1);
-  return torch::where(defined, mean, fill);
-}
-
 // ---- Detector -------------------------------------------------------------------------------
 
 Detector::Detector(sola::Detector model, DetectOptions options) : model_(std::move(model)), options_(std::move(options)) {

@@ -150,9 +150,6 @@ std::string default_model_path();
 /// maximum (an all-zero map stays zero). Returns [B,H,W] float in [0, 1], detached.
 torch::Tensor grad_cam(const torch::Tensor& logit, const torch::Tensor& features);
 
-/// The per-face anomaly map of FaceResult::anomaly from second-order maps [B,4,G,G]: [B,G,G] float.
-torch::Tensor anomaly_map(const torch::Tensor& second_order);
-
 /// Scores faces with one model. Not thread-safe: one Detector per thread (they may share the model),
 /// except that prepare_* may run on one other thread while score runs.
 class Detector {

@@ -44,6 +44,24 @@ torch::Tensor valid_mask(int64_t grid, int order) {
   return mask;
 }
 
+torch::Tensor anomaly_map(const torch::Tensor& second_order) {
+  TORCH_CHECK(second_order.dim() == 4 && second_order.size(1) == 4, "anomaly_map: expected [B, 4, G, G], got ",
+              second_order.sizes());
+  torch::NoGradGuard no_grad;
+  auto maps = second_order.detach().to(torch::kFloat);
+  auto valid = valid_mask(maps.size(-1), 2).to(maps.device());  // [4, G, G]
+  auto count = valid.sum(0);                                     // [G, G]
+  auto mean = (maps * valid).sum(1) / count.clamp_min(1);        // [B, G, G]
+  auto defined = count > 0;
+  if (defined.all().item<bool>()) return mean;
+  auto fill = (mean * defined).sum({1, 2}, /*keepdim=*/true) / defined.sum().clamp_min(1);
+  return torch::where(defined, mean, fill);
+}
+
+torch::Tensor anomaly_peak(const torch::Tensor& second_order) {
+  return std::get<0>(anomaly_map(second_order).flatten(1).max(1));
+}
+
 SolaHeadImpl::SolaHeadImpl(SolaHeadOptions options) : options_(std::move(options)) { reset(); }
 
 void SolaHeadImpl::reset() {

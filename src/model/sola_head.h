@@ -38,6 +38,15 @@ inline bool neighbour_is_horizontal_shift(int k) { return k < 2; }  ///< v*: nei
 /// [4, G, G] float mask: 1 where the map of that neighbour type is defined (order 1 or 2).
 torch::Tensor valid_mask(int64_t grid, int order);
 
+/// The per-image anomaly map from second-order maps [B, 4, G, G]: [B, G, G] float in [0, 1], per cell
+/// the mean of the maps defined there (valid_mask(G, 2)); cells where none is defined (the top-left
+/// corner) get the image's mean over the defined cells, a neutral value. Detached, no autograd.
+torch::Tensor anomaly_map(const torch::Tensor& second_order);
+
+/// The local-anomaly score of each image: the largest cell of its anomaly_map, [B] float in [0, 1].
+/// The cue the second-order maps carry by themselves, without the classifier.
+torch::Tensor anomaly_peak(const torch::Tensor& second_order);
+
 struct SolaHeadOptions {
   SolaHeadOptions(int64_t in_channels) : in_channels_(in_channels) {}
   TORCH_ARG(int64_t, in_channels);

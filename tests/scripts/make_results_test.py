@@ -14,7 +14,8 @@ SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__fi
 GAN = "gan-faces-crops/all"
 
 
-def write_run(root, name, auc, arch="sola", extra_train=None, pseudo=False, data=("dfdc/val", "dfdc/test", GAN)):
+def write_run(root, name, auc, arch="sola", extra_train=None, pseudo=False, data=("dfdc/val", "dfdc/test", GAN),
+              map_auc=None):
     """A finished run: config, three epochs, done.json, command and its evaluation (best and last)."""
     os.makedirs(os.path.join(root, name))
     train = {"epochs": 3, "batch_size": 32, "alpha": 1, "beta": 1, "gamma": 1, "lr": 0.001, "lr_schedule": "cosine",
@@ -37,6 +38,8 @@ def write_run(root, name, auc, arch="sola", extra_train=None, pseudo=False, data
         for i, d in enumerate(data):
             rows.append({"model": model_name, "data": d,
                          "frame": {"auc": auc + shift - 0.1 * i, "ap": 0.6, "eer": 0.4}})
+            if map_auc is not None:  # sola eval's figures of the second-order maps alone
+                rows[-1]["map"] = {"auc": map_auc + shift}
     json.dump(rows, open(os.path.join(root, name + ".eval.json"), "w"))
 
 
@@ -55,7 +58,7 @@ def main():
         write_run(dfdc, "resnet18", 0.66, arch="resnet")
         write_run(dfdc, "sola_supervised_fp32", 0.69, extra_train={"precision": "fp32"})
         pv = ("dfdc/val", "runs/pseudo-val", "dfdc/test", GAN)
-        write_run(recipe, "base", 0.80, extra_train={"max_steps_per_epoch": 625}, pseudo=True, data=pv)
+        write_run(recipe, "base", 0.80, extra_train={"max_steps_per_epoch": 625}, pseudo=True, data=pv, map_auc=0.57)
         write_run(recipe, "pseudo_1", 0.60, extra_train={"max_steps_per_epoch": 625}, pseudo=True, data=pv)
         with open(os.path.join(recipe, "costs.json"), "w") as f:
             f.write(json.dumps({"variant": "sola-r18", "size": 128, "grid": 8, "img_s": 36.6}) + "\n")
@@ -65,7 +68,9 @@ def main():
             os.rename(os.path.join(tmp, "lr", f), os.path.join(longrun, f))
         open(os.path.join(longrun, "command.txt"), "w").write("sola train --out runs/long\n")
         open(os.path.join(longrun, "evals.jsonl"), "w").write(json.dumps(
-            {"checkpoint": "runs/long/best.pt", "epoch": 2, "val": 0.75, "pseudo_val": 0.6, "test": 0.74, "gan": 0.52}) + "\n")
+            {"checkpoint": "runs/long/best.pt", "epoch": 2, "val": 0.75, "pseudo_val": 0.6, "test": 0.74, "gan": 0.52}) + "\n" +
+            json.dumps({"checkpoint": "runs/long-ship/best.pt", "epoch": 3, "val": 0.76, "pseudo_val": 0.6, "test": 0.75,
+                        "gan": 0.51, "gan_map": 0.56, "shipped": True}) + "\n")
         out = subprocess.run(
             [sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc, "--longrun", longrun,
              "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
@@ -82,13 +87,16 @@ def main():
         expect(any(l.startswith("| sola_supervised_fp32 | sola_supervised |") and "| -1.00 | -1.00 | -1.00 |" in l
                    for l in lines), "check row with differences")
         # Recipe: images from the steps, pseudo-val column, differences against base.
-        expect(row("base").startswith("| base |") and "| 60000 | 80.00 | 70.00 | 60.00 | 50.00 | 59.00 | 49.00 |" in row("base"),
+        expect(row("base").startswith("| base |") and "| 60000 | 80.00 | 70.00 | 60.00 | 50.00 | 57.00 | 59.00 | 49.00 |" in row("base"),
                f"recipe base row: {row('base')}")
         expect("| -20.00 | -20.00 |" in row("pseudo_1"), f"recipe differences: {row('pseudo_1')}")
+        expect("| 30.00 | – | 39.00 |" in row("pseudo_1"), f"no map figures: a dash, {row('pseudo_1')}")
         expect("sola-r18 128 px grid 8: 36.6 img/s" in text, "costs quoted")
         # Long run: one line per epoch with both validation AUCs, and the read-out.
         expect("| 2 | 0.5000 | 75.00 | 52.00 |" in text, "long run epoch row")
-        expect("| runs/long/best.pt | 2 | 75.00 | 60.00 | 74.00 | 52.00 |" in text, "long run read-out")
+        expect("| runs/long/best.pt | 2 | 75.00 | 60.00 | 74.00 | 52.00 | – |" in text, "long run read-out")
+        expect("| runs/long-ship/best.pt (shipped) | 3 | 76.00 | 60.00 | 75.00 | 51.00 | 56.00 |" in text,
+               "long run read-out of a shipped checkpoint with the maps' AUC")
         # A run named but missing is an error naming it, not a silent gap.
         bad = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,
                               "--main", "no_such_run"], capture_output=True, text=True)

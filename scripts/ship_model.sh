@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Ships a checkpoint as the model `sola detect` and `sola serve` use: models/sola-dfdc.pt, and writes
+# its model card models/README.md (and the figures block of README.md) from what this script measures.
+#   scripts/ship_model.sh CKPT METRICS COMMAND_FILE
+#     CKPT          the checkpoint (chosen on the validation sets, e.g. runs/long/best.pt)
+#     METRICS       its run's metrics.jsonl (epochs and training time for the card)
+#     COMMAND_FILE  the file holding its run's training command
+# Steps: export float16 with the crop scale of the DFDC training crops (1.2x the dlib face box); evaluate
+# the checkpoint and the float16 file on dfdc/val, the pseudo-forgery validation set, dfdc/test and the
+# gan-faces crops (read-outs: the choice was made before, on the validation sets); run the quickstart's
+# photo and pseudo-forgery through `sola detect`; keep every figure in models/card/ and generate the card
+# from them (scripts/make_model_card.py). The shipped file is replaced only after all steps passed.
+#   SOLA_BIN (./build/sola), SOLA_DATA (../shared/data), THREADS (2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -eq 3 ] || { echo "usage: scripts/ship_model.sh CKPT METRICS COMMAND_FILE" >&2; exit 2; }
+CKPT=$1 METRICS=$2 COMMAND_FILE=$3
+for f in "$CKPT" "$METRICS" "$COMMAND_FILE"; do
+  [ -f "$f" ] || { echo "ship_model.sh: $f: no such file" >&2; exit 2; }
+done
+DATA=${SOLA_DATA:-../shared/data}
+SOLA=${SOLA_BIN:-./build/sola}
+THREADS=${THREADS:-2}
+CARD=models/card
+CROP_SCALE=1.2
+. scripts/eval_sets.sh
+PSEUDO_MANIFEST=$(pseudo_val_manifest)
+GAN_MANIFEST=$(gan_crops_manifest)
+
+STAGE=$(mktemp -d runs/ship.XXXXXX)
+trap 'rm -rf "$STAGE"' EXIT
+mkdir -p "$STAGE/card"
+# The checkpoint's epoch and its run's epochs up to it.
+"$SOLA" info --model "$CKPT" > "$STAGE/card/checkpoint_info.json"
+epoch=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["train_state"]["epoch"])' \
+  "$STAGE/card/checkpoint_info.json")
+/usr/bin/python3 - "$METRICS" "$epoch" > "$STAGE/card/epochs.jsonl" <<'PY'
+import json, sys
+by = {}
+for line in open(sys.argv[1]):
+    if line.strip():
+        l = json.loads(line)
+        if l.get("type") == "epoch" and l["epoch"] <= int(sys.argv[2]):
+            by[l["epoch"]] = l
+for e in sorted(by):
+    print(json.dumps(by[e]))
+PY
+cp "$COMMAND_FILE" "$STAGE/card/command.txt"
+
+echo "== export float16 ($CKPT, epoch $epoch)" >&2
+"$SOLA" export --model "$CKPT" --out "$STAGE/sola-dfdc.pt" --format sola --half --crop-scale "$CROP_SCALE" \
+  --note "sola-dfdc: exported from $CKPT (epoch $epoch) by scripts/ship_model.sh; see models/README.md" \
+  > "$STAGE/card/export.json"
+"$SOLA" info --model "$STAGE/sola-dfdc.pt" > "$STAGE/card/info.json"
+
+echo "== read-outs: the checkpoint and the float16 file on val, pseudo-val, dfdc/test, gan-faces" >&2
+"$SOLA" eval --model "$CKPT" --model "$STAGE/sola-dfdc.pt" --data "$DATA/dfdc/val/manifest.csv" \
+  --data "$PSEUDO_MANIFEST" --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" \
+  --json "$STAGE/card/eval.json" >&2
+
+echo "== the quickstart's photo and pseudo-forgery" >&2
+SOLA_BIN=$SOLA SOLA_MODEL=$STAGE/sola-dfdc.pt bash scripts/quickstart.sh --no-install "$STAGE/quickstart" >&2
+SOLA_MODEL=$STAGE/sola-dfdc.pt "$SOLA" detect "$STAGE/quickstart/input" --json > "$STAGE/card/quickstart.jsonl"
+
+/usr/bin/python3 scripts/make_model_card.py "$STAGE/card" --check  # every figure the card needs is there
+rm -rf "$CARD.new" && cp -r "$STAGE/card" "$CARD.new"
+mv "$STAGE/sola-dfdc.pt" models/sola-dfdc.pt
+rm -rf "$CARD" && mv "$CARD.new" "$CARD"
+/usr/bin/python3 scripts/make_model_card.py "$CARD" --readme README.md > models/README.md
+echo "shipped $CKPT (epoch $epoch) as models/sola-dfdc.pt; card models/README.md (commit models/ and README.md)" >&2

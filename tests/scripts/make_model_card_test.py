@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Test of scripts/make_model_card.py (CTest `make_model_card`): the model card and README's figures made
+from a fixture of the files scripts/ship_model.sh keeps, every figure traced to its file; and the
+committed card (models/README.md) is what the script makes of the committed figures (models/card/).
+
+    tests/scripts/make_model_card_test.py SOURCE_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
+SCRIPT = os.path.join(SOURCE, "scripts", "make_model_card.py")
+DATA = {"dfdc/val": 0.80, "runs/pseudo-val": 0.70, "dfdc/test": 0.81, "gan-faces-crops/all": 0.55}
+
+
+def write_card(card, real_score=0.2, fake_score=0.9):
+    os.makedirs(card)
+    train = {"epochs": 50, "batch_size": 32, "alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lr": 0.001,
+             "lr_schedule": "cosine", "warmup_epochs": 1.0, "augment": True, "aug_hflip": True, "aug_color": True,
+             "aug_jpeg": False, "aug_crop": True, "seed": 0, "loss": "supervised", "precision": "bf16",
+             "pseudo_fake_share": 0.25}
+    prov = {"data": {"train": {"images": 22000}}, "train_manifests": ["data/dfdc/train/manifest.csv"]}
+    ckpt_meta = {"train": train, "provenance": prov, "train_state": {"epoch": 7, "best": 0.80}}
+    config = {"arch": "sola", "backbone": "resnet18", "noise": "asrm", "input_size": 128, "grid": 8,
+              "classifier_input": "logits", "classifier_cells": "valid"}
+    json.dump({"config": config, "metadata": ckpt_meta, "parameters": {"total": 5823961}},
+              open(os.path.join(card, "checkpoint_info.json"), "w"))
+    json.dump({"config": config, "parameters": {"total": 5823961},
+               "metadata": {"train": train, "provenance": prov, "crop_scale": 1.2, "exported_from": "runs/long-ship/best.pt"}},
+              open(os.path.join(card, "info.json"), "w"))
+    json.dump({"format": "sola-model float16"}, open(os.path.join(card, "export.json"), "w"))
+    rows = []
+    for model, shift in (("long-ship", 0.0), ("sola-dfdc", -0.0004)):
+        for data, auc in DATA.items():
+            rows.append({"model": model, "data": data,
+                         "frame": {"auc": auc + shift, "ap": 0.5, "eer": 0.3, "acc": 0.6, "n": 10}})
+    json.dump(rows, open(os.path.join(card, "eval.json"), "w"))
+    with open(os.path.join(card, "epochs.jsonl"), "w") as f:
+        for e in range(1, 8):
+            f.write(json.dumps({"type": "epoch", "epoch": e, "train_seconds": 900.0,
+                                "val": {"frame": {"auc": 0.6 + e / 100}},
+                                "val_extra": {"pseudo": {"frame": {"auc": 0.5 + e / 100}}}}) + "\n")
+    open(os.path.join(card, "command.txt"), "w").write("sola train --out runs/long\n")
+    with open(os.path.join(card, "quickstart.jsonl"), "w") as f:
+        for name, score in (("real.jpg", real_score), ("pseudo_fake.png", fake_score)):
+            f.write(json.dumps({"path": "q/input/" + name, "status": "ok", "score": score, "threshold": 0.5,
+                                "label": "fake" if score >= 0.5 else "real"}) + "\n")
+
+
+def run(*args):
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
+
+
+def main():
+    failures = []
+
+    def expect(cond, what):
+        if not cond:
+            failures.append(what)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        card = os.path.join(tmp, "card")
+        write_card(card)
+        readme = os.path.join(tmp, "README.md")
+        open(readme, "w").write("# x\n\nbefore\n<!-- model-figures:begin -->\nold figures\n<!-- model-figures:end -->\nafter\n")
+        out = run(card, "--readme", readme)
+        expect(out.returncode == 0, f"make_model_card.py failed: {out.stderr}")
+        text = out.stdout
+        # The figures table: the checkpoint's AUC, the shipped file's AUC and its other metrics.
+        expect("| **`dfdc/test`** | report: unseen DFDC videos | 81.00 | **80.96** | 50.00 | 30.00 | 60.00 |" in text,
+               "test row")
+        expect("| **`gan-faces`** | report: a manipulation never seen | 55.00 | **54.96** |" in text, "gan-faces row")
+        expect("| pseudo-forgery val | chooses | 70.00 | **69.96** |" in text, "pseudo-val row")
+        expect("at most 0.04 points" in text, "float16 difference")
+        expect("`dfdc/test` >= 94.00 (not met)" in text and "`gan-faces` >= 65.00 (not met)" in text, "targets")
+        expect("**epoch 7** of a run planned for 50" in text and "1.8 hours" in text, "length from the epochs")
+        expect("augmentation: flip, colour, resized crop;" in text, "augmentation without JPEG")
+        expect("| dfdc/val | 61.00 | 62.00 | 63.00 | 64.00 | 65.00 | 66.00 | 67.00 |" in text, "learning curve")
+        expect("Both come out on the right side" in text, "quickstart verdict")
+        expect("sola train --out runs/long" in text, "training command")
+        new = open(readme).read()
+        expect(new.startswith("# x\n\nbefore\n<!-- model-figures:begin -->\n") and new.endswith(
+            "<!-- model-figures:end -->\nafter\n") and "old figures" not in new, f"README block: {new}")
+        expect("**80.96% on `dfdc/test`**" in new and "**55.00% on" not in new and "**54.96% on" in new,
+               "README figures are the shipped file's")
+        # A face on the wrong side is said so.
+        wrong = os.path.join(tmp, "wrong")
+        write_card(wrong, real_score=0.7, fake_score=0.6)
+        text = run(wrong).stdout
+        expect("The real photo is on the wrong side of the threshold" in text, "wrong side said")
+        # Missing figures: an error naming the file, no card, no traceback.
+        os.remove(os.path.join(wrong, "eval.json"))
+        bad = run(wrong, "--check")
+        expect(bad.returncode != 0 and "eval.json" in bad.stderr and "Traceback" not in bad.stderr,
+               f"missing file: {bad.returncode} {bad.stderr[-300:]}")
+        # A README without the markers is refused, not silently left stale.
+        open(readme, "w").write("# no markers\n")
+        bad = run(card, "--readme", readme)
+        expect(bad.returncode != 0 and "model-figures:begin" in bad.stderr, f"no markers: {bad.stderr[-300:]}")
+        # The committed card is what the script makes of the committed figures.
+        committed = os.path.join(SOURCE, "models", "card")
+        if os.path.isdir(committed):
+            copy = os.path.join(tmp, "README.copy.md")
+            shutil.copy(os.path.join(SOURCE, "README.md"), copy)
+            made = run(committed, "--readme", copy)
+            expect(made.returncode == 0 and made.stdout == open(os.path.join(SOURCE, "models", "README.md")).read(),
+                   "models/README.md is not what scripts/make_model_card.py makes of models/card (edited by hand?)")
+            expect(open(copy).read() == open(os.path.join(SOURCE, "README.md")).read(),
+                   "README.md's model figures are not those of models/card")
+    for f in failures:
+        print("FAILED:", f)
+    print("make_model_card_test:", "ok" if not failures else f"{len(failures)} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

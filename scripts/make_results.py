@@ -287,6 +287,11 @@ def write_longrun(w, longrun):
             w(f"| {e['checkpoint']}{' (shipped)' if e.get('shipped') else ''} | {e['epoch']} | {pct(e.get('val'))} | "
               f"{pct(e.get('pseudo_val'))} | {pct(e.get('test'))} | {pct(e.get('gan'))} | {pct(e.get('gan_map'))} |")
         w("")
+        w("\"Maps alone\": the AUC of the largest cell of the second-order anomaly map as the score, without the "
+          "classifier (`sola eval`'s mapAUC). Where the shipped model looks, on the first real and fake crops of "
+          "`dfdc/val` and `gan-faces`: [figures/maps_shipped.jpg](figures/maps_shipped.jpg) (made by "
+          "`scripts/ship_model.sh`; the model card `models/README.md` gives the maps' mean peaks per class).")
+        w("")
 
 
 def main():

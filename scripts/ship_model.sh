@@ -7,9 +7,10 @@
 #     COMMAND_FILE  the file holding its run's training command
 # Steps: export float16 with the crop scale of the DFDC training crops (1.2x the dlib face box); evaluate
 # the checkpoint and the float16 file on dfdc/val, the pseudo-forgery validation set, dfdc/test and the
-# gan-faces crops (read-outs: the choice was made before, on the validation sets); run the quickstart's
-# photo and pseudo-forgery through `sola detect`; keep every figure in models/card/ and generate the card
-# from them (scripts/make_model_card.py). The shipped file is replaced only after all steps passed.
+# gan-faces crops (read-outs: the choice was made before, on the validation sets); draw where it looks
+# (scripts/map_figure.sh -> docs/figures/maps_shipped.jpg); run the quickstart's photo and pseudo-forgery
+# through `sola detect`; keep every figure in models/card/ and generate the card from them
+# (scripts/make_model_card.py). The shipped file is replaced only after all steps passed.
 #   SOLA_BIN (./build/sola), SOLA_DATA (../shared/data), THREADS (2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,9 @@ echo "== read-outs: the checkpoint and the float16 file on val, pseudo-val, dfdc
   --data "$PSEUDO_MANIFEST" --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" \
   --json "$STAGE/card/eval.json" >&2
 
+echo "== where it looks: heat maps of dfdc/val and gan-faces crops" >&2
+SOLA_BIN=$SOLA SOLA_DATA=$DATA THREADS=$THREADS bash scripts/map_figure.sh "$STAGE/sola-dfdc.pt" "$STAGE/maps_shipped.jpg"
+
 echo "== the quickstart's photo and pseudo-forgery" >&2
 SOLA_BIN=$SOLA SOLA_MODEL=$STAGE/sola-dfdc.pt bash scripts/quickstart.sh --no-install "$STAGE/quickstart" >&2
 SOLA_MODEL=$STAGE/sola-dfdc.pt "$SOLA" detect "$STAGE/quickstart/input" --json > "$STAGE/card/quickstart.jsonl"
@@ -65,6 +69,7 @@ SOLA_MODEL=$STAGE/sola-dfdc.pt "$SOLA" detect "$STAGE/quickstart/input" --json >
 /usr/bin/python3 scripts/make_model_card.py "$STAGE/card" --check  # every figure the card needs is there
 rm -rf "$CARD.new" && cp -r "$STAGE/card" "$CARD.new"
 mv "$STAGE/sola-dfdc.pt" models/sola-dfdc.pt
+mv "$STAGE/maps_shipped.jpg" docs/figures/maps_shipped.jpg
 rm -rf "$CARD" && mv "$CARD.new" "$CARD"
 /usr/bin/python3 scripts/make_model_card.py "$CARD" --readme README.md > models/README.md
-echo "shipped $CKPT (epoch $epoch) as models/sola-dfdc.pt; card models/README.md (commit models/ and README.md)" >&2
+echo "shipped $CKPT (epoch $epoch) as models/sola-dfdc.pt; card models/README.md (commit models/, README.md and docs/figures/maps_shipped.jpg)" >&2

@@ -4,7 +4,7 @@
 # crops (manifest order: no picking), one row per group, tiled into one PNG. For docs/RESULTS.md: what
 # the local-anomaly maps do on DFDC's face swaps and on GAN faces (a read-out, never a choice).
 #   scripts/map_figure.sh MODEL OUT.png [N]      (N: faces per row, default 4)
-#   SOLA_BIN (./build/sola), SOLA_DATA (../shared/data), THREADS (2)
+#   SOLA_BIN (./build/sola), SOLA_DATA (../shared/data), THREADS (2), TITLE (the figure's model name: MODEL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { echo "usage: scripts/map_figure.sh MODEL OUT.png [N]" >&2; exit 2; }
@@ -39,7 +39,7 @@ pick "$GAN_MANIFEST" 1 gan_fake
 for g in "${GROUPS_[@]}"; do
   "$SOLA" detect --crops --model "$MODEL" --threads "$THREADS" --heatmaps "$TMP/maps/$g" "$TMP/$g" > /dev/null
 done
-/usr/bin/python3 - "$TMP/maps" "$OUT" "$MODEL" "${GROUPS_[@]}" <<'PY'
+/usr/bin/python3 - "$TMP/maps" "$OUT" "${TITLE:-$MODEL}" "${GROUPS_[@]}" <<'PY'
 import os, sys
 from PIL import Image, ImageDraw
 maps, out, model, groups = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]

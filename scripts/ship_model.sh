@@ -60,7 +60,8 @@ echo "== read-outs: the checkpoint and the float16 file on val, pseudo-val, dfdc
   --json "$STAGE/card/eval.json" >&2
 
 echo "== where it looks: heat maps of dfdc/val and gan-faces crops" >&2
-SOLA_BIN=$SOLA SOLA_DATA=$DATA THREADS=$THREADS bash scripts/map_figure.sh "$STAGE/sola-dfdc.pt" "$STAGE/maps_shipped.jpg"
+SOLA_BIN=$SOLA SOLA_DATA=$DATA THREADS=$THREADS TITLE="models/sola-dfdc.pt (from $CKPT, epoch $epoch)" \
+  bash scripts/map_figure.sh "$STAGE/sola-dfdc.pt" "$STAGE/maps_shipped.jpg"
 
 echo "== the quickstart's photo and pseudo-forgery" >&2
 SOLA_BIN=$SOLA SOLA_MODEL=$STAGE/sola-dfdc.pt bash scripts/quickstart.sh --no-install "$STAGE/quickstart" >&2

@@ -51,15 +51,14 @@ fi
 # that name it.
 readout_line() {  # EVAL_JSON CKPT [EXTRA_JSON]
   /usr/bin/python3 - "$1" "$2" "${3:-}" "$SOLA" <<'PY'
-import json, os, subprocess, sys
+import json, subprocess, sys
+sys.path.insert(0, "scripts")
+from make_results import model_name, report_set
 path, ckpt, extra, sola = sys.argv[1:5]
-stem, run = os.path.splitext(os.path.basename(ckpt))[0], os.path.basename(os.path.dirname(os.path.abspath(ckpt)))
-name = run if stem == "best" else run + "/last" if stem == "last" else stem  # as sola eval names it
+name = model_name(ckpt)
 auc = {}
 for r in json.load(open(path)):
-    d = r["data"]
-    key = ("gan" if d.startswith("gan-faces") else "pseudo_val" if d.endswith("pseudo-val") else
-           {"dfdc/val": "val", "dfdc/test": "test"}.get(d))
+    key = report_set(r["data"])
     if r["model"] == name and key:
         auc[key] = r["frame"]["auc"]
         if "map" in r:  # the second-order maps' peak alone (SOLA models)

@@ -15,13 +15,15 @@ import json
 import os
 import sys
 
+from make_results import load_jsonl, model_name, pct, report_set
+
 BEGIN, END = "<!-- model-figures:begin -->", "<!-- model-figures:end -->"
 FILES = ["checkpoint_info.json", "info.json", "export.json", "eval.json", "epochs.jsonl", "command.txt",
          "quickstart.jsonl"]
 # The evaluation sets, by the name `sola eval` gives them: (label, role).
-SETS = [("dfdc/val", "`dfdc/val`", "chooses"), ("pseudo-val", "pseudo-forgery val", "chooses"),
-        ("dfdc/test", "**`dfdc/test`**", "report: unseen DFDC videos"),
-        ("gan-faces", "**`gan-faces`**", "report: a manipulation never seen")]
+SETS = [("val", "`dfdc/val`", "chooses"), ("pseudo_val", "pseudo-forgery val", "chooses"),
+        ("test", "**`dfdc/test`**", "report: unseen DFDC videos"),
+        ("gan", "**`gan-faces`**", "report: a manipulation never seen")]
 GAN_TARGET, TEST_TARGET = 0.65, 0.94
 
 
@@ -38,7 +40,7 @@ def load(card):
         for f in FILES:
             path = os.path.join(card, f)
             if f.endswith(".jsonl"):
-                c[f] = [json.loads(l) for l in open(path) if l.strip()]
+                c[f] = load_jsonl(path)
             elif f.endswith(".json"):
                 c[f] = json.load(open(path))
             else:
@@ -58,12 +60,12 @@ class Card:
         self.train = self.ckpt_info["metadata"]["train"]
         self.state = self.ckpt_info["metadata"]["train_state"]
         self.prov = self.ckpt_info["metadata"]["provenance"]
-        ckpt_name = self.model_name(self.meta["exported_from"])
+        ckpt_name = model_name(self.meta["exported_from"])
         rows = c["eval.json"]
         self.ev, self.maps = {}, {}
         for r in rows:
             kind = "fp16" if r["model"] == "sola-dfdc" else "fp32" if r["model"] == ckpt_name else None
-            key = self.set_key(r["data"])
+            key = report_set(r["data"])
             if kind and key:
                 self.ev[(kind, key)] = r["frame"]
                 if kind == "fp16" and "map" in r:
@@ -75,22 +77,6 @@ class Card:
             fail(f"{card}/quickstart.jsonl: expected the photo and the pseudo-forgery, both scored: {self.quick}")
         if not self.epochs:
             fail(f"{card}/epochs.jsonl: no epoch lines")
-
-    @staticmethod
-    def model_name(path):  # as `sola eval` names a model: the run for best.pt, run/last for last.pt, else the stem
-        stem = os.path.splitext(os.path.basename(path))[0]
-        run = os.path.basename(os.path.dirname(os.path.abspath(path)))
-        return run if stem == "best" else run + "/last" if stem == "last" else stem
-
-    @staticmethod
-    def set_key(data):
-        if data.startswith("gan-faces"):
-            return "gan-faces"
-        if data in ("dfdc/val", "dfdc/test"):
-            return data
-        if data.endswith("pseudo-val") or data == "runs/pseudo-val":
-            return "pseudo-val"
-        return None
 
     def auc(self, key, kind="fp16"):
         return self.ev[(kind, key)]["auc"]
@@ -107,7 +93,7 @@ class Card:
 
     def map_sentence(self):
         """How high the second-order maps rise on GAN faces against DFDC's fakes (mean peak per class)."""
-        gan, test = self.maps.get("gan-faces"), self.maps.get("dfdc/test")
+        gan, test = self.maps.get("gan"), self.maps.get("test")
         if not gan or not test:
             return ""
         return (f" Its second-order maps peak at {gan['fake_mean_peak']:.3f} on average on the StyleGAN2 faces and "
@@ -119,10 +105,6 @@ class Card:
     def quick_scores(self):
         by = {os.path.basename(q["path"]).split(".")[0]: q for q in self.quick}
         return by.get("real"), by.get("pseudo_fake")
-
-
-def pct(v):
-    return f"{100 * v:.2f}"
 
 
 def write_card(k):
@@ -180,7 +162,7 @@ def write_card(k):
         f = k.ev[("fp16", key)]
         m = k.maps.get(key)
         w(f"| {label} | {role} | {pct(k.auc(key, 'fp32'))} | **{pct(f['auc'])}** | {pct(f['ap'])} | {pct(f['eer'])} | "
-          f"{pct(f['acc'])} | {'–' if m is None else pct(m['auc'])} |")
+          f"{pct(f['acc'])} | {pct(m and m['auc'])} |")
     w("")
     w("\"The maps alone\": the largest cell of the second-order anomaly map used as the score, without the "
       "classifier (`sola eval`'s mapAUC): how far the local-anomaly cue by itself separates the classes. "
@@ -190,8 +172,8 @@ def write_card(k):
     worst = max(abs(k.auc(s, "fp16") - k.auc(s, "fp32")) for s, _, _ in SETS)
     w(f"Halving the file's precision moves a frame AUC by at most {100 * worst:.2f} points. Targets of the project "
       f"(issue \"A detector worth shipping\"): `dfdc/test` >= {pct(TEST_TARGET)} "
-      f"({'met' if k.auc('dfdc/test') >= TEST_TARGET else 'not met'}), `gan-faces` >= {pct(GAN_TARGET)} "
-      f"({'met' if k.auc('gan-faces') >= GAN_TARGET else 'not met'}).")
+      f"({'met' if k.auc('test') >= TEST_TARGET else 'not met'}), `gan-faces` >= {pct(GAN_TARGET)} "
+      f"({'met' if k.auc('gan') >= GAN_TARGET else 'not met'}).")
     w("")
     w("Learning curve of the run up to the shipped epoch (frame AUC %; the whole run: `docs/RESULTS.md`, \"The long run\"):")
     w("")
@@ -229,7 +211,7 @@ def write_card(k):
     w("")
     w("## What it is not good at")
     w("")
-    gan = k.auc("gan-faces")
+    gan = k.auc("gan")
     w(f"- **Forgeries unlike DFDC's.** It learned from DFDC's face swaps (and self-blends of DFDC reals): on "
       f"entirely generated faces (`gan-faces`, StyleGAN2) its frame AUC is {pct(gan)}"
       f"{k.gan_verdict(gan)}.{k.map_sentence()} Expect lower accuracy on other methods and "
@@ -251,7 +233,7 @@ def readme_block(k):
     return (f"The shipped model `models/sola-dfdc.pt` (model card: `models/README.md`) is a SOLA trained with sola "
             f"itself, from scratch on 2 CPU cores, on the {k.prov['data']['train']['images']:,} DFDC training crops of "
             f"`../shared/data` (epoch {k.state['epoch']} of the long run, {k.hours():.1f} hours): frame AUC "
-            f"**{pct(k.auc('dfdc/test'))}% on `dfdc/test`** (DFDC videos it never saw) and **{pct(k.auc('gan-faces'))}% on "
+            f"**{pct(k.auc('test'))}% on `dfdc/test`** (DFDC videos it never saw) and **{pct(k.auc('gan'))}% on "
             f"`gan-faces`** (StyleGAN2 faces against FFHQ photographs, a manipulation it never saw). "
             "`sola detect` and `sola serve` use it by default.")
 

@@ -69,6 +69,23 @@ def epochs_of(log):
     return [by[e] for e in sorted(by)]
 
 
+def model_name(path):
+    """The name `sola eval` gives a model file: the run for RUN/best.pt, RUN/last for RUN/last.pt, else the stem."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    run = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return run if stem == "best" else run + "/last" if stem == "last" else stem
+
+
+def report_set(data):
+    """The evaluation set of a `sola eval` data name: "val", "pseudo_val", "test", "gan" (the gan-faces crops),
+    or None for another set."""
+    if data.startswith("gan-faces"):
+        return "gan"
+    if data.endswith("pseudo-val"):
+        return "pseudo_val"
+    return {VAL: "val", TEST: "test"}.get(data)
+
+
 def median(values):
     values = sorted(values)
     return values[len(values) // 2] if values else 0.0

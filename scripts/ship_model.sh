@@ -37,14 +37,11 @@ epoch=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))
   "$STAGE/card/checkpoint_info.json")
 /usr/bin/python3 - "$METRICS" "$epoch" > "$STAGE/card/epochs.jsonl" <<'PY'
 import json, sys
-by = {}
-for line in open(sys.argv[1]):
-    if line.strip():
-        l = json.loads(line)
-        if l.get("type") == "epoch" and l["epoch"] <= int(sys.argv[2]):
-            by[l["epoch"]] = l
-for e in sorted(by):
-    print(json.dumps(by[e]))
+sys.path.insert(0, "scripts")
+from make_results import epochs_of, load_jsonl
+for line in epochs_of(load_jsonl(sys.argv[1])):
+    if line["epoch"] <= int(sys.argv[2]):
+        print(json.dumps(line))
 PY
 cp "$COMMAND_FILE" "$STAGE/card/command.txt"
 
@@ -64,8 +61,8 @@ SOLA_BIN=$SOLA SOLA_DATA=$DATA THREADS=$THREADS TITLE="models/sola-dfdc.pt (from
   bash scripts/map_figure.sh "$STAGE/sola-dfdc.pt" "$STAGE/maps_shipped.jpg"
 
 echo "== the quickstart's photo and pseudo-forgery" >&2
-SOLA_BIN=$SOLA SOLA_MODEL=$STAGE/sola-dfdc.pt bash scripts/quickstart.sh --no-install "$STAGE/quickstart" >&2
-SOLA_MODEL=$STAGE/sola-dfdc.pt "$SOLA" detect "$STAGE/quickstart/input" --json > "$STAGE/card/quickstart.jsonl"
+SOLA_BIN=$SOLA SOLA_MODEL=$STAGE/sola-dfdc.pt bash scripts/quickstart.sh --no-install --json "$STAGE/card/quickstart.jsonl" \
+  "$STAGE/quickstart" >&2
 
 /usr/bin/python3 scripts/make_model_card.py "$STAGE/card" --check  # every figure the card needs is there
 rm -rf "$CARD.new" && cp -r "$STAGE/card" "$CARD.new"

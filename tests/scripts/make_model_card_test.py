@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 
+from checks import Checks
+
 SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
 SCRIPT = os.path.join(SOURCE, "scripts", "make_model_card.py")
 DATA = {"dfdc/val": 0.80, "runs/pseudo-val": 0.70, "dfdc/test": 0.81, "gan-faces-crops/all": 0.55}
@@ -58,11 +60,8 @@ def run(*args):
 
 
 def main():
-    failures = []
-
-    def expect(cond, what):
-        if not cond:
-            failures.append(what)
+    checks = Checks("make_model_card_test")
+    expect = checks.expect
 
     with tempfile.TemporaryDirectory() as tmp:
         card = os.path.join(tmp, "card")
@@ -116,10 +115,7 @@ def main():
                    "models/README.md is not what scripts/make_model_card.py makes of models/card (edited by hand?)")
             expect(open(copy).read() == open(os.path.join(SOURCE, "README.md")).read(),
                    "README.md's model figures are not those of models/card")
-    for f in failures:
-        print("FAILED:", f)
-    print("make_model_card_test:", "ok" if not failures else f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return checks.report()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 
+from checks import Checks
+
 SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
 GAN = "gan-faces-crops/all"
 
@@ -44,11 +46,8 @@ def write_run(root, name, auc, arch="sola", extra_train=None, pseudo=False, data
 
 
 def main():
-    failures = []
-
-    def expect(cond, what):
-        if not cond:
-            failures.append(what)
+    checks = Checks("make_results_test")
+    expect = checks.expect
 
     with tempfile.TemporaryDirectory() as tmp:
         dfdc, recipe, longrun = (os.path.join(tmp, d) for d in ("dfdc", "recipe", "longrun"))
@@ -102,10 +101,7 @@ def main():
                               "--main", "no_such_run"], capture_output=True, text=True)
         expect(bad.returncode != 0 and "no_such_run" in bad.stderr and "Traceback" not in bad.stderr,
                f"missing run: {bad.returncode} {bad.stderr[-300:]}")
-    for f in failures:
-        print("FAILED:", f)
-    print("make_results_test:", "ok" if not failures else f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return checks.report()
 
 
 if __name__ == "__main__":

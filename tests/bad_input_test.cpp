@@ -151,15 +151,19 @@ std::string tiff_claiming(uint32_t w, uint32_t h) {
   return "II*\0"s + le32(8) + le16(4) + entry(256, 4, w) + entry(257, 4, h) + entry(258, 3, 8) + entry(262, 3, 1) + le32(0);
 }
 
-/// A tiny but complete model file: the smallest configuration the options allow (~11 MB), made once.
+/// The smallest model configuration the options allow.
+ModelOptions tiny_options() {
+  return ModelOptions{}.noise("none").dcam(false).lem(false).input_size(32).grid(4)
+      .anomaly_channels(1).classifier_channels(1).classifier_kernel(1);
+}
+
+/// A tiny but complete model file (~11 MB), made once.
 const std::string& tiny_model_file() {
   static test::TempDir dir;
   static const std::string file = [] {
     const std::string f = dir.file("tiny.pt");
     torch::manual_seed(0);
-    const auto opts = ModelOptions{}.noise("none").dcam(false).lem(false).input_size(32).grid(4)
-                          .anomaly_channels(1).classifier_channels(1).classifier_kernel(1);
-    save_model(f, *build_model(opts));
+    save_model(f, *build_model(tiny_options()));
     return f;
   }();
   return file;
@@ -501,6 +505,18 @@ const std::vector<Row>& rows() {
                             write_archive(f, "sola-model-v1", "{}", {{"rgb.conv1.weight", torch::zeros({2})}});
                           },
                           "weights do not match the stored configuration"));
+    // As fuzz_checkpoint found (CI, 2026-12-01): LibTorch's loader gives a stored tensor whatever shape
+    // the file claims; converting the float16 weights of such a file allocated 25 GB.
+    t.push_back(model_row("ModelWeightShapeTooLarge",
+                          "a valid model whose first weight claims 65536x65536 elements over 4 stored bytes",
+                          [](const std::string& f) {
+                            torch::manual_seed(0);
+                            auto model = build_model(tiny_options());
+                            torch::NoGradGuard no_grad;
+                            model->parameters()[0].set_data(torch::zeros({1}).as_strided({65536, 65536}, {0, 0}));
+                            save_model(f, *model);
+                          },
+                          "has shape [65536, 65536], expected"));
 
     // ---- videos ----
     t.push_back(video_row("VideoZeroBytes", "zero-byte `.mp4`", "empty.mp4", [](const std::string& f) { write_file(f, ""); },

@@ -8,9 +8,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
@@ -222,6 +224,55 @@ void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer,
   }
 }
 
+namespace {
+/// Every parameter and buffer of `model` with its shape, by qualified name.
+std::vector<std::pair<std::string, std::vector<int64_t>>> tensor_shapes(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& p : model.named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : model.named_buffers())
+    if (b.value().defined()) shapes.emplace_back(b.key(), b.value().sizes().vec());
+  return shapes;
+}
+
+/// The bytes a tensor's view reaches into its storage: (offset + the last element's index + 1) x
+/// element size; nullopt when a stride is negative or the product overflows.
+std::optional<uint64_t> bytes_reached(const torch::Tensor& t) {
+  if (t.numel() == 0) return 0;
+  int64_t last = t.storage_offset();
+  if (last < 0) return std::nullopt;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    int64_t step = 0;
+    if (t.stride(d) < 0 || __builtin_mul_overflow(t.size(d) - 1, t.stride(d), &step) ||
+        __builtin_add_overflow(last, step, &last))
+      return std::nullopt;
+  }
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<uint64_t>(last) + 1, static_cast<uint64_t>(t.element_size()), &bytes))
+    return std::nullopt;
+  return bytes;
+}
+
+void check_loaded_tensors(const std::string& path, torch::nn::Module& model,
+                          const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected) {
+  const auto loaded = tensor_shapes(model);
+  TORCH_INTERNAL_ASSERT(loaded.size() == expected.size(), "loading changed the model's tensors");
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const auto& [name, shape] = expected[i];
+    if (loaded[i].second != shape)
+      throw IoError(path, fmt::format("weights do not match the stored configuration: '{}' has shape [{}], expected [{}]",
+                                      name, fmt::join(loaded[i].second, ", "), fmt::join(shape, ", ")));
+    const torch::Tensor& t = params.contains(name) ? params[name] : buffers[name];
+    const auto reached = bytes_reached(t);
+    const uint64_t stored = t.storage().nbytes();
+    if (!reached || *reached > stored)
+      throw IoError(path, fmt::format("corrupted: '{}' (shape [{}], strides [{}], offset {}) reaches beyond its {} stored bytes",
+                                      name, fmt::join(shape, ", "), fmt::join(t.strides(), ", "), t.storage_offset(), stored));
+  }
+}
+}  // namespace
+
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
   auto archive = open_archive(path, device);
   c10::IValue config, metadata;
@@ -241,11 +292,16 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   if (half) loaded.model->to(torch::kHalf);  // the archive's tensors replace the model's in place: same dtype
   torch::serialize::InputArchive weights;
   if (!archive.try_read("model", weights)) throw IoError(path, "model file has no weights");
+  const auto expected = tensor_shapes(*loaded.model);
   try {
     loaded.model->load(weights);
   } catch (const std::exception& e) {
     throw IoError(path, "weights do not match the stored configuration: " + first_line(e.what()));
   }
+  // LibTorch's loader puts each stored tensor in place (`set_`) with the shape and strides the file
+  // claims, unchecked: a wrong shape would be found only by the forward pass, and a tensor claiming
+  // more elements than its stored bytes would be read out of bounds (or, converted below, allocated).
+  check_loaded_tensors(path, *loaded.model, expected);
   if (half) loaded.model->to(torch::kFloat);
   loaded.model->to(device);
   return loaded;

@@ -205,6 +205,7 @@ RECIPE = {
     "pseudo_1": "every fake replaced by a self-blend: no DFDC fake seen",
     "weak": "weakly supervised maps (Eq. 12) instead of the masks (Eq. 9-11)",
     "no_jpeg": "without the JPEG re-encoding augmentation",
+    "blur": "Gaussian blur added to the augmentation (sigma 0.1-1.5 px, p 0.3: blur + JPEG, Wang et al. 2020)",
     "constant_lr": "the paper's constant learning rate, no warm-up",
     "resnet18": "the plain ResNet18 baseline (classifier BCE) at the same CPU cost: more images, its step is cheaper",
     "size_256": "256 px input (fewer images: the step costs more)",

@@ -5,6 +5,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -201,6 +202,80 @@ TEST(Augment, JpegChangesPixelsNotSizeNorMask) {
   EXPECT_TRUE(same(run(img, mask, o, 0).image, img));
 }
 
+TEST(Augment, BlurIsOffByDefaultAndSmoothsTheImageNotTheMask) {
+  const cv::Mat img = noise_image(), mask = rect_mask();
+  for (unsigned seed = 0; seed < 40; ++seed) {
+    std::mt19937 rng(seed);
+    EXPECT_FALSE(data::plan_augment(kSide, kSide, {}, rng).blur) << "seed " << seed;
+  }
+  AugmentOptions o = none();
+  o.blur = true;
+  o.blur_p = 1.0;
+  o.blur_sigma_min = 0.8;  // a 0.1 px blur barely changes 8-bit pixels
+  // High-frequency energy: the mean absolute Laplacian. Uniform noise loses most of it; the mean
+  // stays (the taps sum to 1).
+  auto roughness = [](const cv::Mat& m) {
+    cv::Mat lap;
+    cv::Laplacian(m, lap, CV_32F);
+    return cv::mean(cv::abs(lap))[0];
+  };
+  for (unsigned seed = 0; seed < 8; ++seed) {
+    const Augmented a = run(img, mask, o, seed);
+    EXPECT_EQ(a.image.size(), img.size());
+    EXPECT_EQ(a.image.type(), CV_8UC3);
+    EXPECT_TRUE(same(a.mask, mask)) << "seed " << seed;
+    EXPECT_LT(roughness(a.image), 0.8 * roughness(img)) << "seed " << seed;
+    EXPECT_NEAR(cv::mean(a.image)[0], cv::mean(img)[0], 1.0) << "seed " << seed;
+  }
+  o.blur_p = 0.0;
+  EXPECT_TRUE(same(run(img, mask, o, 0).image, img));
+}
+
+TEST(Augment, BlurIsOpenCVsGaussianWithMirroredBorders) {
+  AugmentOptions o = none();
+  o.blur = true;
+  o.blur_p = 1.0;
+  const cv::Mat img = noise_image();
+  for (unsigned seed = 0; seed < 4; ++seed) {
+    std::mt19937 rng(seed);
+    const double sigma = data::plan_augment(kSide, kSide, o, rng).blur_sigma;
+    ASSERT_GE(sigma, o.blur_sigma_min);
+    ASSERT_LE(sigma, o.blur_sigma_max);
+    const int k = data::blur_kernel_size(sigma);
+    EXPECT_EQ(k, 2 * static_cast<int>(std::ceil(3 * sigma)) + 1);
+    const std::vector<double> taps = data::blur_kernel(sigma);
+    const cv::Mat want_taps = cv::getGaussianKernel(k, sigma, CV_64F);
+    ASSERT_EQ(taps.size(), static_cast<size_t>(k));
+    for (int i = 0; i < k; ++i) EXPECT_NEAR(taps[static_cast<size_t>(i)], want_taps.at<double>(i), 1e-12) << i;
+    // Against OpenCV's Gaussian in float (its 8-bit path sums in fixed point): ours rounds the
+    // exact result to 8 bits, so it is within half a level.
+    cv::Mat img_f, want, got;
+    img.convertTo(img_f, CV_32F);
+    cv::GaussianBlur(img_f, want, cv::Size(k, k), sigma, sigma, cv::BORDER_REFLECT_101);
+    run(img, {}, o, seed).image.convertTo(got, CV_32F);
+    EXPECT_LE(cv::norm(got, want, cv::NORM_INF), 0.5 + 1e-3) << "seed " << seed;
+  }
+}
+
+TEST(Augment, BlurDrawsAfterTheOtherStages) {
+  // Switching the blur on leaves every other stage's choice for every sample as it was.
+  AugmentOptions with_blur;
+  with_blur.blur = true;
+  for (unsigned seed = 0; seed < 64; ++seed) {
+    std::mt19937 r1(seed), r2(seed);
+    const auto a = data::plan_augment(kSide, kSide, {}, r1), b = data::plan_augment(kSide, kSide, with_blur, r2);
+    EXPECT_EQ(a.crop, b.crop);
+    EXPECT_EQ(a.crop_x, b.crop_x);
+    EXPECT_EQ(a.crop_w, b.crop_w);
+    EXPECT_EQ(a.flip, b.flip);
+    EXPECT_EQ(a.jitter, b.jitter);
+    EXPECT_EQ(a.brightness, b.brightness);
+    EXPECT_EQ(a.jpeg, b.jpeg);
+    EXPECT_EQ(a.jpeg_quality, b.jpeg_quality);
+    EXPECT_EQ(r1(), r2()) << "seed " << seed << ": the engines ended in different states";
+  }
+}
+
 TEST(Augment, ColorJitterChangesImageNotMask) {
   AugmentOptions o = none();
   o.color_jitter = true;
@@ -351,6 +426,10 @@ TEST(AugmentOptions, ValidateNamesFieldAndValue) {
       {[](AugmentOptions& o) { o.jpeg_quality_min = 101; }, "jpeg_quality_min", "= 101 "},
       {[](AugmentOptions& o) { o.jpeg_p = -0.1; }, "jpeg_p", "= -0.1 "},
       {[](AugmentOptions& o) { o.crop_p = 1.25; }, "crop_p", "= 1.25 "},
+      {[](AugmentOptions& o) { o.blur_p = -1; }, "blur_p", "= -1 "},
+      {[](AugmentOptions& o) { o.blur_sigma_min = 0; }, "blur_sigma_min", "= 0 "},
+      {[](AugmentOptions& o) { o.blur_sigma_max = 0.05; }, "blur_sigma_max", "= 0.05 "},
+      {[](AugmentOptions& o) { o.blur_sigma_max = 9; }, "blur_sigma_max", "= 9 "},
   };
   for (const Case& c : cases) {
     AugmentOptions o;

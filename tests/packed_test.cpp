@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
 #include "core/error.h"
@@ -146,6 +147,38 @@ TEST_F(Bundle, AugmentationIsSeededAndFollowsTheSharedPlan) {
   }
   EXPECT_GT(flipped, 0);
   EXPECT_LT(flipped, static_cast<int>(flips.size()));
+}
+
+TEST_F(Bundle, BlurFollowsThePlanAsOpenCVsGaussian) {
+  const auto data = std::make_shared<const data::PackedData>(data::read_packed(pack("blur.solapack", same_size())));
+  const auto base = data::PackedDatasetOptions().input_size(32).grid(4).seed(7);
+  data::AugmentOptions blur_only;
+  blur_only.hflip = blur_only.color_jitter = blur_only.jpeg = blur_only.random_resized_crop = false;
+  blur_only.blur = true;
+  blur_only.blur_p = 0.5;
+  data::PackedDataset blurs(data, data::PackedDatasetOptions(base).augment(true).augment_options(blur_only));
+  data::PackedDataset plain(data, base);
+  int blurred = 0;
+  for (size_t i = 0; i < blurs.size(); ++i) {
+    std::mt19937 rng(static_cast<uint32_t>(data::seed_mix(data::seed_mix(7, 0), i)));
+    const auto plan = data::plan_augment(32, 32, blur_only, rng);
+    const auto b = blurs.get(i, 0), p = plain.get(i, 0);
+    EXPECT_TRUE(torch::equal(b.patch_scores, p.patch_scores)) << i;
+    if (!plan.blur) {
+      EXPECT_TRUE(torch::equal(b.image, p.image)) << i;
+      continue;
+    }
+    ++blurred;
+    const int k = data::blur_kernel_size(plan.blur_sigma);
+    const torch::Tensor hwc = p.image.permute({1, 2, 0}).contiguous();
+    const cv::Mat in(32, 32, CV_32FC3, hwc.data_ptr<float>());
+    cv::Mat want;
+    cv::GaussianBlur(in, want, cv::Size(k, k), plan.blur_sigma, plan.blur_sigma, cv::BORDER_REFLECT_101);
+    const torch::Tensor got = b.image.permute({1, 2, 0}).contiguous();
+    EXPECT_LE(cv::norm(cv::Mat(32, 32, CV_32FC3, got.data_ptr<float>()), want, cv::NORM_INF), 1e-5) << i;
+  }
+  EXPECT_GT(blurred, 0);
+  EXPECT_LT(blurred, static_cast<int>(blurs.size()));
 }
 
 TEST_F(Bundle, PackedRunTrainsValidatesAndExportsAFloat16Model) {

@@ -32,6 +32,17 @@ void expect_same_weights(const std::string& a, const std::string& b) {
   for (const auto& p : ma->named_buffers()) EXPECT_TRUE(torch::equal(p.value(), bb[p.key()])) << "buffer " << p.key();
 }
 
+TEST(TrainOptions, AugKeysChooseTheStages) {
+  const data::AugmentOptions defaults = augment_options(TrainOptions{});
+  EXPECT_TRUE(defaults.hflip && defaults.color_jitter && defaults.jpeg && defaults.random_resized_crop);
+  EXPECT_FALSE(defaults.blur);  // not in the paper's training: a recipe switch
+  TrainOptions t;
+  t.aug_hflip(false).aug_color(false).aug_jpeg(false).aug_crop(false).aug_blur(true);
+  const data::AugmentOptions a = augment_options(t);
+  EXPECT_FALSE(a.hflip || a.color_jitter || a.jpeg || a.random_resized_crop);
+  EXPECT_TRUE(a.blur);
+}
+
 struct TinyRun : ::testing::Test {
   test::TempDir dir;
   data::Manifest train, val;

@@ -75,6 +75,16 @@ void color_jitter(cv::Mat& image, const AugmentPlan& plan) {
   rotate_hue(image, hue);
 }
 
+/// Blurs the image with the blur stage's separable Gaussian, borders mirrored without repeating the
+/// edge pixel (BORDER_REFLECT_101, what PackedDataset's reflection padding does).
+void gaussian_blur(cv::Mat& image, double sigma) {
+  const std::vector<double> taps = blur_kernel(sigma);
+  const cv::Mat kernel(static_cast<int>(taps.size()), 1, CV_64F, const_cast<double*>(taps.data()));
+  cv::Mat out;
+  cv::sepFilter2D(image, out, -1, kernel, kernel, cv::Point(-1, -1), 0, cv::BORDER_REFLECT_101);
+  image = out;
+}
+
 /// Encodes the image as JPEG at `quality` and decodes it again.
 void jpeg_roundtrip(cv::Mat& image, int quality) {
   std::vector<uchar> bytes;
@@ -104,6 +114,7 @@ Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOption
     if (!a.mask.empty()) cv::flip(a.mask, a.mask, 1);
   }
   if (plan.jitter) color_jitter(a.image, plan);
+  if (plan.blur) gaussian_blur(a.image, plan.blur_sigma);
   if (plan.jpeg) jpeg_roundtrip(a.image, plan.jpeg_quality);
   return a;
 }

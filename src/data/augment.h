@@ -5,7 +5,8 @@
 //   1. random resized crop  geometric: image and mask
 //   2. horizontal flip      geometric: image and mask
 //   3. colour jitter        photometric: image only (brightness, contrast, saturation, hue)
-//   4. JPEG re-encoding     photometric: image only
+//   4. Gaussian blur        photometric: image only (off by default)
+//   5. JPEG re-encoding     photometric: image only
 // The output always has the input's size.
 //
 // Reproducibility: every random choice comes from the caller's std::mt19937, so a fixed engine
@@ -36,7 +37,7 @@ struct Augmented {
 /// The crop and flip move mask pixels exactly as they move image pixels. The mask is resized with
 /// nearest neighbour (INTER_NEAREST_EXACT, whose pixel-centre alignment matches the image's
 /// bilinear resize), so it only ever holds values present in the input mask: a binary mask stays
-/// binary and a soft mask keeps its levels. Colour jitter and JPEG never touch the mask.
+/// binary and a soft mask keeps its levels. Colour jitter, blur and JPEG never touch the mask.
 ///
 /// The result never shares memory with the inputs. Throws ConfigError when `opts` is invalid (see
 /// validate()) and std::invalid_argument for an empty or non-CV_8UC3 image, or a mask that is

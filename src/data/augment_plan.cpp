@@ -21,6 +21,8 @@ constexpr double kHue = 0.02;
 /// Aspect-ratio (width / height) range of the random resized crop.
 constexpr double kMinRatio = 3.0 / 4.0;
 constexpr double kMaxRatio = 4.0 / 3.0;
+/// Largest standard deviation of the blur stage, in pixels (a 51-tap kernel).
+constexpr double kMaxBlurSigma = 8.0;
 
 /// Uniform in [0, 1) from one raw engine output (mt19937's outputs are fixed by the standard).
 double uniform01(std::mt19937& rng) { return static_cast<double>(rng()) * 0x1p-32; }
@@ -89,6 +91,24 @@ void validate(const AugmentOptions& opts) {
     reject("crop_scale_min", opts.crop_scale_min, "an area fraction in (0, 1]");
   }
   if (!is_probability(opts.crop_p)) reject("crop_p", opts.crop_p, "a probability in [0, 1]");
+  if (!is_probability(opts.blur_p)) reject("blur_p", opts.blur_p, "a probability in [0, 1]");
+  if (!(opts.blur_sigma_min > 0.0 && opts.blur_sigma_min <= kMaxBlurSigma)) {
+    reject("blur_sigma_min", opts.blur_sigma_min, "a standard deviation in (0, 8] pixels");
+  }
+  if (!(opts.blur_sigma_max >= opts.blur_sigma_min && opts.blur_sigma_max <= kMaxBlurSigma)) {
+    reject("blur_sigma_max", opts.blur_sigma_max, "a standard deviation in [blur_sigma_min, 8] pixels");
+  }
+}
+
+int blur_kernel_size(double sigma) { return 2 * static_cast<int>(std::ceil(3.0 * sigma)) + 1; }
+
+std::vector<double> blur_kernel(double sigma) {
+  const int k = blur_kernel_size(sigma), r = k / 2;
+  std::vector<double> taps(static_cast<size_t>(k));
+  double sum = 0;
+  for (int i = 0; i < k; ++i) sum += taps[static_cast<size_t>(i)] = std::exp(-0.5 * (i - r) * (i - r) / (sigma * sigma));
+  for (double& t : taps) t /= sum;
+  return taps;
 }
 
 AugmentPlan plan_augment(int width, int height, const AugmentOptions& opts, std::mt19937& rng) {
@@ -117,6 +137,11 @@ AugmentPlan plan_augment(int width, int height, const AugmentOptions& opts, std:
   if (opts.jpeg && jpeg.u[0] < opts.jpeg_p) {
     plan.jpeg = true;
     plan.jpeg_quality = uniform_int(opts.jpeg_quality_min, 100, jpeg.u[1]);
+  }
+  const Draws<2> blur(rng);  // fire, sigma
+  if (opts.blur && blur.u[0] < opts.blur_p) {
+    plan.blur = true;
+    plan.blur_sigma = lerp(opts.blur_sigma_min, opts.blur_sigma_max, blur.u[1]);
   }
   return plan;
 }

@@ -8,7 +8,10 @@
 //   1. random resized crop  geometric: image and mask
 //   2. horizontal flip      geometric: image and mask
 //   3. colour jitter        photometric: image only (brightness, contrast, saturation, hue)
-//   4. JPEG re-encoding     photometric: image only
+//   4. Gaussian blur        photometric: image only
+//   5. JPEG re-encoding     photometric: image only
+// (The blur's numbers are drawn after the JPEG stage's, so that adding the blur stage left the
+// random choices of the four older stages as they were for every sample.)
 //
 // Every stage draws the same count of numbers from the engine whether it is enabled or not and
 // whether it fires or not, so switching one stage off leaves the random choices of the others
@@ -16,6 +19,7 @@
 // outputs rather than std::*_distribution, whose algorithms the standard leaves to the library, so
 // the random choices do not depend on the C++ standard library.
 #include <random>
+#include <vector>
 
 namespace sola::data {
 
@@ -45,6 +49,17 @@ struct AugmentOptions {
   double crop_scale_min = 0.8;
   /// Probability of the crop stage, in [0, 1].
   double crop_p = 0.5;
+  /// With probability blur_p, blur the image with a Gaussian of standard deviation uniform in
+  /// [blur_sigma_min, blur_sigma_max] pixels of the input size (kernel side 2 ceil(3 sigma) + 1,
+  /// borders mirrored without repeating the edge pixel). Image only. Off by default: a recipe
+  /// choice (the blur + JPEG augmentation of Wang et al., CVPR 2020, which made detectors of
+  /// CNN-generated images generalise across generators), not part of the paper's training.
+  bool blur = false;
+  /// Probability of the blur stage, in [0, 1].
+  double blur_p = 0.3;
+  /// Range of the blur's standard deviation, in pixels: 0 < blur_sigma_min <= blur_sigma_max <= 8.
+  double blur_sigma_min = 0.1;
+  double blur_sigma_max = 1.5;
 };
 
 /// Throws sola::ConfigError naming the first field out of range, its value and the allowed range.
@@ -69,7 +84,17 @@ struct AugmentPlan {
   double brightness = 1, contrast = 1, saturation = 1, hue = 0;
   bool jpeg = false;
   int jpeg_quality = 100;
+  /// Gaussian blur (applied before the JPEG stage): its standard deviation in pixels.
+  bool blur = false;
+  double blur_sigma = 0;
 };
+
+/// The side of the Gaussian kernel of the blur stage for standard deviation `sigma`: 2 ceil(3 sigma) + 1.
+int blur_kernel_size(double sigma);
+
+/// The normalised 1-D Gaussian taps of the blur stage (blur_kernel_size(sigma) of them), the same
+/// values for both pipelines.
+std::vector<double> blur_kernel(double sigma);
 
 /// Draws the plan of one sample of a width x height image from `rng` (the stages enabled in
 /// `opts`). Throws ConfigError when `opts` is invalid.

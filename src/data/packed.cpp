@@ -105,6 +105,21 @@ torch::Tensor jitter(torch::Tensor x, const AugmentPlan& plan) {
   return hue_rotation(plan.hue).matmul(x.reshape({3, -1})).reshape(shape).clamp_(0, 1);
 }
 
+/// The blur stage on [3, H, W] RGB: the separable Gaussian of blur_kernel(), borders mirrored without
+/// repeating the edge pixel (reflection padding: OpenCV's BORDER_REFLECT_101, as augment() does).
+torch::Tensor blur(const torch::Tensor& x, double sigma) {
+  namespace F = torch::nn::functional;
+  const std::vector<double> taps = blur_kernel(sigma);
+  const auto k = static_cast<int64_t>(taps.size()), r = k / 2;
+  if (r >= x.size(1) || r >= x.size(2))
+    throw ConfigError("blur of sigma " + std::to_string(sigma) + " needs an input larger than " + std::to_string(r) + " pixels");
+  const auto t = torch::tensor(taps, torch::kFloat);
+  auto y = F::pad(x.unsqueeze(0), F::PadFuncOptions({r, r, r, r}).mode(torch::kReflect));
+  y = F::conv2d(y, t.view({1, 1, k, 1}).expand({3, 1, k, 1}), F::Conv2dFuncOptions().groups(3));
+  y = F::conv2d(y, t.view({1, 1, 1, k}).expand({3, 1, 1, k}), F::Conv2dFuncOptions().groups(3));
+  return y.squeeze(0);
+}
+
 }  // namespace
 
 size_t packed_row_bytes(const PackedSample& s) { return index_row(s).dump().size() + 1; }
@@ -265,6 +280,7 @@ Example PackedDataset::get(size_t index, uint64_t epoch) const {
   auto image = data_->images[static_cast<int64_t>(index)].permute({2, 0, 1}).to(torch::kFloat).div_(255.0).unsqueeze(0);
   image = geometry(image).squeeze(0);
   if (plan.jitter) image = jitter(image, plan);
+  if (plan.blur) image = blur(image, plan.blur_sigma);
   ex.image = image.contiguous();
   if (!s.mask.empty() && s.label == 1) {
     auto mask = data_->masks[static_cast<int64_t>(index)].to(torch::kFloat).div_(255.0).view({1, 1, data_->mask_size, data_->mask_size});

@@ -92,6 +92,7 @@ data::AugmentOptions augment_options(const TrainOptions& o) {
   a.color_jitter = o.aug_color();
   a.jpeg = o.aug_jpeg();
   a.random_resized_crop = o.aug_crop();
+  a.blur = o.aug_blur();
   return a;
 }
 

@@ -517,6 +517,19 @@ const std::vector<Row>& rows() {
                             save_model(f, *model);
                           },
                           "has shape [65536, 65536], expected"));
+    // The same with the right shape over too few stored bytes (a truncated tensor record).
+    t.push_back(model_row("ModelWeightBeyondItsBytes",
+                          "a valid model whose first weight has its shape but 4 stored bytes",
+                          [](const std::string& f) {
+                            torch::manual_seed(0);
+                            auto model = build_model(tiny_options());
+                            torch::NoGradGuard no_grad;
+                            auto w = model->parameters()[0].detach().clone();
+                            w.storage().set_nbytes(4);
+                            model->parameters()[0].set_data(w);
+                            save_model(f, *model);
+                          },
+                          "reaches beyond its 4 stored bytes"));
 
     // ---- videos ----
     t.push_back(video_row("VideoZeroBytes", "zero-byte `.mp4`", "empty.mp4", [](const std::string& f) { write_file(f, ""); },

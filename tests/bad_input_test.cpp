@@ -285,6 +285,18 @@ Row model_row(std::string test, std::string input, std::function<void(const std:
   return r;
 }
 
+/// A writer of the tiny model with its first weight replaced by `replace(weight)`.
+std::function<void(const std::string&)> first_weight_replaced(std::function<torch::Tensor(const torch::Tensor&)> replace) {
+  return [replace](const std::string& f) {
+    torch::manual_seed(0);
+    auto model = build_model(tiny_options());
+    torch::NoGradGuard no_grad;
+    auto w = model->parameters()[0];
+    w.set_data(replace(w));
+    save_model(f, *model);
+  };
+}
+
 /// A sample_frames row on the file `write(path)` makes (named `name`).
 Row video_row(std::string test, std::string input, std::string name, std::function<void(const std::string&)> write,
               std::string expect) {
@@ -509,26 +521,18 @@ const std::vector<Row>& rows() {
     // the file claims; converting the float16 weights of such a file allocated 25 GB.
     t.push_back(model_row("ModelWeightShapeTooLarge",
                           "a valid model whose first weight claims 65536x65536 elements over 4 stored bytes",
-                          [](const std::string& f) {
-                            torch::manual_seed(0);
-                            auto model = build_model(tiny_options());
-                            torch::NoGradGuard no_grad;
-                            model->parameters()[0].set_data(torch::zeros({1}).as_strided({65536, 65536}, {0, 0}));
-                            save_model(f, *model);
-                          },
+                          first_weight_replaced([](const torch::Tensor&) {
+                            return torch::zeros({1}).as_strided({65536, 65536}, {0, 0});
+                          }),
                           "has shape [65536, 65536], expected"));
     // The same with the right shape over too few stored bytes (a truncated tensor record).
     t.push_back(model_row("ModelWeightBeyondItsBytes",
                           "a valid model whose first weight has its shape but 4 stored bytes",
-                          [](const std::string& f) {
-                            torch::manual_seed(0);
-                            auto model = build_model(tiny_options());
-                            torch::NoGradGuard no_grad;
-                            auto w = model->parameters()[0].detach().clone();
-                            w.storage().set_nbytes(4);
-                            model->parameters()[0].set_data(w);
-                            save_model(f, *model);
-                          },
+                          first_weight_replaced([](const torch::Tensor& w) {
+                            auto bad = w.detach().clone();
+                            bad.storage().set_nbytes(4);
+                            return bad;
+                          }),
                           "reaches beyond its 4 stored bytes"));
 
     // ---- videos ----

@@ -228,7 +228,8 @@ def write_recipe(w, recipe):
     w("")
     w("Short runs on all 22,000 DFDC training crops (`dfdc/train` + `dfdc/train-extra`), one change each from "
       "the base recipe, at equal CPU cost: the base run trains on a fixed number of images (3 epochs of random "
-      "subsets), a run whose training step costs more gets proportionally fewer images (the step of each "
+      "subsets), a run whose training step costs more gets proportionally fewer images and one whose step costs "
+      "less more images (in more epochs where they would not fit in 3 passes over the crops; the step of each "
       "geometry measured once with `sola_bench_train`: " +
       ", ".join(f"{c['variant']} {c['size']} px grid {c['grid']}: {c['img_s']:.1f} img/s" for c in costs) + "). Chosen on "
       "`dfdc/val` (best checkpoint) with the pseudo-forgery validation set beside it; dfdc/test and gan-faces are "

@@ -90,19 +90,30 @@ print(int(budget * ips[(variant, size, grid)] / ips[("sola-r18", 128, 8)]))
 PY
 }
 
+# The images of one whole epoch: the training set's rows, in whole batches (a step takes a full batch).
+n_train=0
+for m in "$DATA/dfdc/train/manifest.csv" "$DATA/dfdc/train-extra/manifest.csv"; do
+  n_train=$(( n_train + $(tail -n +2 "$m" | grep -c .) ))
+done
+FULL_EPOCH=$(( n_train / BATCH * BATCH ))
+
 for name in ${ONLY:-"${ORDER[@]}"}; do
   [ -n "${CHANGE[$name]+x}" ] || { echo "recipe_dfdc.sh: unknown run '$name' (known: ${ORDER[*]})" >&2; exit 2; }
   out="$RUNS/$name"
   [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
   images=$(images_for "$name")
-  steps=$(( images / (EPOCHS * BATCH) ))
+  # EPOCHS epochs of random subsets; a run whose images would not fit in EPOCHS passes over the
+  # training set (a cheaper step: the ResNet18 baseline) gets more epochs instead.
+  epochs=$(( (images + FULL_EPOCH - 1) / FULL_EPOCH ))
+  [ "$epochs" -ge "$EPOCHS" ] || epochs=$EPOCHS
+  steps=$(( images / (epochs * BATCH) ))
   [ "$steps" -ge 1 ] || steps=1  # (max_steps_per_epoch=0 would mean the whole training set)
-  echo "== $name: $images images" >&2
+  echo "== $name: $images images ($epochs epochs of $steps steps)" >&2
   # --skip-image-check: decoding all 22,000 crops first would cost each run about 2 minutes, for
   # the files that scripts/long_run.sh checks at every start.
   # shellcheck disable=SC2086
   run_kept "$name" "$out" "$KEEP" "$DATA/dfdc/val/manifest.csv;$PSEUDO_MANIFEST;$DATA/dfdc/test/manifest.csv;$GAN_MANIFEST" -- \
-    "$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set max_steps_per_epoch=$steps --skip-image-check \
+    "$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set epochs=$epochs --set max_steps_per_epoch=$steps --skip-image-check \
     --train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv" \
     --val "$DATA/dfdc/val/manifest.csv" --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$out" --threads "$THREADS"
 done

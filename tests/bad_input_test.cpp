@@ -292,6 +292,7 @@ std::function<void(const std::string&)> first_weight_replaced(std::function<torc
     auto model = build_model(tiny_options());
     torch::NoGradGuard no_grad;
     auto w = model->parameters()[0];
+    w.set_requires_grad(false);  // (data of another dtype than a float)
     w.set_data(replace(w));
     save_model(f, *model);
   };
@@ -534,6 +535,9 @@ const std::vector<Row>& rows() {
                             return bad;
                           }),
                           "reaches beyond its 4 stored bytes"));
+    t.push_back(model_row("ModelWeightWrongDtype", "a valid model whose first weight is stored as int32",
+                          first_weight_replaced([](const torch::Tensor& w) { return w.to(torch::kInt); }),
+                          "is stored as Int, expected Float"));
 
     // ---- videos ----
     t.push_back(video_row("VideoZeroBytes", "zero-byte `.mp4`", "empty.mp4", [](const std::string& f) { write_file(f, ""); },

@@ -104,6 +104,56 @@ TEST(Checkpoint, HalfPrecisionFileIsSmallerAndLoadsAsFloat) {
   EXPECT_LT((torch::sigmoid(model->forward(x).logit) - torch::sigmoid(loaded->forward(x).logit)).abs().max().item<double>(), 5e-3);
 }
 
+TEST(Checkpoint, BuffersKeepTheirDtypeAndValueThroughHalfAndFullFiles) {
+  // A model loaded from a float16 file, trained on and saved in float32 (how a run continues from
+  // a compact state), must load again: BatchNorm's step count stays int64 with its value. (It used
+  // to come back as a float holding the first two bytes of the count, and the float32 file's 4-byte
+  // count was then read as an 8-byte integer.)
+  test::TempDir dir;
+  auto model = small_model();
+  const auto fresh = build_model(ModelOptions{}.input_size(64).grid(8));
+  auto expect_buffers = [&](Detector& m, const std::string& when) {
+    auto want = fresh->named_buffers();
+    size_t counts = 0;
+    for (const auto& b : m->named_buffers()) {
+      ASSERT_EQ(b.value().scalar_type(), want[b.key()].scalar_type()) << b.key() << " " << when;
+      if (b.value().scalar_type() == torch::kLong) {
+        EXPECT_EQ(b.value().item<int64_t>(), 1) << b.key() << " " << when;  // one training forward
+        ++counts;
+      }
+    }
+    EXPECT_GT(counts, 10u) << when;
+  };
+  expect_buffers(model, "before saving");
+  save_model(dir.file("half.pt"), *model, {}, nullptr, SaveOptions{/*half=*/true});
+  auto from_half = load_model(dir.file("half.pt")).model;
+  expect_buffers(from_half, "from the float16 file");
+  save_model(dir.file("full.pt"), *from_half);
+  auto from_full = load_model(dir.file("full.pt")).model;
+  expect_buffers(from_full, "from the float32 file saved after it");
+}
+
+TEST(Checkpoint, FilesWithAFloatStepCountStillLoad) {
+  // Files written before the fix above hold BatchNorm's step count as a float: taken as the count.
+  test::TempDir dir;
+  auto model = small_model();
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& b : model->named_buffers())
+      if (b.key().find("num_batches_tracked") != std::string::npos) b.value().set_data(torch::full({}, 5.0));
+  }
+  save_model(dir.file("legacy.pt"), *model);
+  auto loaded = load_model(dir.file("legacy.pt")).model;
+  size_t counts = 0;
+  for (const auto& b : loaded->named_buffers())
+    if (b.key().find("num_batches_tracked") != std::string::npos) {
+      EXPECT_EQ(b.value().scalar_type(), torch::kLong) << b.key();
+      EXPECT_EQ(b.value().item<int64_t>(), 5) << b.key();
+      ++counts;
+    }
+  EXPECT_GT(counts, 10u);
+}
+
 TEST(Checkpoint, KeepPreviousLeavesTheReplacedFile) {
   test::TempDir dir;
   auto model = small_model();

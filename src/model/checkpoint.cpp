@@ -225,15 +225,6 @@ void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer,
 }
 
 namespace {
-/// Every parameter and buffer of `model` with its shape, by qualified name.
-std::vector<std::pair<std::string, std::vector<int64_t>>> tensor_shapes(torch::nn::Module& model) {
-  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
-  for (const auto& p : model.named_parameters()) shapes.emplace_back(p.key(), p.value().sizes().vec());
-  for (const auto& b : model.named_buffers())
-    if (b.value().defined()) shapes.emplace_back(b.key(), b.value().sizes().vec());
-  return shapes;
-}
-
 /// The bytes a tensor's view reaches into its storage: (offset + the last element's index + 1) x
 /// element size; nullopt when a stride is negative or the product overflows.
 std::optional<uint64_t> bytes_reached(const torch::Tensor& t) {
@@ -252,23 +243,52 @@ std::optional<uint64_t> bytes_reached(const torch::Tensor& t) {
   return bytes;
 }
 
-void check_loaded_tensors(const std::string& path, torch::nn::Module& model,
-                          const std::vector<std::pair<std::string, std::vector<int64_t>>>& expected) {
-  const auto loaded = tensor_shapes(model);
-  TORCH_INTERNAL_ASSERT(loaded.size() == expected.size(), "loading changed the model's tensors");
-  auto params = model.named_parameters();
-  auto buffers = model.named_buffers();
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const auto& [name, shape] = expected[i];
-    if (loaded[i].second != shape)
-      throw IoError(path, fmt::format("weights do not match the stored configuration: '{}' has shape [{}], expected [{}]",
-                                      name, fmt::join(loaded[i].second, ", "), fmt::join(shape, ", ")));
-    const torch::Tensor& t = params.contains(name) ? params[name] : buffers[name];
-    const auto reached = bytes_reached(t);
-    const uint64_t stored = t.storage().nbytes();
-    if (!reached || *reached > stored)
-      throw IoError(path, fmt::format("corrupted: '{}' (shape [{}], strides [{}], offset {}) reaches beyond its {} stored bytes",
-                                      name, fmt::join(shape, ", "), fmt::join(t.strides(), ", "), t.storage_offset(), stored));
+/// Reads the tensor `name` (qualified: `prefix` + `key`) of `archive` and copies it into `target`,
+/// the model's parameter or buffer, after checking what the file claims. LibTorch's own
+/// Module::load puts each stored tensor in place (`set_`) with the shape, strides and storage the
+/// file gives, unchecked: a wrong shape surfaced only in the forward pass, a tensor claiming more
+/// elements than its stored bytes was read out of bounds (a fuzzed file made a float16-to-float32
+/// conversion allocate 25 GB), and a stored dtype other than the model's was reinterpreted.
+void read_tensor(const std::string& path, torch::serialize::InputArchive& archive, const std::string& prefix,
+                 const std::string& key, torch::Tensor& target, bool is_buffer, torch::ScalarType floating) {
+  const std::string name = prefix + key;
+  torch::Tensor stored;
+  if (!archive.try_read(key, stored, is_buffer) || !stored.defined())
+    throw IoError(path, fmt::format("weights do not match the stored configuration: '{}' is missing", name));
+  if (stored.sizes() != target.sizes())
+    throw IoError(path, fmt::format("weights do not match the stored configuration: '{}' has shape [{}], expected [{}]",
+                                    name, fmt::join(stored.sizes(), ", "), fmt::join(target.sizes(), ", ")));
+  const auto reached = bytes_reached(stored);
+  const uint64_t stored_bytes = stored.storage().nbytes();
+  if (!reached || *reached > stored_bytes)
+    throw IoError(path, fmt::format("corrupted: '{}' (shape [{}], strides [{}], offset {}) reaches beyond its {} stored bytes",
+                                    name, fmt::join(stored.sizes(), ", "), fmt::join(stored.strides(), ", "),
+                                    stored.storage_offset(), stored_bytes));
+  // Floating tensors are stored in the file's precision. An integer buffer (BatchNorm's
+  // num_batches_tracked) is stored as such; files written before its dtype was kept hold it as a
+  // float, which is taken as the count it is.
+  const bool dtype_ok = target.is_floating_point() ? stored.scalar_type() == floating
+                                                   : stored.scalar_type() == target.scalar_type() || stored.is_floating_point();
+  if (!dtype_ok)
+    throw IoError(path, fmt::format("weights do not match the stored configuration: '{}' is stored as {}, expected {}", name,
+                                    c10::toString(stored.scalar_type()),
+                                    c10::toString(target.is_floating_point() ? floating : target.scalar_type())));
+  torch::NoGradGuard no_grad;
+  target.copy_(stored);
+}
+
+/// Reads `module`'s parameters and buffers from `archive`, in the layout Module::save writes: the
+/// module's own tensors by name, each child's in a nested archive under the child's name.
+void read_tensors(const std::string& path, torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                  const std::string& prefix, torch::ScalarType floating) {
+  for (auto& p : module.named_parameters(/*recurse=*/false)) read_tensor(path, archive, prefix, p.key(), p.value(), false, floating);
+  for (auto& b : module.named_buffers(/*recurse=*/false))
+    if (b.value().defined()) read_tensor(path, archive, prefix, b.key(), b.value(), true, floating);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive nested;
+    if (!archive.try_read(child.key(), nested))
+      throw IoError(path, fmt::format("weights do not match the stored configuration: no weights for '{}{}'", prefix, child.key()));
+    read_tensors(path, *child.value(), nested, prefix + child.key() + ".", floating);
   }
 }
 }  // namespace
@@ -289,20 +309,15 @@ LoadedModel load_model(const std::string& path, const torch::Device& device) {
   loaded.model = build_model(loaded.options);
   c10::IValue precision;
   const bool half = archive.try_read("precision", precision) && precision.isString() && precision.toStringRef() == "float16";
-  if (half) loaded.model->to(torch::kHalf);  // the archive's tensors replace the model's in place: same dtype
   torch::serialize::InputArchive weights;
   if (!archive.try_read("model", weights)) throw IoError(path, "model file has no weights");
-  const auto expected = tensor_shapes(*loaded.model);
   try {
-    loaded.model->load(weights);
+    read_tensors(path, *loaded.model, weights, "", half ? torch::kHalf : torch::kFloat);
+  } catch (const IoError&) {
+    throw;
   } catch (const std::exception& e) {
     throw IoError(path, "weights do not match the stored configuration: " + first_line(e.what()));
   }
-  // LibTorch's loader puts each stored tensor in place (`set_`) with the shape and strides the file
-  // claims, unchecked: a wrong shape would be found only by the forward pass, and a tensor claiming
-  // more elements than its stored bytes would be read out of bounds (or, converted below, allocated).
-  check_loaded_tensors(path, *loaded.model, expected);
-  if (half) loaded.model->to(torch::kFloat);
   loaded.model->to(device);
   return loaded;
 }

@@ -297,6 +297,19 @@ def write_longrun(w, longrun):
         hours = sum(l["train_seconds"] for l in epochs) / 3600
         w(f"{len(epochs)} epochs so far, {hours:.1f} hours of training loop (wall time, on 2 shared cores).")
         w("")
+        # The stop rule of the issue: neither validation AUC has improved over the last 5 epochs.
+        def best_of(key):
+            scored = [(key(l), l["epoch"]) for l in epochs if key(l) is not None]
+            return max(scored, key=lambda t: (t[0], -t[1])) if scored else (None, None)
+        val_best, val_ep = best_of(lambda l: l["val"]["frame"]["auc"])
+        pv_best, pv_ep = best_of(lambda l: l.get("val_extra", {}).get("pseudo", {}).get("frame", {}).get("auc"))
+        last = epochs[-1]["epoch"]
+        since = [last - e for e in (val_ep, pv_ep) if e is not None]
+        w(f"Best so far: dfdc/val {pct(val_best)} at epoch {val_ep}, pseudo-val {pct(pv_best)} at epoch {pv_ep} "
+          f"({last - val_ep} and {last - pv_ep} epochs ago). The run stops when neither has improved over 5 epochs "
+          f"or at {t['epochs']} epochs: " +
+          ("that point is reached." if since and min(since) >= 5 else "not yet.") )
+        w("")
     if evals:
         w("Read-outs of the checkpoints shipped or considered (frame AUC %):")
         w("")
@@ -311,6 +324,20 @@ def write_longrun(w, longrun):
           "`dfdc/val` and `gan-faces`: [figures/maps_shipped.jpg](figures/maps_shipped.jpg) (made by "
           "`scripts/ship_model.sh`; the model card `models/README.md` gives the maps' mean peaks per class).")
         w("")
+        read = [e for e in evals if e.get("gan") is not None and e.get("test") is not None]
+        if len(read) >= 2 and read[-1]["epoch"] != read[0]["epoch"]:
+            a, b = read[0], read[-1]
+            w(f"What limits it: from epoch {a['epoch']} to epoch {b['epoch']} dfdc/test went from {pct(a['test'])} to "
+              f"{pct(b['test'])} and gan-faces from {pct(a['gan'])} to {pct(b['gan'])}. " +
+              ("More DFDC epochs buy the in-domain figure and move the GAN faces the other way"
+               if b["gan"] < a["gan"] and b["test"] > a["test"] else "More DFDC epochs do not carry over to the GAN faces") +
+              ": what the model learns to call fake (a blending boundary, a "
+              "local inconsistency in the noise) is absent from a face generated whole, and the FFHQ photographs, sharper "
+              "and more varied, raise the maps more than the StyleGAN2 faces do (the model card gives the maps' mean "
+              "peaks). Next levers, each a row of the recipe table before it goes into the long run: augmentation that "
+              "takes sharpness away as a cue (`blur`), the input size that keeps the noise residuals (`size_256`), and "
+              "training data with whole-face synthesis, which DFDC does not have.")
+            w("")
 
 
 def main():

@@ -96,6 +96,11 @@ def main():
         expect("| runs/long/best.pt | 2 | 75.00 | 60.00 | 74.00 | 52.00 | – |" in text, "long run read-out")
         expect("| runs/long-ship/best.pt (shipped) | 3 | 76.00 | 60.00 | 75.00 | 51.00 | 56.00 |" in text,
                "long run read-out of a shipped checkpoint with the maps' AUC")
+        expect("Best so far: dfdc/val" in text and "The run stops when neither has improved over 5 epochs or at" in text,
+               "long run: where it stands against the stop rule")
+        expect("What limits it: from epoch 2 to epoch 3 dfdc/test went from 74.00 to 75.00 and gan-faces from 52.00 "
+               "to 51.00. More DFDC epochs buy the in-domain figure and move the GAN faces the other way" in text,
+               "long run: the trend of the read-outs")
         # A run named but missing is an error naming it, not a silent gap.
         bad = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,
                               "--main", "no_such_run"], capture_output=True, text=True)

@@ -251,6 +251,26 @@ def write_recipe(w, recipe):
           f"{diff(r.auc(VAL), base.auc(VAL)) if base else '–'} | {diff(r.auc(r.gan), base.auc(base.gan)) if base else '–'} | "
           f"{r.minutes():.0f} min |")
     w("")
+    baseline = runs.get("resnet18")
+    sola_rows = [n for n in names if n != "resnet18" and runs[n].auc(VAL) is not None]
+    if baseline and sola_rows:
+        # The baseline against SOLA at the same cost: the base recipe (the long run's), and the SOLA
+        # row best on dfdc/val (chosen there, never on what is reported).
+        chosen = max(sola_rows, key=lambda n: runs[n].auc(VAL))
+        def versus(n):
+            r = runs[n]
+            dt, dg = r.auc(TEST) - baseline.auc(TEST), r.auc(r.gan) - baseline.auc(baseline.gan)
+            def word(d):  # within a point: level (one seed each; the seed noise of the checks is below that)
+                return "level" if abs(d) < 0.01 else "ahead" if d > 0 else "behind"
+            return (f"`{n}` {pct(r.auc(TEST))} / {pct(r.auc(r.gan))} ({diff(r.auc(TEST), baseline.auc(TEST))} / "
+                    f"{diff(r.auc(r.gan), baseline.auc(baseline.gan))}: {word(dt)} in-domain, {word(dg)} on the GAN faces)")
+        compared = ["base"] if "base" in runs else []
+        if chosen not in compared:
+            compared.append(chosen)
+        w(f"**SOLA against the ResNet18 baseline at the same cost** (dfdc/test / gan-faces, frame AUC %): the baseline "
+          f"{pct(baseline.auc(TEST))} / {pct(baseline.auc(baseline.gan))}; " + "; ".join(versus(n) for n in compared) +
+          f". (`{chosen}` is the SOLA row best on dfdc/val.)")
+        w("")
     for n in names:
         write_command(w, runs[n].cmd, n)
         w("Per epoch: " + "; ".join(

@@ -59,6 +59,7 @@ def main():
         pv = ("dfdc/val", "runs/pseudo-val", "dfdc/test", GAN)
         write_run(recipe, "base", 0.80, extra_train={"max_steps_per_epoch": 625}, pseudo=True, data=pv, map_auc=0.57)
         write_run(recipe, "pseudo_1", 0.60, extra_train={"max_steps_per_epoch": 625}, pseudo=True, data=pv)
+        write_run(recipe, "resnet18", 0.70, arch="resnet", extra_train={"max_steps_per_epoch": 681}, pseudo=True, data=pv)
         with open(os.path.join(recipe, "costs.json"), "w") as f:
             f.write(json.dumps({"variant": "sola-r18", "size": 128, "grid": 8, "img_s": 36.6}) + "\n")
         # The long run: its epochs and one read-out.
@@ -96,6 +97,8 @@ def main():
         expect("| runs/long/best.pt | 2 | 75.00 | 60.00 | 74.00 | 52.00 | – |" in text, "long run read-out")
         expect("| runs/long-ship/best.pt (shipped) | 3 | 76.00 | 60.00 | 75.00 | 51.00 | 56.00 |" in text,
                "long run read-out of a shipped checkpoint with the maps' AUC")
+        expect("**SOLA against the ResNet18 baseline at the same cost**" in text and "`base` is the SOLA row best on dfdc/val" in text,
+               "recipe: SOLA against the baseline, the SOLA row chosen on dfdc/val")
         expect("Best so far: dfdc/val" in text and "The run stops when neither has improved over 5 epochs or at" in text,
                "long run: where it stands against the stop rule")
         expect("What limits it: from epoch 2 to epoch 3 dfdc/test went from 74.00 to 75.00 and gan-faces from 52.00 "

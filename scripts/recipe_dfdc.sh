@@ -91,8 +91,9 @@ PY
 }
 
 # The images of one whole epoch: the training set's rows, in whole batches (a step takes a full batch).
+TRAIN_MANIFESTS=("$DATA/dfdc/train/manifest.csv" "$DATA/dfdc/train-extra/manifest.csv")
 n_train=0
-for m in "$DATA/dfdc/train/manifest.csv" "$DATA/dfdc/train-extra/manifest.csv"; do
+for m in "${TRAIN_MANIFESTS[@]}"; do
   n_train=$(( n_train + $(tail -n +2 "$m" | grep -c .) ))
 done
 FULL_EPOCH=$(( n_train / BATCH * BATCH ))
@@ -114,7 +115,7 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
   # shellcheck disable=SC2086
   run_kept "$name" "$out" "$KEEP" "$DATA/dfdc/val/manifest.csv;$PSEUDO_MANIFEST;$DATA/dfdc/test/manifest.csv;$GAN_MANIFEST" -- \
     "$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set epochs=$epochs --set max_steps_per_epoch=$steps --skip-image-check \
-    --train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv" \
+    "${TRAIN_MANIFESTS[@]/#/--train=}" \
     --val "$DATA/dfdc/val/manifest.csv" --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$out" --threads "$THREADS"
 done
 bash scripts/results_dfdc.sh --report

@@ -294,7 +294,9 @@ void read_tensors(const std::string& path, torch::nn::Module& module, torch::ser
 }  // namespace
 
 LoadedModel load_model(const std::string& path, const torch::Device& device) {
-  auto archive = open_archive(path, device);
+  // Read on the CPU: the tensors are checked and copied into the model built there, which then
+  // moves to `device` once.
+  auto archive = open_archive(path, torch::kCPU);
   c10::IValue config, metadata;
   if (!archive.try_read("config", config) || !config.isString())
     throw IoError(path, "model file has no configuration");

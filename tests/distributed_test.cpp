@@ -413,17 +413,22 @@ TEST(ProcessGroup, SumGradientsDetectsRanksWithDifferentGrads) {
 TEST(ProcessGroup, APeerThatLeftIsAnErrorNamingTheRank) {
   SOLA_REQUIRE_GLOO();
   const int port = free_port();
-  std::atomic<bool> left{false};
+  std::atomic<bool> formed{false}, left{false};
   std::string message;
   std::thread rank1([&] {
     try {
       ProcessGroup group = ProcessGroup::create(local_env(1, 2, port), seconds(10));
+      // Leave only once rank 0 has its group too: a peer leaving during the rendezvous is another
+      // error (that of create), and on a loaded machine rank 1 could get there first.
+      const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+      while (!formed && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
     } catch (...) {
     }
     left = true;  // rank 1's group is gone: its sockets are closed
   });
   try {
     ProcessGroup group = ProcessGroup::create(local_env(0, 2, port), seconds(10));
+    formed = true;
     while (!left) std::this_thread::sleep_for(milliseconds(5));
     std::vector<torch::Tensor> ts{torch::ones({1000})};
     message = test::error_message<Error>([&] { group.allreduce_sum(ts); });

@@ -206,6 +206,7 @@ RECIPE = {
     "weak": "weakly supervised maps (Eq. 12) instead of the masks (Eq. 9-11)",
     "no_jpeg": "without the JPEG re-encoding augmentation",
     "blur": "Gaussian blur added to the augmentation (sigma 0.1-1.5 px, p 0.3: blur + JPEG, Wang et al. 2020)",
+    "sharpen": "an unsharp mask added to the augmentation (amount 0.5-3, sigma 1 px, p 0.3): DFDC's soft frames as sharp as photographs",
     "constant_lr": "the paper's constant learning rate, no warm-up",
     "resnet18": "the plain ResNet18 baseline (classifier BCE) at the same CPU cost: more images, its step is cheaper",
     "size_256": "256 px input (fewer images: the step costs more)",

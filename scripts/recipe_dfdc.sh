@@ -51,12 +51,14 @@ declare -A CHANGE=(
   [no_jpeg]="--set aug_jpeg=false"
   # Augmentation: Gaussian blur added before the JPEG stage (Wang et al.'s blur + JPEG, CVPR 2020).
   [blur]="--set aug_blur=true"
+  # Augmentation: an unsharp mask (amount 0.5-3): the soft DFDC frames made as sharp as photographs.
+  [sharpen]="--set aug_sharpen=true"
   # Schedule: the paper's constant learning rate, no warm-up.
   [constant_lr]="--set lr_schedule=constant --set warmup_epochs=0"
   # The baseline: a plain ResNet18 at the same CPU cost (its cheaper step buys it more images).
   [resnet18]="--variant resnet18 --set loss=classifier"
 )
-ORDER=(base pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur constant_lr resnet18 size_256 size_256_grid_16)
+ORDER=(base pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur sharpen constant_lr resnet18 size_256 size_256_grid_16)
 
 # The cost of a training step per model and geometry (bf16, channels-last, batch 32: sola train's
 # step), measured once.

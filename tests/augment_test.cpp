@@ -45,6 +45,15 @@ cv::Mat noise_image() {
   return img;
 }
 
+/// A 224x224 BGR image of smoothed noise in mid grey (fixed seed): room for sharpening to roughen
+/// it without clamping much.
+cv::Mat smooth_image() {
+  cv::Mat img(kSide, kSide, CV_8UC3);
+  cv::RNG(11).fill(img, cv::RNG::UNIFORM, 64, 192);
+  cv::GaussianBlur(img, img, cv::Size(7, 7), 1.5);
+  return img;
+}
+
 /// A binary mask, 255 inside a rectangle in the left half (not mirror-symmetric), 0 elsewhere.
 cv::Mat rect_mask() {
   cv::Mat m = cv::Mat::zeros(kSide, kSide, CV_8UC1);
@@ -276,6 +285,80 @@ TEST(Augment, BlurDrawsAfterTheOtherStages) {
   }
 }
 
+TEST(Augment, SharpeningIsOffByDefaultAndRoughensTheImageNotTheMask) {
+  const cv::Mat img = smooth_image(), mask = rect_mask();
+  for (unsigned seed = 0; seed < 40; ++seed) {
+    std::mt19937 rng(seed);
+    EXPECT_FALSE(data::plan_augment(kSide, kSide, {}, rng).sharpen) << "seed " << seed;
+  }
+  AugmentOptions o = none();
+  o.sharpen = true;
+  o.sharpen_p = 1.0;
+  auto roughness = [](const cv::Mat& m) {  // the mean absolute Laplacian
+    cv::Mat lap;
+    cv::Laplacian(m, lap, CV_32F);
+    return cv::mean(cv::abs(lap))[0];
+  };
+  for (unsigned seed = 0; seed < 8; ++seed) {
+    const Augmented a = run(img, mask, o, seed);
+    EXPECT_EQ(a.image.size(), img.size());
+    EXPECT_EQ(a.image.type(), CV_8UC3);
+    EXPECT_TRUE(same(a.mask, mask)) << "seed " << seed;
+    EXPECT_GT(roughness(a.image), 1.3 * roughness(img)) << "seed " << seed;
+    EXPECT_NEAR(cv::mean(a.image)[0], cv::mean(img)[0], 2.0) << "seed " << seed;
+  }
+  o.sharpen_p = 0.0;
+  EXPECT_TRUE(same(run(img, mask, o, 0).image, img));
+}
+
+TEST(Augment, SharpeningIsTheUnsharpMaskOfTheBlurStagesGaussian) {
+  AugmentOptions o = none();
+  o.sharpen = true;
+  o.sharpen_p = 1.0;
+  o.sharpen_sigma = 1.3;
+  const cv::Mat img = smooth_image();
+  for (unsigned seed = 0; seed < 4; ++seed) {
+    std::mt19937 rng(seed);
+    const data::AugmentPlan plan = data::plan_augment(kSide, kSide, o, rng);
+    ASSERT_TRUE(plan.sharpen);
+    ASSERT_GE(plan.sharpen_amount, o.sharpen_amount_min);
+    ASSERT_LE(plan.sharpen_amount, o.sharpen_amount_max);
+    EXPECT_EQ(plan.sharpen_sigma, 1.3);
+    // Against OpenCV's Gaussian in float, clamped to 8 bits: within half a level.
+    const int k = data::blur_kernel_size(plan.sharpen_sigma);
+    cv::Mat img_f, smooth, want, got;
+    img.convertTo(img_f, CV_32F);
+    cv::GaussianBlur(img_f, smooth, cv::Size(k, k), plan.sharpen_sigma, plan.sharpen_sigma, cv::BORDER_REFLECT_101);
+    cv::Mat sharp = img_f * (1.0 + plan.sharpen_amount) - smooth * plan.sharpen_amount;
+    cv::min(cv::max(sharp, 0.0), 255.0, want);
+    run(img, {}, o, seed).image.convertTo(got, CV_32F);
+    EXPECT_LE(cv::norm(got, want, cv::NORM_INF), 0.5 + 1e-3) << "seed " << seed;
+  }
+}
+
+TEST(Augment, SharpeningDrawsAfterTheOtherStages) {
+  // Switching the sharpening on leaves every other stage's choice, the blur's too, as it was.
+  AugmentOptions blur, both;
+  blur.blur = both.blur = true;
+  both.sharpen = true;
+  int sharpened = 0;
+  for (unsigned seed = 0; seed < 64; ++seed) {
+    std::mt19937 r1(seed), r2(seed);
+    const auto a = data::plan_augment(kSide, kSide, blur, r1), b = data::plan_augment(kSide, kSide, both, r2);
+    EXPECT_EQ(a.crop_x, b.crop_x);
+    EXPECT_EQ(a.flip, b.flip);
+    EXPECT_EQ(a.brightness, b.brightness);
+    EXPECT_EQ(a.jpeg_quality, b.jpeg_quality);
+    EXPECT_EQ(a.blur, b.blur);
+    EXPECT_EQ(a.blur_sigma, b.blur_sigma);
+    EXPECT_FALSE(a.sharpen);
+    sharpened += b.sharpen;
+    EXPECT_EQ(r1(), r2()) << "seed " << seed << ": the engines ended in different states";
+  }
+  EXPECT_GT(sharpened, 5);   // p = 0.3 of 64
+  EXPECT_LT(sharpened, 40);
+}
+
 TEST(Augment, ColorJitterChangesImageNotMask) {
   AugmentOptions o = none();
   o.color_jitter = true;
@@ -430,6 +513,11 @@ TEST(AugmentOptions, ValidateNamesFieldAndValue) {
       {[](AugmentOptions& o) { o.blur_sigma_min = 0; }, "blur_sigma_min", "= 0 "},
       {[](AugmentOptions& o) { o.blur_sigma_max = 0.05; }, "blur_sigma_max", "= 0.05 "},
       {[](AugmentOptions& o) { o.blur_sigma_max = 9; }, "blur_sigma_max", "= 9 "},
+      {[](AugmentOptions& o) { o.sharpen_p = 2; }, "sharpen_p", "= 2 "},
+      {[](AugmentOptions& o) { o.sharpen_amount_min = 0; }, "sharpen_amount_min", "= 0 "},
+      {[](AugmentOptions& o) { o.sharpen_amount_max = 0.25; }, "sharpen_amount_max", "= 0.25 "},
+      {[](AugmentOptions& o) { o.sharpen_amount_max = 12; }, "sharpen_amount_max", "= 12 "},
+      {[](AugmentOptions& o) { o.sharpen_sigma = -1; }, "sharpen_sigma", "= -1 "},
   };
   for (const Case& c : cases) {
     AugmentOptions o;

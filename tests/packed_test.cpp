@@ -181,6 +181,40 @@ TEST_F(Bundle, BlurFollowsThePlanAsOpenCVsGaussian) {
   EXPECT_LT(blurred, static_cast<int>(blurs.size()));
 }
 
+TEST_F(Bundle, SharpeningFollowsThePlanAsAnUnsharpMask) {
+  const auto data = std::make_shared<const data::PackedData>(data::read_packed(pack("sharpen.solapack", same_size())));
+  const auto base = data::PackedDatasetOptions().input_size(32).grid(4).seed(7);
+  data::AugmentOptions sharpen_only;
+  sharpen_only.hflip = sharpen_only.color_jitter = sharpen_only.jpeg = sharpen_only.random_resized_crop = false;
+  sharpen_only.sharpen = true;
+  sharpen_only.sharpen_p = 0.5;
+  data::PackedDataset sharps(data, data::PackedDatasetOptions(base).augment(true).augment_options(sharpen_only));
+  data::PackedDataset plain(data, base);
+  int sharpened = 0;
+  for (size_t i = 0; i < sharps.size(); ++i) {
+    std::mt19937 rng(static_cast<uint32_t>(data::seed_mix(data::seed_mix(7, 0), i)));
+    const auto plan = data::plan_augment(32, 32, sharpen_only, rng);
+    const auto b = sharps.get(i, 0), p = plain.get(i, 0);
+    EXPECT_TRUE(torch::equal(b.patch_scores, p.patch_scores)) << i;
+    if (!plan.sharpen) {
+      EXPECT_TRUE(torch::equal(b.image, p.image)) << i;
+      continue;
+    }
+    ++sharpened;
+    const int k = data::blur_kernel_size(plan.sharpen_sigma);
+    const torch::Tensor hwc = p.image.permute({1, 2, 0}).contiguous();
+    const cv::Mat in(32, 32, CV_32FC3, hwc.data_ptr<float>());
+    cv::Mat smooth, want;
+    cv::GaussianBlur(in, smooth, cv::Size(k, k), plan.sharpen_sigma, plan.sharpen_sigma, cv::BORDER_REFLECT_101);
+    cv::Mat sharp = in * (1.0 + plan.sharpen_amount) - smooth * plan.sharpen_amount;
+    cv::min(cv::max(sharp, 0.0), 1.0, want);
+    const torch::Tensor got = b.image.permute({1, 2, 0}).contiguous();
+    EXPECT_LE(cv::norm(cv::Mat(32, 32, CV_32FC3, got.data_ptr<float>()), want, cv::NORM_INF), 1e-5) << i;
+  }
+  EXPECT_GT(sharpened, 0);
+  EXPECT_LT(sharpened, static_cast<int>(sharps.size()));
+}
+
 TEST_F(Bundle, PackedRunTrainsValidatesAndExportsAFloat16Model) {
   const std::string train = pack("train.solapack", same_size());
   auto vo = same_size();

@@ -35,12 +35,14 @@ void expect_same_weights(const std::string& a, const std::string& b) {
 TEST(TrainOptions, AugKeysChooseTheStages) {
   const data::AugmentOptions defaults = augment_options(TrainOptions{});
   EXPECT_TRUE(defaults.hflip && defaults.color_jitter && defaults.jpeg && defaults.random_resized_crop);
-  EXPECT_FALSE(defaults.blur);  // not in the paper's training: a recipe switch
+  EXPECT_FALSE(defaults.blur);  // not in the paper's training: recipe switches
+  EXPECT_FALSE(defaults.sharpen);
   TrainOptions t;
   t.aug_hflip(false).aug_color(false).aug_jpeg(false).aug_crop(false).aug_blur(true);
   const data::AugmentOptions a = augment_options(t);
-  EXPECT_FALSE(a.hflip || a.color_jitter || a.jpeg || a.random_resized_crop);
+  EXPECT_FALSE(a.hflip || a.color_jitter || a.jpeg || a.random_resized_crop || a.sharpen);
   EXPECT_TRUE(a.blur);
+  EXPECT_TRUE(augment_options(TrainOptions{}.aug_sharpen(true)).sharpen);
 }
 
 struct TinyRun : ::testing::Test {

@@ -85,6 +85,18 @@ void gaussian_blur(cv::Mat& image, double sigma) {
   image = out;
 }
 
+/// Sharpens the image with the unsharp mask (1 + amount) x - amount G(x), G the blur stage's
+/// Gaussian (borders as there), computed in float and rounded to 8 bits with saturation.
+void unsharp_mask(cv::Mat& image, double amount, double sigma) {
+  const std::vector<double> taps = blur_kernel(sigma);
+  const cv::Mat kernel(static_cast<int>(taps.size()), 1, CV_64F, const_cast<double*>(taps.data()));
+  cv::Mat x, smooth;
+  image.convertTo(x, CV_32F);
+  cv::sepFilter2D(x, smooth, CV_32F, kernel, kernel, cv::Point(-1, -1), 0, cv::BORDER_REFLECT_101);
+  cv::Mat sharp = x * (1.0 + amount) - smooth * amount;
+  sharp.convertTo(image, CV_8U);
+}
+
 /// Encodes the image as JPEG at `quality` and decodes it again.
 void jpeg_roundtrip(cv::Mat& image, int quality) {
   std::vector<uchar> bytes;
@@ -115,6 +127,7 @@ Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOption
   }
   if (plan.jitter) color_jitter(a.image, plan);
   if (plan.blur) gaussian_blur(a.image, plan.blur_sigma);
+  if (plan.sharpen) unsharp_mask(a.image, plan.sharpen_amount, plan.sharpen_sigma);
   if (plan.jpeg) jpeg_roundtrip(a.image, plan.jpeg_quality);
   return a;
 }

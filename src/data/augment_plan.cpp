@@ -23,6 +23,8 @@ constexpr double kMinRatio = 3.0 / 4.0;
 constexpr double kMaxRatio = 4.0 / 3.0;
 /// Largest standard deviation of the blur stage, in pixels (a 51-tap kernel).
 constexpr double kMaxBlurSigma = 8.0;
+/// Largest amount of the unsharp mask.
+constexpr double kMaxSharpenAmount = 8.0;
 
 /// Uniform in [0, 1) from one raw engine output (mt19937's outputs are fixed by the standard).
 double uniform01(std::mt19937& rng) { return static_cast<double>(rng()) * 0x1p-32; }
@@ -98,6 +100,16 @@ void validate(const AugmentOptions& opts) {
   if (!(opts.blur_sigma_max >= opts.blur_sigma_min && opts.blur_sigma_max <= kMaxBlurSigma)) {
     reject("blur_sigma_max", opts.blur_sigma_max, "a standard deviation in [blur_sigma_min, 8] pixels");
   }
+  if (!is_probability(opts.sharpen_p)) reject("sharpen_p", opts.sharpen_p, "a probability in [0, 1]");
+  if (!(opts.sharpen_amount_min > 0.0 && opts.sharpen_amount_min <= kMaxSharpenAmount)) {
+    reject("sharpen_amount_min", opts.sharpen_amount_min, "an amount in (0, 8]");
+  }
+  if (!(opts.sharpen_amount_max >= opts.sharpen_amount_min && opts.sharpen_amount_max <= kMaxSharpenAmount)) {
+    reject("sharpen_amount_max", opts.sharpen_amount_max, "an amount in [sharpen_amount_min, 8]");
+  }
+  if (!(opts.sharpen_sigma > 0.0 && opts.sharpen_sigma <= kMaxBlurSigma)) {
+    reject("sharpen_sigma", opts.sharpen_sigma, "a standard deviation in (0, 8] pixels");
+  }
 }
 
 int blur_kernel_size(double sigma) { return 2 * static_cast<int>(std::ceil(3.0 * sigma)) + 1; }
@@ -142,6 +154,12 @@ AugmentPlan plan_augment(int width, int height, const AugmentOptions& opts, std:
   if (opts.blur && blur.u[0] < opts.blur_p) {
     plan.blur = true;
     plan.blur_sigma = lerp(opts.blur_sigma_min, opts.blur_sigma_max, blur.u[1]);
+  }
+  const Draws<2> sharpen(rng);  // fire, amount
+  if (opts.sharpen && sharpen.u[0] < opts.sharpen_p) {
+    plan.sharpen = true;
+    plan.sharpen_amount = lerp(opts.sharpen_amount_min, opts.sharpen_amount_max, sharpen.u[1]);
+    plan.sharpen_sigma = opts.sharpen_sigma;
   }
   return plan;
 }

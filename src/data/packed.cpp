@@ -281,6 +281,7 @@ Example PackedDataset::get(size_t index, uint64_t epoch) const {
   image = geometry(image).squeeze(0);
   if (plan.jitter) image = jitter(image, plan);
   if (plan.blur) image = blur(image, plan.blur_sigma);
+  if (plan.sharpen) image = (image * (1.0 + plan.sharpen_amount) - blur(image, plan.sharpen_sigma) * plan.sharpen_amount).clamp_(0, 1);
   ex.image = image.contiguous();
   if (!s.mask.empty() && s.label == 1) {
     auto mask = data_->masks[static_cast<int64_t>(index)].to(torch::kFloat).div_(255.0).view({1, 1, data_->mask_size, data_->mask_size});

@@ -34,6 +34,7 @@ namespace sola {
   X(bool, aug_jpeg, true, "JPEG re-compression")                                                      \
   X(bool, aug_crop, true, "random resized crop")                                                      \
   X(bool, aug_blur, false, "Gaussian blur (sigma 0.1-1.5 px, before the JPEG stage; not in the paper)") \
+  X(bool, aug_sharpen, false, "unsharp mask (amount 0.5-3, sigma 1 px, p 0.3, after the blur; not in the paper)") \
   X(int64_t, seed, 0, "seed of initialisation, data order and augmentation")                          \
   X(std::string, init, "", "initial weights: torchvision:FILE (ImageNet ResNet, both branches) or sola:FILE (empty: random)") \
   X(bool, pseudo_fakes, false, "pair every real training image with a self-blended pseudo-fake of it, made on the fly") \

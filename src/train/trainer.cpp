@@ -93,6 +93,7 @@ data::AugmentOptions augment_options(const TrainOptions& o) {
   a.jpeg = o.aug_jpeg();
   a.random_resized_crop = o.aug_crop();
   a.blur = o.aug_blur();
+  a.sharpen = o.aug_sharpen();
   return a;
 }
 

@@ -168,10 +168,15 @@ def diff(a, b):
 def parse_args(argv):
     groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": []}
     runs, gan_json, longrun, recipe, current = argv[0], None, None, None, None
+    global SHARPNESS
     it = iter(argv[1:])
     for a in it:
         if a == "--gan":
             gan_json = next(it)
+        elif a == "--sharpness":
+            path = next(it)
+            if os.path.exists(path):  # measured once the gan-faces crops exist (scripts/results_dfdc.sh)
+                SHARPNESS = json.load(open(path))
         elif a == "--longrun":
             longrun = next(it)
         elif a == "--recipe":
@@ -280,6 +285,34 @@ def write_recipe(w, recipe):
         w("")
 
 
+# The sharpness of the evaluation sets' crops per class (scripts/sharpness.py), when measured.
+SHARPNESS = None
+
+
+def sharpness_sentence(rows):
+    """The measured sharpness of the DFDC training crops and the gan-faces crops, and what it means."""
+    med = {(r["data"], r["label"]): r["median"] for r in rows}
+    quart = {(r["data"], r["label"]): (r["q1"], r["q3"]) for r in rows}
+    need = [("train", 0), ("train", 1), ("gan-faces", 0), ("gan-faces", 1)]
+    if not all(k in med for k in need):
+        return ""
+    tr, tf, gr, gf = (med[k] for k in need)
+    size = rows[0].get("size", 128)
+    smoother = "smoother" if tf < tr else "sharper"
+    ratio = min(gr, gf) / max(tr, tf)
+    return (f"Sharpness, measured (`scripts/sharpness.py`: the standard deviation of the Laplacian over the central "
+            f"half of each crop at {size} px, in grey levels, median per class; results/dfdc/sharpness.json): "
+            f"dfdc/train real {tr:.1f}, fake {tf:.1f}; gan-faces real {gr:.1f}, fake {gf:.1f}. Within DFDC the fakes "
+            f"are the {smoother} class ({100 * (tf - tr) / tr:+.0f}%), a cue a detector can learn; the gan-faces crops "
+            f"are {ratio:.1f}x as sharp as either DFDC class and {'equally' if abs(gr - gf) < 0.1 * max(gr, gf) else 'unequally'} "
+            f"sharp in both of theirs" +
+            (f": three in four lie beyond three in four of DFDC's crops (gan-faces' lower quartile "
+             f"{min(quart[('gan-faces', 0)][0], quart[('gan-faces', 1)][0]):.1f} above DFDC's upper quartile "
+             f"{max(quart[('train', 0)][1], quart[('train', 1)][1]):.1f}), outside most of what the training showed. "
+             if min(quart[("gan-faces", 0)][0], quart[("gan-faces", 1)][0]) > max(quart[("train", 0)][1], quart[("train", 1)][1])
+             else ". "))
+
+
 def write_longrun(w, longrun):
     metrics = os.path.join(longrun, "metrics.jsonl")
     if not os.path.exists(metrics):
@@ -355,9 +388,10 @@ def write_longrun(w, longrun):
               ": what the model learns to call fake (a blending boundary, a "
               "local inconsistency in the noise) is absent from a face generated whole, and the FFHQ photographs, sharper "
               "and more varied, raise the maps more than the StyleGAN2 faces do (the model card gives the maps' mean "
-              "peaks). Next levers, each a row of the recipe table before it goes into the long run: augmentation that "
-              "takes sharpness away as a cue (`blur`), the input size that keeps the noise residuals (`size_256`), and "
-              "training data with whole-face synthesis, which DFDC does not have.")
+              "peaks). " + (sharpness_sentence(SHARPNESS) if SHARPNESS else "") +
+              "Next levers, each a row of the recipe table before it goes into the long run: augmentation that "
+              "takes sharpness away as a cue (`blur`, `sharpen`), the input size that keeps the noise residuals (`size_256`), "
+              "and training data with whole-face synthesis, which DFDC does not have.")
             w("")
 
 

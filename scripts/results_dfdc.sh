@@ -5,6 +5,8 @@
 # photographs: a manipulation never seen in training) for its best and its last checkpoint.
 # Never choose anything on dfdc/test or gan-faces: they are read-outs.
 # Also writes the long run's section from what scripts/long_run.sh committed in models/longrun/.
+# Measures the sharpness of the training, validation and gan-faces crops per class once (scripts/sharpness.py:
+# results/dfdc/sharpness.json) for the long run's "what limits it".
 # Resumable: rerunning continues unfinished runs (and the synthesis) where they stopped; finished
 # runs are not retrained. Runs that are not finished are left out of RESULTS.md.
 # Each finished run's small files (command, config.json, metrics.jsonl, done.json, its eval) are kept
@@ -88,8 +90,16 @@ if [ "$REPORT_ONLY" = 0 ] && [ -n "$main_done" ] && [ "$have_checkpoints" = 1 ];
   for n in $main_done; do models+=(--model "$RUNS/$n/best.pt"); done
   "$SOLA" eval "${models[@]}" --data "$DATA/dfdc/test/manifest.csv" --threads "$THREADS" --roc docs/figures --json /dev/null >&2
 fi
+# The sharpness of the training, validation and gan-faces crops per class (once: results/dfdc/sharpness.json),
+# when the gan-faces crops are there.
+if [ ! -f "$KEEP/sharpness.json" ] && [ -f "$GAN_CROPS.prepare.json" ]; then
+  /usr/bin/python3 scripts/sharpness.py --json "$KEEP/sharpness.json" train="$DATA/dfdc/train/manifest.csv" \
+    train-extra="$DATA/dfdc/train-extra/manifest.csv" val="$DATA/dfdc/val/manifest.csv" \
+    gan-faces="$(gan_crops_manifest)"
+fi
 # shellcheck disable=SC2046
 /usr/bin/python3 scripts/make_results.py "$KEEP" --gan "$KEEP/gan-faces-crops.prepare.json" --longrun models/longrun \
+  --sharpness "$KEEP/sharpness.json" \
   --recipe results/recipe \
   --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
   --pseudo $(done_runs "${PSEUDO[@]}") > docs/RESULTS.md.tmp

@@ -71,9 +71,13 @@ def main():
             {"checkpoint": "runs/long/best.pt", "epoch": 2, "val": 0.75, "pseudo_val": 0.6, "test": 0.74, "gan": 0.52}) + "\n" +
             json.dumps({"checkpoint": "runs/long-ship/best.pt", "epoch": 3, "val": 0.76, "pseudo_val": 0.6, "test": 0.75,
                         "gan": 0.51, "gan_map": 0.56, "shipped": True}) + "\n")
+        sharp = os.path.join(tmp, "sharpness.json")
+        json.dump([{"data": d, "label": l, "n": 100, "median": m, "q1": m - 1, "q3": m + 1, "size": 128}
+                   for d, l, m in (("train", 0, 10.0), ("train", 1, 8.0), ("gan-faces", 0, 22.0), ("gan-faces", 1, 21.5))],
+                  open(sharp, "w"))
         out = subprocess.run(
             [sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc, "--longrun", longrun,
-             "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
+             "--sharpness", sharp, "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
              "--tried", "--pseudo"], capture_output=True, text=True)
         expect(out.returncode == 0, f"make_results.py failed: {out.stderr}")
         text = out.stdout
@@ -104,6 +108,10 @@ def main():
         expect("What limits it: from epoch 2 to epoch 3 dfdc/test went from 74.00 to 75.00 and gan-faces from 52.00 "
                "to 51.00. More DFDC epochs buy the in-domain figure and move the GAN faces the other way" in text,
                "long run: the trend of the read-outs")
+        expect("dfdc/train real 10.0, fake 8.0; gan-faces real 22.0, fake 21.5. Within DFDC the fakes are the smoother "
+               "class (-20%)" in text and "the gan-faces crops are 2.1x as sharp as either DFDC class and equally sharp in both of theirs: three in four lie "
+               "beyond three in four of DFDC's crops (gan-faces' lower quartile 20.5 above DFDC's upper quartile 11.0)" in text,
+               "long run: the measured sharpness of the training and gan-faces crops")
         # A run named but missing is an error naming it, not a silent gap.
         bad = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,
                               "--main", "no_such_run"], capture_output=True, text=True)

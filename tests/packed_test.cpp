@@ -2,6 +2,8 @@
 // size limit in whole groups, seeded augmentation, and a training run from bundles.
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -36,6 +38,41 @@ struct Bundle : ::testing::Test {
     o.image_size = 32;
     o.mask_size = 32;
     return o;
+  }
+  /// Augmentation with every stage off, to switch on one photometric stage.
+  static data::AugmentOptions photometric_only() {
+    data::AugmentOptions o;
+    o.hflip = o.color_jitter = o.jpeg = o.random_resized_crop = false;
+    return o;
+  }
+  /// Checks a photometric stage of the packed pipeline against OpenCV: each sample, augmented under
+  /// `only` (one stage on), is want(plan, unaugmented image as 32x32 float HWC) where want returns an
+  /// image and the unaugmented image where it returns nothing; the patch scores never change. The
+  /// stage must fire on some samples and not on all.
+  void check_image_filter(const data::AugmentOptions& only,
+                          const std::function<std::optional<cv::Mat>(const data::AugmentPlan&, const cv::Mat&)>& want) {
+    const auto data = std::make_shared<const data::PackedData>(data::read_packed(pack("filter.solapack", same_size())));
+    const auto base = data::PackedDatasetOptions().input_size(32).grid(4).seed(7);
+    data::PackedDataset filtered(data, data::PackedDatasetOptions(base).augment(true).augment_options(only));
+    data::PackedDataset plain(data, base);
+    int fired = 0;
+    for (size_t i = 0; i < filtered.size(); ++i) {
+      std::mt19937 rng(static_cast<uint32_t>(data::seed_mix(data::seed_mix(7, 0), i)));
+      const auto plan = data::plan_augment(32, 32, only, rng);
+      const auto b = filtered.get(i, 0), p = plain.get(i, 0);
+      EXPECT_TRUE(torch::equal(b.patch_scores, p.patch_scores)) << i;
+      const torch::Tensor hwc = p.image.permute({1, 2, 0}).contiguous();
+      const std::optional<cv::Mat> expected = want(plan, cv::Mat(32, 32, CV_32FC3, hwc.data_ptr<float>()));
+      if (!expected) {
+        EXPECT_TRUE(torch::equal(b.image, p.image)) << i;
+        continue;
+      }
+      ++fired;
+      const torch::Tensor got = b.image.permute({1, 2, 0}).contiguous();
+      EXPECT_LE(cv::norm(cv::Mat(32, 32, CV_32FC3, got.data_ptr<float>()), *expected, cv::NORM_INF), 1e-5) << i;
+    }
+    EXPECT_GT(fired, 0);
+    EXPECT_LT(fired, static_cast<int>(filtered.size()));
   }
 };
 
@@ -150,69 +187,31 @@ TEST_F(Bundle, AugmentationIsSeededAndFollowsTheSharedPlan) {
 }
 
 TEST_F(Bundle, BlurFollowsThePlanAsOpenCVsGaussian) {
-  const auto data = std::make_shared<const data::PackedData>(data::read_packed(pack("blur.solapack", same_size())));
-  const auto base = data::PackedDatasetOptions().input_size(32).grid(4).seed(7);
-  data::AugmentOptions blur_only;
-  blur_only.hflip = blur_only.color_jitter = blur_only.jpeg = blur_only.random_resized_crop = false;
+  data::AugmentOptions blur_only = photometric_only();
   blur_only.blur = true;
   blur_only.blur_p = 0.5;
-  data::PackedDataset blurs(data, data::PackedDatasetOptions(base).augment(true).augment_options(blur_only));
-  data::PackedDataset plain(data, base);
-  int blurred = 0;
-  for (size_t i = 0; i < blurs.size(); ++i) {
-    std::mt19937 rng(static_cast<uint32_t>(data::seed_mix(data::seed_mix(7, 0), i)));
-    const auto plan = data::plan_augment(32, 32, blur_only, rng);
-    const auto b = blurs.get(i, 0), p = plain.get(i, 0);
-    EXPECT_TRUE(torch::equal(b.patch_scores, p.patch_scores)) << i;
-    if (!plan.blur) {
-      EXPECT_TRUE(torch::equal(b.image, p.image)) << i;
-      continue;
-    }
-    ++blurred;
+  check_image_filter(blur_only, [](const data::AugmentPlan& plan, const cv::Mat& in) -> std::optional<cv::Mat> {
+    if (!plan.blur) return std::nullopt;
     const int k = data::blur_kernel_size(plan.blur_sigma);
-    const torch::Tensor hwc = p.image.permute({1, 2, 0}).contiguous();
-    const cv::Mat in(32, 32, CV_32FC3, hwc.data_ptr<float>());
     cv::Mat want;
     cv::GaussianBlur(in, want, cv::Size(k, k), plan.blur_sigma, plan.blur_sigma, cv::BORDER_REFLECT_101);
-    const torch::Tensor got = b.image.permute({1, 2, 0}).contiguous();
-    EXPECT_LE(cv::norm(cv::Mat(32, 32, CV_32FC3, got.data_ptr<float>()), want, cv::NORM_INF), 1e-5) << i;
-  }
-  EXPECT_GT(blurred, 0);
-  EXPECT_LT(blurred, static_cast<int>(blurs.size()));
+    return want;
+  });
 }
 
 TEST_F(Bundle, SharpeningFollowsThePlanAsAnUnsharpMask) {
-  const auto data = std::make_shared<const data::PackedData>(data::read_packed(pack("sharpen.solapack", same_size())));
-  const auto base = data::PackedDatasetOptions().input_size(32).grid(4).seed(7);
-  data::AugmentOptions sharpen_only;
-  sharpen_only.hflip = sharpen_only.color_jitter = sharpen_only.jpeg = sharpen_only.random_resized_crop = false;
+  data::AugmentOptions sharpen_only = photometric_only();
   sharpen_only.sharpen = true;
   sharpen_only.sharpen_p = 0.5;
-  data::PackedDataset sharps(data, data::PackedDatasetOptions(base).augment(true).augment_options(sharpen_only));
-  data::PackedDataset plain(data, base);
-  int sharpened = 0;
-  for (size_t i = 0; i < sharps.size(); ++i) {
-    std::mt19937 rng(static_cast<uint32_t>(data::seed_mix(data::seed_mix(7, 0), i)));
-    const auto plan = data::plan_augment(32, 32, sharpen_only, rng);
-    const auto b = sharps.get(i, 0), p = plain.get(i, 0);
-    EXPECT_TRUE(torch::equal(b.patch_scores, p.patch_scores)) << i;
-    if (!plan.sharpen) {
-      EXPECT_TRUE(torch::equal(b.image, p.image)) << i;
-      continue;
-    }
-    ++sharpened;
+  check_image_filter(sharpen_only, [](const data::AugmentPlan& plan, const cv::Mat& in) -> std::optional<cv::Mat> {
+    if (!plan.sharpen) return std::nullopt;
     const int k = data::blur_kernel_size(plan.sharpen_sigma);
-    const torch::Tensor hwc = p.image.permute({1, 2, 0}).contiguous();
-    const cv::Mat in(32, 32, CV_32FC3, hwc.data_ptr<float>());
     cv::Mat smooth, want;
     cv::GaussianBlur(in, smooth, cv::Size(k, k), plan.sharpen_sigma, plan.sharpen_sigma, cv::BORDER_REFLECT_101);
     cv::Mat sharp = in * (1.0 + plan.sharpen_amount) - smooth * plan.sharpen_amount;
     cv::min(cv::max(sharp, 0.0), 1.0, want);
-    const torch::Tensor got = b.image.permute({1, 2, 0}).contiguous();
-    EXPECT_LE(cv::norm(cv::Mat(32, 32, CV_32FC3, got.data_ptr<float>()), want, cv::NORM_INF), 1e-5) << i;
-  }
-  EXPECT_GT(sharpened, 0);
-  EXPECT_LT(sharpened, static_cast<int>(sharps.size()));
+    return want;
+  });
 }
 
 TEST_F(Bundle, PackedRunTrainsValidatesAndExportsAFloat16Model) {

@@ -167,8 +167,7 @@ def diff(a, b):
 
 def parse_args(argv):
     groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": []}
-    runs, gan_json, longrun, recipe, current = argv[0], None, None, None, None
-    global SHARPNESS
+    runs, gan_json, longrun, recipe, sharpness, current = argv[0], None, None, None, None, None
     it = iter(argv[1:])
     for a in it:
         if a == "--gan":
@@ -176,7 +175,7 @@ def parse_args(argv):
         elif a == "--sharpness":
             path = next(it)
             if os.path.exists(path):  # measured once the gan-faces crops exist (scripts/results_dfdc.sh)
-                SHARPNESS = json.load(open(path))
+                sharpness = json.load(open(path))
         elif a == "--longrun":
             longrun = next(it)
         elif a == "--recipe":
@@ -187,7 +186,7 @@ def parse_args(argv):
             sys.exit(f"make_results.py: expected --main before {a}")
         else:
             groups[current].append(a)
-    return runs, gan_json, longrun, recipe, groups
+    return runs, gan_json, longrun, recipe, sharpness, groups
 
 
 def gan_data_name(runs, names):
@@ -285,10 +284,6 @@ def write_recipe(w, recipe):
         w("")
 
 
-# The sharpness of the evaluation sets' crops per class (scripts/sharpness.py), when measured.
-SHARPNESS = None
-
-
 def sharpness_sentence(rows):
     """The measured sharpness of the DFDC training crops and the gan-faces crops, and what it means."""
     med = {(r["data"], r["label"]): r["median"] for r in rows}
@@ -300,20 +295,20 @@ def sharpness_sentence(rows):
     size = rows[0].get("size", 128)
     smoother = "smoother" if tf < tr else "sharper"
     ratio = min(gr, gf) / max(tr, tf)
+    gan_q1 = min(quart[("gan-faces", 0)][0], quart[("gan-faces", 1)][0])
+    train_q3 = max(quart[("train", 0)][1], quart[("train", 1)][1])
     return (f"Sharpness, measured (`scripts/sharpness.py`: the standard deviation of the Laplacian over the central "
             f"half of each crop at {size} px, in grey levels, median per class; results/dfdc/sharpness.json): "
             f"dfdc/train real {tr:.1f}, fake {tf:.1f}; gan-faces real {gr:.1f}, fake {gf:.1f}. Within DFDC the fakes "
             f"are the {smoother} class ({100 * (tf - tr) / tr:+.0f}%), a cue a detector can learn; the gan-faces crops "
             f"are {ratio:.1f}x as sharp as either DFDC class and {'equally' if abs(gr - gf) < 0.1 * max(gr, gf) else 'unequally'} "
             f"sharp in both of theirs" +
-            (f": three in four lie beyond three in four of DFDC's crops (gan-faces' lower quartile "
-             f"{min(quart[('gan-faces', 0)][0], quart[('gan-faces', 1)][0]):.1f} above DFDC's upper quartile "
-             f"{max(quart[('train', 0)][1], quart[('train', 1)][1]):.1f}), outside most of what the training showed. "
-             if min(quart[("gan-faces", 0)][0], quart[("gan-faces", 1)][0]) > max(quart[("train", 0)][1], quart[("train", 1)][1])
-             else ". "))
+            (f": three in four lie beyond three in four of DFDC's crops (gan-faces' lower quartile {gan_q1:.1f} above "
+             f"DFDC's upper quartile {train_q3:.1f}), outside most of what the training showed. " if gan_q1 > train_q3 else ". "))
 
 
-def write_longrun(w, longrun):
+def write_longrun(w, longrun, sharpness=None):
+    """The long run's section; `sharpness`: the rows of scripts/sharpness.py, when measured."""
     metrics = os.path.join(longrun, "metrics.jsonl")
     if not os.path.exists(metrics):
         return
@@ -388,7 +383,7 @@ def write_longrun(w, longrun):
               ": what the model learns to call fake (a blending boundary, a "
               "local inconsistency in the noise) is absent from a face generated whole, and the FFHQ photographs, sharper "
               "and more varied, raise the maps more than the StyleGAN2 faces do (the model card gives the maps' mean "
-              "peaks). " + (sharpness_sentence(SHARPNESS) if SHARPNESS else "") +
+              "peaks). " + (sharpness_sentence(sharpness) if sharpness else "") +
               "Next levers, each a row of the recipe table before it goes into the long run: augmentation that "
               "takes sharpness away as a cue (`blur`, `sharpen`), the input size that keeps the noise residuals (`size_256`), "
               "and training data with whole-face synthesis, which DFDC does not have.")
@@ -396,7 +391,7 @@ def write_longrun(w, longrun):
 
 
 def main():
-    runs, gan_json, longrun, recipe, groups = parse_args(sys.argv[1:])
+    runs, gan_json, longrun, recipe, sharpness, groups = parse_args(sys.argv[1:])
     all_names = groups["--main"] + groups["--checks"] + groups["--tried"] + groups["--pseudo"]
     gan = gan_data_name(runs, all_names)
     loaded = {n: Run(runs, n, gan) for n in all_names}
@@ -508,7 +503,7 @@ def main():
     if recipe:
         write_recipe(w, recipe)
     if longrun:
-        write_longrun(w, longrun)
+        write_longrun(w, longrun, sharpness)
     w("## Commands and per-epoch validation")
     w("")
     for n in all_names:

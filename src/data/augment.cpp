@@ -75,25 +75,22 @@ void color_jitter(cv::Mat& image, const AugmentPlan& plan) {
   rotate_hue(image, hue);
 }
 
-/// Blurs the image with the blur stage's separable Gaussian, borders mirrored without repeating the
-/// edge pixel (BORDER_REFLECT_101, what PackedDataset's reflection padding does).
-void gaussian_blur(cv::Mat& image, double sigma) {
+/// The blur stage's separable Gaussian of `image` as depth `ddepth`, borders mirrored without repeating
+/// the edge pixel (BORDER_REFLECT_101, what PackedDataset's reflection padding does).
+cv::Mat gaussian(const cv::Mat& image, double sigma, int ddepth) {
   const std::vector<double> taps = blur_kernel(sigma);
   const cv::Mat kernel(static_cast<int>(taps.size()), 1, CV_64F, const_cast<double*>(taps.data()));
   cv::Mat out;
-  cv::sepFilter2D(image, out, -1, kernel, kernel, cv::Point(-1, -1), 0, cv::BORDER_REFLECT_101);
-  image = out;
+  cv::sepFilter2D(image, out, ddepth, kernel, kernel, cv::Point(-1, -1), 0, cv::BORDER_REFLECT_101);
+  return out;
 }
 
 /// Sharpens the image with the unsharp mask (1 + amount) x - amount G(x), G the blur stage's
-/// Gaussian (borders as there), computed in float and rounded to 8 bits with saturation.
+/// Gaussian, computed in float and rounded to 8 bits with saturation.
 void unsharp_mask(cv::Mat& image, double amount, double sigma) {
-  const std::vector<double> taps = blur_kernel(sigma);
-  const cv::Mat kernel(static_cast<int>(taps.size()), 1, CV_64F, const_cast<double*>(taps.data()));
-  cv::Mat x, smooth;
+  cv::Mat x;
   image.convertTo(x, CV_32F);
-  cv::sepFilter2D(x, smooth, CV_32F, kernel, kernel, cv::Point(-1, -1), 0, cv::BORDER_REFLECT_101);
-  cv::Mat sharp = x * (1.0 + amount) - smooth * amount;
+  const cv::Mat sharp = x * (1.0 + amount) - gaussian(x, sigma, CV_32F) * amount;
   sharp.convertTo(image, CV_8U);
 }
 
@@ -126,7 +123,7 @@ Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOption
     if (!a.mask.empty()) cv::flip(a.mask, a.mask, 1);
   }
   if (plan.jitter) color_jitter(a.image, plan);
-  if (plan.blur) gaussian_blur(a.image, plan.blur_sigma);
+  if (plan.blur) a.image = gaussian(a.image, plan.blur_sigma, -1);
   if (plan.sharpen) unsharp_mask(a.image, plan.sharpen_amount, plan.sharpen_sigma);
   if (plan.jpeg) jpeg_roundtrip(a.image, plan.jpeg_quality);
   return a;

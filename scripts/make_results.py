@@ -211,6 +211,7 @@ RECIPE = {
     "no_jpeg": "without the JPEG re-encoding augmentation",
     "blur": "Gaussian blur added to the augmentation (sigma 0.1-1.5 px, p 0.3: blur + JPEG, Wang et al. 2020)",
     "sharpen": "an unsharp mask added to the augmentation (amount 0.5-3, sigma 1 px, p 0.3): DFDC's soft frames as sharp as photographs",
+    "blur_sharpen": "both the blur and the unsharp mask: sharpness varied both ways, neither side of it a cue",
     "constant_lr": "the paper's constant learning rate, no warm-up",
     "resnet18": "the plain ResNet18 baseline (classifier BCE) at the same CPU cost: more images, its step is cheaper",
     "size_256": "256 px input (fewer images: the step costs more)",
@@ -276,12 +277,51 @@ def write_recipe(w, recipe):
           f"{pct(baseline.auc(TEST))} / {pct(baseline.auc(baseline.gan))}; " + "; ".join(versus(n) for n in compared) +
           f". (`{chosen}` is the SOLA row best on dfdc/val.)")
         w("")
+    findings = gan_findings(runs, names)
+    if findings:
+        w(findings)
+        w("")
     for n in names:
         write_command(w, runs[n].cmd, n)
         w("Per epoch: " + "; ".join(
             f"{l['epoch']}: val {pct(l['val']['frame']['auc'])}, pseudo-val "
             f"{pct(l.get('val_extra', {}).get('pseudo', {}).get('frame', {}).get('auc'))}" for l in runs[n].epochs) + ".")
         w("")
+
+
+def gan_findings(runs, names):
+    """What each recipe row does to the GAN faces against `base`: a read-out, nothing is chosen on it."""
+    base = runs.get("base")
+    if not base or base.auc(base.gan) is None:
+        return ""
+    rows = [(n, runs[n]) for n in names if n != "base" and runs[n].auc(runs[n].gan) is not None]
+    if not rows:
+        return ""
+    bg, bm, bv = base.auc(base.gan), base.map_auc(base.gan), base.auc(VAL)
+    ranked = sorted(rows, key=lambda t: -t[1].auc(t[1].gan))
+
+    def item(n, r):
+        m = r.map_auc(r.gan)
+        return (f"`{n}` {pct(r.auc(r.gan))} ({diff(r.auc(r.gan), bg)}" + (f", maps alone {pct(m)}" if m is not None else "") +
+                f"; dfdc/val {diff(r.auc(VAL), bv)})")
+    below = bg < 0.45  # the base ranks the StyleGAN2 faces as more real than the photographs
+    text = ("**What moves gan-faces** (frame AUC %, a read-out: nothing is chosen on it). `base` scores " + pct(bg) +
+            (f" (maps alone {pct(bm)})" if bm is not None else "") +
+            (", below chance: it ranks the StyleGAN2 faces as more real than the FFHQ photographs" if below else "") +
+            ". The rows, by their gan-faces AUC: " + ", ".join(item(n, r) for n, r in ranked) + ". ")
+    best_n, best = ranked[0]
+    if best.auc(best.gan) < 0.55:
+        text += (f"No row lifts the classifier's score clearly above chance (the best, `{best_n}`, {pct(best.auc(best.gan))})" +
+                 (": the changes take it from below chance to about chance, they remove a cue that pointed the wrong "
+                  "way rather than teach one that transfers" if below and best.auc(best.gan) > bg + 0.05 else "") + ". ")
+    maps = [(n, r) for n, r in [("base", base)] + rows if r.map_auc(r.gan) is not None]
+    if maps:
+        mn, mr = max(maps, key=lambda t: t[1].map_auc(t[1].gan))
+        if mr.map_auc(mr.gan) >= 0.55 and mr.map_auc(mr.gan) > mr.auc(mr.gan):
+            text += (f"The second-order anomaly maps alone separate the GAN faces best in `{mn}` ({pct(mr.map_auc(mr.gan))}, "
+                     f"above its classifier's {pct(mr.auc(mr.gan))}): the local-anomaly cue carries more of them than the "
+                     "classifier over it uses.")
+    return text.strip()
 
 
 def sharpness_sentence(rows):
@@ -385,7 +425,7 @@ def write_longrun(w, longrun, sharpness=None):
               "and more varied, raise the maps more than the StyleGAN2 faces do (the model card gives the maps' mean "
               "peaks). " + (sharpness_sentence(sharpness) if sharpness else "") +
               "Next levers, each a row of the recipe table before it goes into the long run: augmentation that "
-              "takes sharpness away as a cue (`blur`, `sharpen`), the input size that keeps the noise residuals (`size_256`), "
+              "takes sharpness away as a cue (`blur`, `sharpen`, `blur_sharpen`; the recipe table reads out what each does to the GAN faces), the input size that keeps the noise residuals (`size_256`), "
               "and training data with whole-face synthesis, which DFDC does not have.")
             w("")
 

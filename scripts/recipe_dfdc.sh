@@ -53,12 +53,14 @@ declare -A CHANGE=(
   [blur]="--set aug_blur=true"
   # Augmentation: an unsharp mask (amount 0.5-3): the soft DFDC frames made as sharp as photographs.
   [sharpen]="--set aug_sharpen=true"
+  # Augmentation: both, so that sharpness runs both ways (blur softens, the unsharp mask sharpens).
+  [blur_sharpen]="--set aug_blur=true --set aug_sharpen=true"
   # Schedule: the paper's constant learning rate, no warm-up.
   [constant_lr]="--set lr_schedule=constant --set warmup_epochs=0"
   # The baseline: a plain ResNet18 at the same CPU cost (its cheaper step buys it more images).
   [resnet18]="--variant resnet18 --set loss=classifier"
 )
-ORDER=(base pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur sharpen constant_lr resnet18 size_256 size_256_grid_16)
+ORDER=(base pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur sharpen blur_sharpen constant_lr resnet18 size_256 size_256_grid_16)
 
 # The cost of a training step per model and geometry (bf16, channels-last, batch 32: sola train's
 # step), measured once.

@@ -96,6 +96,14 @@ def main():
         expect("| -20.00 | -20.00 |" in row("pseudo_1"), f"recipe differences: {row('pseudo_1')}")
         expect("| 30.00 | – | 39.00 |" in row("pseudo_1"), f"no map figures: a dash, {row('pseudo_1')}")
         expect("sola-r18 128 px grid 8: 36.6 img/s" in text, "costs quoted")
+        # What moves the GAN faces: the rows by their gan-faces AUC against base, never a choice.
+        expect("**What moves gan-faces**" in text and "`base` scores 50.00 (maps alone 57.00)." in text and
+               "by their gan-faces AUC: `resnet18` 40.00 (-10.00; dfdc/val -10.00), `pseudo_1` 30.00 (-20.00; dfdc/val -20.00)."
+               in text, "recipe: what moves gan-faces, ranked")
+        expect("No row lifts the classifier's score clearly above chance (the best, `resnet18`, 40.00)." in text,
+               "recipe: said when no row lifts gan-faces above chance")
+        expect("maps alone separate the GAN faces best in `base` (57.00, above its classifier's 50.00)" in text,
+               "recipe: the maps alone, where they do better than the classifier")
         # Long run: one line per epoch with both validation AUCs, and the read-out.
         expect("| 2 | 0.5000 | 75.00 | 52.00 |" in text, "long run epoch row")
         expect("| runs/long/best.pt | 2 | 75.00 | 60.00 | 74.00 | 52.00 | – |" in text, "long run read-out")

@@ -38,6 +38,8 @@ BASE=(--set input_size=128 --set grid=8 --set batch_size=$BATCH --set lr=1e-3 --
       --set precision=bf16 --set seed=0 --set epochs=$EPOCHS --set workers=2)
 declare -A CHANGE=(
   [base]=""
+  # The base again with another seed: the noise every difference against base is read against.
+  [base_seed1]="--set seed=1"
   # Pseudo-fakes: the share of each batch's fakes replaced by self-blends of the group's real.
   [pseudo_0]="--set pseudo_fake_share=0"
   [pseudo_0.5]="--set pseudo_fake_share=0.5"
@@ -60,7 +62,7 @@ declare -A CHANGE=(
   # The baseline: a plain ResNet18 at the same CPU cost (its cheaper step buys it more images).
   [resnet18]="--variant resnet18 --set loss=classifier"
 )
-ORDER=(base pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur sharpen blur_sharpen constant_lr resnet18 size_256 size_256_grid_16)
+ORDER=(base base_seed1 pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur sharpen blur_sharpen constant_lr resnet18 size_256 size_256_grid_16)
 
 # The cost of a training step per model and geometry (bf16, channels-last, batch 32: sola train's
 # step), measured once.

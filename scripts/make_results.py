@@ -219,6 +219,8 @@ RECIPE = {
     "size_256_grid_16": "256 px input and grid 16",
 }
 PSEUDO_VAL = "runs/pseudo-val"
+# The recipe row that repeats `base` with another seed: the noise, not a change.
+SEED_ROW = "base_seed1"
 
 
 def write_recipe(w, recipe):
@@ -292,44 +294,42 @@ def write_recipe(w, recipe):
 
 def gan_findings(runs, names):
     """What each recipe row does to the GAN faces against `base`: a read-out, nothing is chosen on it."""
-    base = runs.get("base")
-    if not base or base.auc(base.gan) is None:
+    # Per run: gan-faces AUC, maps-alone AUC on gan-faces, dfdc/val AUC (each None where not measured).
+    fig = {n: (runs[n].auc(runs[n].gan), runs[n].map_auc(runs[n].gan), runs[n].auc(VAL)) for n in names}
+    if "base" not in fig or fig["base"][0] is None:
         return ""
-    rows = [(n, runs[n]) for n in names if n not in ("base", "base_seed1") and runs[n].auc(runs[n].gan) is not None]
-    if not rows:
+    bg, bm, bv = fig["base"]
+    ranked = sorted((n for n in names if n not in ("base", SEED_ROW) and fig[n][0] is not None), key=lambda n: -fig[n][0])
+    if not ranked:
         return ""
-    bg, bm, bv = base.auc(base.gan), base.map_auc(base.gan), base.auc(VAL)
-    ranked = sorted(rows, key=lambda t: -t[1].auc(t[1].gan))
-    seed = runs.get("base_seed1")
-    seed_g = seed.auc(seed.gan) if seed else None
+    sg, _, sv = fig.get(SEED_ROW, (None, None, None))
 
-    def item(n, r):
-        m = r.map_auc(r.gan)
-        return (f"`{n}` {pct(r.auc(r.gan))} ({diff(r.auc(r.gan), bg)}" + (f", maps alone {pct(m)}" if m is not None else "") +
-                f"; dfdc/val {diff(r.auc(VAL), bv)})")
+    def item(n):
+        g, m, v = fig[n]
+        return f"`{n}` {pct(g)} ({diff(g, bg)}" + (f", maps alone {pct(m)}" if m is not None else "") + f"; dfdc/val {diff(v, bv)})"
     # Below chance: the base ranks the StyleGAN2 faces as more real than the photographs (with both seeds, when
     # the second was run: otherwise the low score is one seed's draw, not the recipe's).
-    below = bg < 0.45 and (seed_g is None or seed_g < 0.45)
+    below = bg < 0.45 and (sg is None or sg < 0.45)
     text = ("**What moves gan-faces** (frame AUC %, a read-out: nothing is chosen on it). `base` scores " + pct(bg) +
             (f" (maps alone {pct(bm)})" if bm is not None else "") +
             (", below chance: it ranks the StyleGAN2 faces as more real than the FFHQ photographs" if below else "") + ". ")
-    if seed_g is not None:
-        text += (f"Two seeds of the base recipe land {100 * abs(seed_g - bg):.2f} points apart on gan-faces ({pct(bg)} and "
-                 f"{pct(seed_g)}) and {100 * abs(seed.auc(VAL) - bv):.2f} on dfdc/val ({pct(bv)} and {pct(seed.auc(VAL))}): "
+    if sg is not None:
+        text += (f"Two seeds of the base recipe land {100 * abs(sg - bg):.2f} points apart on gan-faces ({pct(bg)} and "
+                 f"{pct(sg)}) and {100 * abs(sv - bv):.2f} on dfdc/val ({pct(bv)} and {pct(sv)}): "
                  "a difference within that is noise. ")
-    text += "The rows, by their gan-faces AUC: " + ", ".join(item(n, r) for n, r in ranked) + ". "
-    best_n, best = ranked[0]
-    if best.auc(best.gan) < 0.55:
-        text += (f"No row lifts the classifier's score clearly above chance (the best, `{best_n}`, {pct(best.auc(best.gan))})" +
+    text += "The rows, by their gan-faces AUC: " + ", ".join(item(n) for n in ranked) + ". "
+    best = fig[ranked[0]][0]
+    if best < 0.55:
+        text += (f"No row lifts the classifier's score clearly above chance (the best, `{ranked[0]}`, {pct(best)})" +
                  (": the changes take it from below chance to about chance, they remove a cue that pointed the wrong "
-                  "way rather than teach one that transfers" if below and best.auc(best.gan) > bg + 0.05 else "") + ". ")
-    maps = [(n, r) for n, r in [("base", base)] + rows if r.map_auc(r.gan) is not None]
-    if maps:
-        mn, mr = max(maps, key=lambda t: t[1].map_auc(t[1].gan))
-        if mr.map_auc(mr.gan) >= 0.55 and mr.map_auc(mr.gan) > mr.auc(mr.gan):
-            text += (f"The second-order anomaly maps alone separate the GAN faces best in `{mn}` ({pct(mr.map_auc(mr.gan))}, "
-                     f"above its classifier's {pct(mr.auc(mr.gan))}): the local-anomaly cue carries more of them than the "
-                     "classifier over it uses.")
+                  "way rather than teach one that transfers" if below and best > bg + 0.05 else "") + ". ")
+    mapped = [n for n in ["base"] + ranked if fig[n][1] is not None]
+    if mapped:
+        mn = max(mapped, key=lambda n: fig[n][1])
+        g, m, _ = fig[mn]
+        if m >= 0.55 and m > g:
+            text += (f"The second-order anomaly maps alone separate the GAN faces best in `{mn}` ({pct(m)}, above its "
+                     f"classifier's {pct(g)}): the local-anomaly cue carries more of them than the classifier over it uses.")
     return text.strip()
 
 

@@ -31,7 +31,8 @@ STATE=models/longrun
 RECIPE=(--set input_size=128 --set grid=8 --set epochs=50 --set batch_size=32 --set lr=1e-3
         --set classifier_input=logits --set lr_schedule=cosine --set warmup_epochs=1 --set pseudo_fake_share=0.25
         --set loss=supervised
-        --set precision=bf16 --set seed=0 --set checkpoint_every=100 --set workers=2)
+        --set precision=bf16 --set seed=0 --set checkpoint_every=100 --set workers=2
+        --set patience=5)  # stop when neither validation AUC has improved over the last 5 epochs
 TRAIN=(--train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv")
 . scripts/eval_sets.sh  # the pseudo-forgery validation set and the gan-faces crops
 

@@ -361,7 +361,9 @@ def write_longrun(w, longrun, sharpness=None):
     metrics = os.path.join(longrun, "metrics.jsonl")
     if not os.path.exists(metrics):
         return
-    epochs = epochs_of(load_jsonl(metrics))
+    log = load_jsonl(metrics)
+    epochs = epochs_of(log)
+    stops = [l for l in log if l.get("type") == "stop"]  # early stopping (train option patience)
     cfg = json.load(open(os.path.join(longrun, "config.json")))
     cmd = open(os.path.join(longrun, "command.txt")).read().strip()
     evals_path = os.path.join(longrun, "evals.jsonl")
@@ -408,6 +410,10 @@ def write_longrun(w, longrun, sharpness=None):
           f"or at {t['epochs']} epochs: " +
           ("that point is reached." if since and min(since) >= 5 else "not yet.") )
         w("")
+        if stops:
+            w(f"The run stopped itself before epoch {stops[-1]['epoch'] + 1} (`sola train`, metrics.jsonl): "
+              f"{stops[-1]['reason']}.")
+            w("")
     if evals:
         w("Read-outs of the checkpoints shipped or considered (frame AUC %):")
         w("")

@@ -243,5 +243,81 @@ TEST_F(TinyRun, ContinuesFromACompactStateFileWithAFreshOptimizer) {
   EXPECT_NE(test::error_message<IoError>([&] { third.run(false); }).find("plain.pt"), std::string::npos);
 }
 
+TEST(ValidationStall, CountsTheEpochsSinceAnyValidationSetLastSetANewBest) {
+  auto line = [](int64_t epoch, double val, double pseudo) {
+    return nlohmann::json{{"type", "epoch"},
+                          {"epoch", epoch},
+                          {"val", {{"frame", {{"auc", val}}}}},
+                          {"val_extra", {{"pseudo", {{"frame", {{"auc", pseudo}}}}}}}};
+  };
+  std::vector<nlohmann::json> lines = {line(1, 0.6, 0.5), line(2, 0.7, 0.6), line(3, 0.7, 0.8),
+                                       line(4, 0.65, 0.7), line(5, 0.69, 0.8), line(6, 0.68, 0.79)};
+  ValidationStall stall = validation_stall(lines);
+  // val's best is epoch 2 (epoch 3 only equals it), pseudo's epoch 3 (epoch 5 only equals it).
+  ASSERT_EQ(stall.best.size(), 2u);
+  EXPECT_EQ(stall.best[0].set, "val");
+  EXPECT_EQ(stall.best[0].epoch, 2);
+  EXPECT_EQ(stall.best[1].set, "pseudo");
+  EXPECT_EQ(stall.best[1].epoch, 3);
+  EXPECT_EQ(stall.last_epoch, 6);
+  EXPECT_EQ(stall.epochs_since_improvement, 3);
+  EXPECT_EQ(stall.describe(), "val 0.7000 at epoch 2, pseudo 0.8000 at epoch 3");
+  lines.push_back(line(7, 0.5, 0.81));  // one set improving is enough
+  EXPECT_EQ(validation_stall(lines).epochs_since_improvement, 0);
+  EXPECT_EQ(validation_stall({}).epochs_since_improvement, 0);
+  EXPECT_EQ(validation_stall({nlohmann::json{{"type", "epoch"}, {"epoch", 4}}}).epochs_since_improvement, 0);
+}
+
+TEST_F(TinyRun, PatienceEndsTheRunWhenNoValidationAucImproves) {
+  auto t = tiny_train();
+  Trainer(tiny_model(), t, train, val, out("run")).run(false);
+  // A history in which epoch 1 reached the highest AUC there is: no later epoch can beat it.
+  const std::string log_path = out("run") + "/metrics.jsonl";
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(log_path);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line);
+      if (j["type"] == "epoch" && j["epoch"] == 1) j["val"]["frame"]["auc"] = 1.0;
+      if (j["type"] == "epoch" && j["epoch"] == 2) j["val"]["frame"]["auc"] = 0.5;
+      lines.push_back(j.dump());
+    }
+  }
+  {
+    std::ofstream o(log_path, std::ios::trunc);
+    for (const auto& l : lines) o << l << '\n';
+  }
+  // Patience 2: epoch 3 trains (one epoch without a new best after 2 would not stop it), then the run ends.
+  t.epochs(6).patience(2);
+  auto summary = Trainer(tiny_model(), t, train, val, out("run")).run(true);
+  EXPECT_EQ(summary.epochs_done, 3);
+  EXPECT_EQ(summary.steps, 9);
+  EXPECT_TRUE(summary.stopped_early);
+  EXPECT_NE(summary.stop_reason.find("over the last 2 epochs: val 1.0000 at epoch 1"), std::string::npos)
+      << summary.stop_reason;
+  EXPECT_EQ(summary.last_epoch["epochs_since_improvement"], 2);
+  EXPECT_EQ(load_model(out("run") + "/last.pt").metadata["train_state"]["epoch"], 3);
+  // Asked again, the run stops before training anything; a larger patience lets it go on.
+  EXPECT_EQ(Trainer(tiny_model(), t, train, val, out("run")).run(true).steps, 9);
+  t.patience(3);
+  auto more = Trainer(tiny_model(), t, train, val, out("run")).run(true);
+  EXPECT_EQ(more.epochs_done, 4);
+  EXPECT_EQ(more.steps, 12);
+  // The log records each stop; a resumed run decides again (the stop lines are not epochs).
+  std::ifstream log(log_path);
+  std::string line;
+  int stops = 0;
+  while (std::getline(log, line)) stops += nlohmann::json::parse(line)["type"] == "stop";
+  EXPECT_EQ(stops, 1);
+  // Patience needs something to validate on, and is >= 0.
+  t.patience(1);
+  const std::string message =
+      test::error_message<ConfigError>([&] { Trainer(tiny_model(), t, train, data::Manifest{}, out("noval")).run(false); });
+  EXPECT_NE(message.find("patience=1 needs a validation set"), std::string::npos) << message;
+  t.patience(-1);
+  EXPECT_THROW(t.validate(), ConfigError);
+}
+
 }  // namespace
 }  // namespace sola

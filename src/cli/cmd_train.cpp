@@ -77,6 +77,7 @@ int run_train(const TrainCliOptions& opts) {
                    {"train_images_per_second", summary.train_images_per_second},
                    {"last_epoch", summary.last_epoch}};
   if (summary.best_val_auc >= 0) j["best_val_frame_auc"] = summary.best_val_auc;
+  if (summary.stopped_early) j["stopped_early"] = summary.stop_reason;
   std::cout << json_line(j) << std::endl;
   return kOk;
 }

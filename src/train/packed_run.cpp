@@ -192,6 +192,7 @@ json run_packed_training(const PackedRunOptions& o) {
               {"data_wait_share", summary.train_seconds > 0 ? summary.data_wait_seconds / summary.train_seconds : 0.0},
               {"train_images_per_second", summary.train_images_per_second}};
   if (summary.best_val_auc >= 0) result["best_val_frame_auc"] = summary.best_val_auc;
+  if (summary.stopped_early) result["stop_reason"] = summary.stop_reason;
   if (!summary.last_epoch.is_null() && summary.last_epoch.contains("val"))
     result["last_val"] = summary.last_epoch["val"]["frame"];
   if (!o.export_path.empty()) {

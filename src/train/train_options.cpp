@@ -38,6 +38,7 @@ void TrainOptions::validate() const {
     bad("device", "'" + device_ + "'", "expected cpu, cuda or cuda:N");
   if (workers_ < 1 || workers_ > 64) bad("workers", std::to_string(workers_), "expected 1..64");
   if (max_steps_per_epoch_ < 0) bad("max_steps_per_epoch", std::to_string(max_steps_per_epoch_), "expected >= 0");
+  if (patience_ < 0) bad("patience", std::to_string(patience_), "expected >= 0 (0: no early stopping)");
   if (checkpoint_every_ < 0) bad("checkpoint_every", std::to_string(checkpoint_every_), "expected >= 0");
   if (log_every_ < 1) bad("log_every", std::to_string(log_every_), "expected >= 1");
   if (eval_batch_size_ < 1) bad("eval_batch_size", std::to_string(eval_batch_size_), "expected >= 1");

@@ -44,6 +44,7 @@ namespace sola {
   X(std::string, device, "cpu", "where the model trains: cpu, or cuda (cuda:N for the N-th GPU); batches are moved there") \
   X(int64_t, workers, 2, "data-loading threads")                                                      \
   X(int64_t, max_steps_per_epoch, 0, "cap on steps per epoch (0: the whole training set)")            \
+  X(int64_t, patience, 0, "early stopping: end the run when no validation frame AUC (the main set's or any extra set's) has set a new best for this many epochs (0: never)") \
   X(int64_t, checkpoint_every, 0, "also checkpoint every N steps inside an epoch (0: at epoch ends only)") \
   X(int64_t, log_every, 10, "write a step line to metrics.jsonl every N steps")                       \
   X(int64_t, eval_batch_size, 64, "batch size for validation")

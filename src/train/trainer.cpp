@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +87,42 @@ void Trainer::add_validation(std::string name, std::shared_ptr<const data::Sampl
   extra_val_.emplace_back(std::move(name), std::move(source));
 }
 
+ValidationStall validation_stall(const std::vector<json>& epoch_lines) {
+  ValidationStall stall;
+  int64_t last_improved = 0;
+  auto see = [&](const std::string& set, const json& report, int64_t epoch) {
+    const json* auc = report.contains("frame") ? &report["frame"] : nullptr;
+    if (!auc || !auc->contains("auc") || !(*auc)["auc"].is_number()) return;
+    const double value = (*auc)["auc"].get<double>();
+    auto it = std::find_if(stall.best.begin(), stall.best.end(), [&](const auto& b) { return b.set == set; });
+    if (it == stall.best.end()) {
+      stall.best.push_back({set, value, epoch});
+    } else if (value > it->auc) {
+      it->auc = value;
+      it->epoch = epoch;
+    } else {
+      return;
+    }
+    last_improved = epoch;
+  };
+  for (const auto& line : epoch_lines) {
+    const int64_t epoch = line.value("epoch", int64_t{0});
+    stall.last_epoch = std::max(stall.last_epoch, epoch);
+    if (line.contains("val")) see("val", line["val"], epoch);
+    if (line.contains("val_extra") && line["val_extra"].is_object())
+      for (const auto& [name, report] : line["val_extra"].items()) see(name, report, epoch);
+  }
+  stall.epochs_since_improvement = stall.best.empty() ? 0 : stall.last_epoch - last_improved;
+  return stall;
+}
+
+std::string ValidationStall::describe() const {
+  std::string text;
+  for (const auto& b : best)
+    text += fmt::format("{}{} {:.4f} at epoch {}", text.empty() ? "" : ", ", b.set, b.auc, b.epoch);
+  return text.empty() ? "no epoch validated" : text;
+}
+
 data::AugmentOptions augment_options(const TrainOptions& o) {
   data::AugmentOptions a;
   a.hflip = o.aug_hflip();
@@ -126,6 +163,18 @@ void truncate_log(const std::string& path, int64_t global_step, int64_t epochs_d
   in.close();
   std::ofstream out(path, std::ios::trunc);
   for (const auto& l : keep) out << l << '\n';
+}
+
+/// The epoch lines of a run's log (none when there is no log yet).
+std::vector<json> read_epoch_lines(const std::string& path) {
+  std::vector<json> lines;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("type", "") == "epoch") lines.push_back(std::move(j));
+  }
+  return lines;
 }
 
 /// The checkpoint to resume from: last.pt when it verifies, else the one it replaced.
@@ -245,6 +294,29 @@ TrainSummary Trainer::run(bool resume) {
   } else if (is_main) {
     std::ofstream(log_path, std::ios::trunc);
   }
+  // Early stopping: the main rank holds the validation history (the log kept above) and decides
+  // for every rank.
+  if (options_.patience() > 0 && !val_ && extra_val_.empty())
+    throw ConfigError(fmt::format("patience={} needs a validation set (--val or --val-extra)", options_.patience()));
+  std::vector<json> epoch_history;
+  if (is_main && options_.patience() > 0) epoch_history = read_epoch_lines(log_path);
+  std::string stop_reason;
+  auto patience_spent = [&]() {
+    bool stop = false;
+    if (is_main) {
+      const ValidationStall stall = validation_stall(epoch_history);
+      stop = stall.epochs_since_improvement >= options_.patience();
+      if (stop)
+        stop_reason = fmt::format("early stop (patience {}): no validation frame AUC has improved over the last {} epochs: {}",
+                                  options_.patience(), stall.epochs_since_improvement, stall.describe());
+    }
+    if (world > 1) {
+      std::vector<torch::Tensor> flag{torch::tensor({stop ? 1.0 : 0.0}, torch::kDouble)};
+      group.broadcast(flag, 0);
+      stop = flag[0].item<double>() > 0;
+    }
+    return stop;
+  };
   const int64_t warmup_origin = continue_from_.empty() || resume ? 0 : global_step;
   const LossOptions loss_opts = loss_options();
 
@@ -289,6 +361,15 @@ TrainSummary Trainer::run(bool resume) {
   double images_seen = 0, seconds_training = 0;  // wall time of the training loops, data waits included
   const int64_t warmup_steps = static_cast<int64_t>(std::llround(options_.warmup_epochs() * steps_per_epoch));
   for (; epoch < options_.epochs(); ++epoch, step_in_epoch = 0) {
+    if (options_.patience() > 0 && step_in_epoch == 0 && patience_spent()) {
+      summary.stopped_early = true;
+      summary.stop_reason = stop_reason;
+      if (is_main) {
+        fmt::print(stderr, "{} (before epoch {})\n", stop_reason, epoch + 1);
+        log_line(json{{"type", "stop"}, {"epoch", epoch}, {"reason", stop_reason}});
+      }
+      break;
+    }
     model->train();
     auto order = train_set.training_order(static_cast<uint64_t>(epoch));
     order.resize(static_cast<size_t>(steps_per_epoch * options_.batch_size()));
@@ -422,6 +503,10 @@ TrainSummary Trainer::run(bool resume) {
     const bool improved = criterion > best;
     if (improved) best = criterion;
     epoch_line["best"] = improved;
+    if (is_main && options_.patience() > 0) {
+      epoch_history.push_back(epoch_line);
+      epoch_line["epochs_since_improvement"] = validation_stall(epoch_history).epochs_since_improvement;
+    }
     log_line(epoch_line);
     const auto checkpoint_start = std::chrono::steady_clock::now();
     if (improved) save_checkpoint(best_path, false, epoch + 1, 0);
@@ -434,6 +519,7 @@ TrainSummary Trainer::run(bool resume) {
     if (stop_after_epoch && epoch + 1 < options_.epochs() &&
         stop_after_epoch(std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count())) {
       summary.stopped_early = true;
+      summary.stop_reason = fmt::format("stop_after_epoch (a time budget) ended the run after epoch {}", epoch + 1);
       ++epoch;
       break;
     }

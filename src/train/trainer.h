@@ -45,7 +45,8 @@ struct TrainSummary {
   double data_wait_seconds = 0; ///< of which the step waited for the loader
   double validate_seconds = 0;  ///< wall time of validation (all sets)
   double checkpoint_seconds = 0; ///< wall time of writing checkpoints at epoch ends
-  bool stopped_early = false;    ///< stop_after_epoch ended the run before `epochs`
+  bool stopped_early = false;    ///< stop_after_epoch or `patience` ended the run before `epochs`
+  std::string stop_reason;       ///< why it stopped early, in words (empty otherwise)
   nlohmann::json last_epoch;  ///< the last epoch's metrics line
 };
 
@@ -94,6 +95,25 @@ class Trainer {
   std::string out_dir_;
   nlohmann::json provenance_;
 };
+
+/// Early stopping (train option `patience`): where the validation AUCs of a run stand, from its
+/// epoch lines (metrics.jsonl, in order). Each validation set ("val", then the "val_extra" names in
+/// order of appearance) has its best frame AUC and the epoch that first reached it (a new best is
+/// strictly higher); `epochs_since_improvement` counts the epochs after the latest epoch at which
+/// any set reached a new best (0 when the last epoch did, or when no epoch was validated).
+struct ValidationStall {
+  struct Best {
+    std::string set;
+    double auc = 0;
+    int64_t epoch = 0;
+  };
+  std::vector<Best> best;
+  int64_t last_epoch = 0;
+  int64_t epochs_since_improvement = 0;
+  /// "val 0.9303 at epoch 33, pseudo 0.9572 at epoch 27"
+  std::string describe() const;
+};
+ValidationStall validation_stall(const std::vector<nlohmann::json>& epoch_lines);
 
 /// The augmentation the train options ask for (aug_* keys), for the training source.
 data::AugmentOptions augment_options(const TrainOptions& options);

@@ -67,6 +67,9 @@ def main():
         write_run(tmp, "lr", 0.75, pseudo=True)
         for f in ("config.json", "metrics.jsonl"):
             os.rename(os.path.join(tmp, "lr", f), os.path.join(longrun, f))
+        with open(os.path.join(longrun, "metrics.jsonl"), "a") as f:  # the run stopped itself (patience)
+            f.write(json.dumps({"type": "stop", "epoch": 3, "reason": "early stop (patience 5): no validation frame AUC "
+                                "has improved over the last 5 epochs: val 0.7500 at epoch 2"}) + "\n")
         open(os.path.join(longrun, "command.txt"), "w").write("sola train --out runs/long\n")
         open(os.path.join(longrun, "evals.jsonl"), "w").write(json.dumps(
             {"checkpoint": "runs/long/best.pt", "epoch": 2, "val": 0.75, "pseudo_val": 0.6, "test": 0.74, "gan": 0.52}) + "\n" +
@@ -117,6 +120,9 @@ def main():
                "recipe: SOLA against the baseline, the SOLA row chosen on dfdc/val")
         expect("Best so far: dfdc/val" in text and "The run stops when neither has improved over 5 epochs or at" in text,
                "long run: where it stands against the stop rule")
+        expect("The run stopped itself before epoch 4 (`sola train`, metrics.jsonl): early stop (patience 5): no validation "
+               "frame AUC has improved over the last 5 epochs: val 0.7500 at epoch 2." in text,
+               "long run: the stop line of early stopping, quoted")
         expect("What limits it: from epoch 2 to epoch 3 dfdc/test went from 74.00 to 75.00 and gan-faces from 52.00 "
                "to 51.00. More DFDC epochs buy the in-domain figure and move the GAN faces the other way" in text,
                "long run: the trend of the read-outs")

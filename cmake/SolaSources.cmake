@@ -41,6 +41,7 @@ set(SOLA_PIPELINE_SOURCES
   src/data/image_header.cpp
   src/data/manifest.cpp
   src/data/augment.cpp
+  src/data/perturb.cpp
   src/data/dataset.cpp
   src/data/pack.cpp
   src/data/video.cpp

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -238,6 +239,32 @@ TEST(Cli, EvalWritesTheResultsThatExistAndNamesTheFailingManifest) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find(dir.file("no/such/dir/e.json") + ": cannot write --json"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << "evaluated before checking the output: " << r.out;
+}
+
+TEST(Cli, EvalPerturbNamesTheDegradationInEveryOutputAndRefusesABadOne) {
+  test::TempDir dir;
+  const std::string data = test::make_tiny_dataset(dir.path.string(), 2, 32);
+  const std::string model = tiny_model_file(dir);
+  auto r = run_cli("eval --model " + model + " --data " + data + " --perturb blur:1 --perturb jpeg:50 --json " +
+                   dir.file("e.json") + " --markdown " + dir.file("e.md"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("+blur:1+jpeg:50"), std::string::npos) << r.out;
+  const auto e = nlohmann::json::parse(std::ifstream(dir.file("e.json")));
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0]["perturb"], "blur:1+jpeg:50");
+  EXPECT_EQ(e[0]["frame"]["n"], 4);
+  std::stringstream md;
+  md << std::ifstream(dir.file("e.md")).rdbuf();
+  EXPECT_NE(md.str().find("+blur:1+jpeg:50 |"), std::string::npos) << md.str();
+  // Without --perturb the report has no such key.
+  r = run_cli("eval --model " + model + " --data " + data + " --json " + dir.file("p.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(nlohmann::json::parse(std::ifstream(dir.file("p.json")))[0].contains("perturb"));
+  // A bad spec is a usage error naming it, before any model is loaded.
+  r = run_cli("eval --model " + model + " --data " + data + " --perturb blur:99");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("perturbation 'blur:99'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << r.out;
 }
 
 /// Runs the CLI as an unprivileged user when this process is root (where no permission is denied).

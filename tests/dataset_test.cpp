@@ -84,6 +84,23 @@ TEST(Dataset, AugmentationIsSeededPerEpochAndIndex) {
   EXPECT_TRUE(torch::equal(plain.get(0, 0).image, plain.get(0, 9).image));
 }
 
+TEST(Dataset, PerturbationDegradesEveryImageTheSameWayInEveryEpoch) {
+  test::TempDir dir;
+  auto manifest = data::read_manifest(test::make_tiny_dataset(dir.path.string(), 2, 64));
+  const auto plain_opts = data::DatasetOptions().input_size(64).grid(8);
+  data::FaceDataset plain(manifest, plain_opts);
+  data::FaceDataset noisy(manifest, data::DatasetOptions(plain_opts).perturb({data::parse_perturbation("noise:20")}));
+  for (size_t i = 0; i < plain.size(); ++i) {
+    const auto a = plain.get(i, 0), b = noisy.get(i, 0);
+    EXPECT_EQ(a.label, b.label);
+    EXPECT_TRUE(torch::equal(a.patch_scores, b.patch_scores)) << "a perturbation is image only";
+    EXPECT_GT((a.image - b.image).abs().max().item<float>(), 0.05f) << "sample " << i << " not perturbed";
+    EXPECT_TRUE(torch::equal(b.image, noisy.get(i, 5).image)) << "the degradation must not change with the epoch";
+  }
+  EXPECT_FALSE(torch::equal(noisy.get(0, 0).image - plain.get(0, 0).image, noisy.get(1, 0).image - plain.get(1, 0).image))
+      << "every image gets its own noise";
+}
+
 TEST(Dataset, EpochOrderIsASeededPermutation) {
   auto o1 = data::epoch_order(100, 1, 0, true), o2 = data::epoch_order(100, 1, 0, true);
   EXPECT_EQ(o1, o2);

@@ -19,6 +19,7 @@
 #include "core/runtime.h"
 #include "data/dataset.h"
 #include "data/manifest.h"
+#include "data/perturb.h"
 #include "eval/evaluate.h"
 #include "eval/plot.h"
 #include "model/checkpoint.h"
@@ -32,6 +33,7 @@ namespace {
 struct EvalOptions {
   std::vector<std::string> models;
   std::vector<std::string> data;
+  std::vector<std::string> perturb;  // fixed degradations (data/perturb.h), applied in order
   std::string json_file, markdown_file, roc_dir;
   int64_t batch_size = 64;
   int workers = 2;
@@ -85,6 +87,10 @@ void require_writable(const std::string& file, const std::string& option) {
 int run_eval(const EvalOptions& opts) {
   require_writable(opts.json_file, "--json");
   require_writable(opts.markdown_file, "--markdown");
+  std::vector<data::Perturbation> perturbations;
+  for (const auto& spec : opts.perturb) perturbations.push_back(data::parse_perturbation(spec));
+  // The data column names the degradation: "gan-faces +blur:1".
+  const std::string perturbed = perturbations.empty() ? "" : " +" + data::perturbation_specs(perturbations);
   configure_threads(opts.threads);
   struct Cell {
     std::string model, data;
@@ -116,8 +122,9 @@ int run_eval(const EvalOptions& opts) {
       try {
         data::FaceDataset ds(*manifests[d], data::DatasetOptions()
                                                 .input_size(loaded->options.input_size())
-                                                .grid(loaded->options.grid()));
-        ProgressBar bar(fmt::format("{} on {}", model_name(model_path), data_name(opts.data[d])), ds.size());
+                                                .grid(loaded->options.grid())
+                                                .perturb(perturbations));
+        ProgressBar bar(fmt::format("{} on {}{}", model_name(model_path), data_name(opts.data[d]), perturbed), ds.size());
         auto scored = eval::score_dataset(*loaded->model, ds, opts.batch_size, opts.workers,
                                           [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
         Cell cell{model_name(model_path), data_name(opts.data[d]), eval::summarize(scored, opts.threshold),
@@ -136,7 +143,7 @@ int run_eval(const EvalOptions& opts) {
   fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", "model", "data", "n", "frameAUC", "videoAUC",
              "AP", "EER", "ACC", "mapAUC");
   for (const auto& c : cells)
-    fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", c.model, c.data, c.report.frame.n,
+    fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", c.model, c.data + perturbed, c.report.frame.n,
                pct(c.report.frame.auc), pct(c.report.video.auc), pct(c.report.frame.ap), pct(c.report.frame.eer),
                pct(c.report.frame.acc), map_auc(c));
 
@@ -146,6 +153,7 @@ int run_eval(const EvalOptions& opts) {
       auto r = c.report.to_json();
       r["model"] = c.model;
       r["data"] = c.data;
+      if (!perturbations.empty()) r["perturb"] = data::perturbation_specs(perturbations);
       j.push_back(r);
     }
     std::ofstream out(opts.json_file);
@@ -159,13 +167,13 @@ int run_eval(const EvalOptions& opts) {
        << " | map AUC |\n";
     md << "|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& c : cells)
-      md << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", c.model, c.data, c.report.frame.n,
+      md << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", c.model, c.data + perturbed, c.report.frame.n,
                         pct(c.report.frame.auc), pct(c.report.video.auc), pct(c.report.frame.ap),
                         pct(c.report.frame.eer), pct(c.report.frame.acc), map_auc(c));
     if (opts.models.size() > 1 && manifests.size() > 1) {
       // Table 2 form: one row per model (its training set), one column per test set, frame AUC, average.
       md << "\nFrame AUC (%), rows: model, columns: test set\n\n| model |";
-      for (const auto& d : opts.data) md << " " << data_name(d) << " |";
+      for (const auto& d : opts.data) md << " " << data_name(d) << perturbed << " |";
       md << " Avg |\n|---|";
       for (size_t d = 0; d < opts.data.size(); ++d) md << "---|";
       md << "---|\n";
@@ -221,6 +229,10 @@ void setup_eval(CLI::App& app) {
   auto* sub = app.add_subcommand("eval", "Evaluate models on manifests: frame/video AUC, AP, EER, accuracy, per-method AUC");
   sub->add_option("--model", opts->models, "model file (repeatable: a cross-domain matrix)")->required()->allow_extra_args(false);
   sub->add_option("--data", opts->data, "test manifest CSV (repeatable: one row each)")->required()->allow_extra_args(false);
+  sub->add_option("--perturb", opts->perturb,
+                  "degrade every image first, at the model's input size (repeatable, applied in order): blur:SIGMA, "
+                  "jpeg:QUALITY, downscale:FACTOR, noise:STD (a robustness read-out)")
+      ->allow_extra_args(false);
   sub->add_option("--json", opts->json_file, "write all reports as JSON");
   sub->add_option("--markdown", opts->markdown_file, "write a Markdown table (and the Table-2 style matrix)");
   sub->add_option("--roc", opts->roc_dir, "write ROC curve PNGs (one per model) into this directory");

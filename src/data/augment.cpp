@@ -94,7 +94,8 @@ void unsharp_mask(cv::Mat& image, double amount, double sigma) {
   sharp.convertTo(image, CV_8U);
 }
 
-/// Encodes the image as JPEG at `quality` and decodes it again.
+}  // namespace
+
 void jpeg_roundtrip(cv::Mat& image, int quality) {
   std::vector<uchar> bytes;
   if (!cv::imencode(".jpg", image, bytes, {cv::IMWRITE_JPEG_QUALITY, quality})) {
@@ -104,7 +105,7 @@ void jpeg_roundtrip(cv::Mat& image, int quality) {
   if (image.empty()) throw std::runtime_error("augment: OpenCV could not decode its own JPEG");
 }
 
-}  // namespace
+cv::Mat gaussian_blur(const cv::Mat& image, double sigma) { return gaussian(image, sigma, -1); }
 
 Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOptions& opts,
                   std::mt19937& rng) {

@@ -45,5 +45,11 @@ struct Augmented {
 Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOptions& opts,
                   std::mt19937& rng);
 
+/// The blur stage's Gaussian of standard deviation `sigma` pixels (kernel blur_kernel(sigma), borders
+/// mirrored), as a new image of the input's type.
+cv::Mat gaussian_blur(const cv::Mat& image, double sigma);
+
+/// Encodes the image as JPEG at `quality` (1..100, OpenCV's libjpeg) and decodes it again, in place.
+void jpeg_roundtrip(cv::Mat& image, int quality);
 
 }  // namespace sola::data

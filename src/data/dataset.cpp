@@ -122,6 +122,8 @@ Example FaceDataset::get(size_t index, uint64_t epoch) const {
     cv::resize(image, image, cv::Size(size, size), 0, 0, interp);
     if (!mask.empty()) cv::resize(mask, mask, cv::Size(size, size), 0, 0, cv::INTER_AREA);
   }
+  for (size_t k = 0; k < options_.perturb().size(); ++k)
+    perturb(image, options_.perturb()[k], seed_mix(seed_mix(options_.seed() ^ 0x9e7ULL, index), k));
   if (options_.augment()) {
     std::mt19937 rng(static_cast<uint32_t>(seed_mix(seed_mix(options_.seed(), epoch), index)));
     auto out = augment(image, mask, options_.augment_options(), rng);

@@ -3,7 +3,8 @@
 // SampleSource of the OpenCV build; data/sample_source.h has the batch loader).
 //
 // A sample is read from its manifest row, resized to the model's input, optionally augmented
-// (seeded per (seed, epoch, index), so a run and its resumption see the same pixels), scaled to
+// (seeded per (seed, epoch, index), so a run and its resumption see the same pixels) or degraded on
+// purpose (DatasetOptions::perturb, for robustness read-outs), scaled to
 // [0, 1] RGB; its mask (if any) goes through the same geometry and becomes [G, G] patch scores
 // (AVG(m_ij) of Sec. 3.4).
 #include <cstdint>
@@ -16,6 +17,7 @@
 
 #include "data/augment.h"
 #include "data/manifest.h"
+#include "data/perturb.h"
 #include "data/sample_source.h"
 #include "data/self_blend.h"
 
@@ -36,6 +38,9 @@ struct DatasetOptions {
   /// drawn at random. The epoch keeps its size and class balance.
   TORCH_ARG(double, pseudo_fake_share) = 0.0;
   TORCH_ARG(SelfBlendOptions, self_blend) = {};
+  /// Fixed degradations applied, in order, to every image at the input size before any augmentation
+  /// (robustness read-outs: `sola eval --perturb`); the noise is seeded by (seed, index), not the epoch.
+  TORCH_ARG(std::vector<Perturbation>, perturb) = {};
 };
 
 class FaceDataset : public SampleSource {

@@ -99,7 +99,7 @@ if [ ! -f "$KEEP/sharpness.json" ] && [ -f "$GAN_CROPS.prepare.json" ]; then
 fi
 # shellcheck disable=SC2046
 /usr/bin/python3 scripts/make_results.py "$KEEP" --gan "$KEEP/gan-faces-crops.prepare.json" --longrun models/longrun \
-  --sharpness "$KEEP/sharpness.json" \
+  --sharpness "$KEEP/sharpness.json" --robustness "$KEEP/robustness.json" \
   --recipe results/recipe \
   --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
   --pseudo $(done_runs "${PSEUDO[@]}") > docs/RESULTS.md.tmp

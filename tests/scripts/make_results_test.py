@@ -4,6 +4,7 @@ results scripts keep (results/dfdc, results/recipe, models/longrun), every figur
 
     tests/scripts/make_results_test.py SOURCE_DIR
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -79,9 +80,17 @@ def main():
         json.dump([{"data": d, "label": l, "n": 100, "median": m, "q1": m - 1, "q3": m + 1, "size": 128}
                    for d, l, m in (("train", 0, 10.0), ("train", 1, 8.0), ("gan-faces", 0, 22.0), ("gan-faces", 1, 21.5))],
                   open(sharp, "w"))
+        # The robustness read-out of a shipped model (scripts/robustness.sh): blur lifts gan-faces.
+        shipped = os.path.join(tmp, "shipped.pt")
+        open(shipped, "wb").write(b"weights")
+        rob = os.path.join(tmp, "robustness.json")
+        rob_rows = [{"perturb": p, "data": d, "auc": a, "map_auc": m} for p, d, a, m in (
+            ("none", "test", 0.90, 0.80), ("none", "gan", 0.40, 0.42), ("blur:1", "test", 0.85, 0.70),
+            ("blur:1", "gan", 0.52, 0.55), ("jpeg:50", "test", 0.88, None), ("jpeg:50", "gan", 0.41, None))]
+        json.dump({"model": shipped, "sha256": hashlib.sha256(b"weights").hexdigest(), "rows": rob_rows}, open(rob, "w"))
         out = subprocess.run(
             [sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc, "--longrun", longrun,
-             "--sharpness", sharp, "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
+             "--sharpness", sharp, "--robustness", rob, "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
              "--tried", "--pseudo"], capture_output=True, text=True)
         expect(out.returncode == 0, f"make_results.py failed: {out.stderr}")
         text = out.stdout
@@ -120,6 +129,12 @@ def main():
                "recipe: SOLA against the baseline, the SOLA row chosen on dfdc/val")
         expect("Best so far: dfdc/val" in text and "The run stops when neither has improved over 5 epochs or at" in text,
                "long run: where it stands against the stop rule")
+        expect("## Robustness of the shipped model" in text and "| blur:1 | 85.00 (-5.00) | 52.00 (+12.00) | 55.00 (+13.00) |" in text
+               and "| jpeg:50 | 88.00 (-2.00) | 41.00 (+1.00) | – |" in text and "| none | 90.00 | 40.00 | 42.00 |" in text,
+               "robustness: one row per degradation with its difference against none")
+        expect("Blurring the finest detail away moves gan-faces from 40.00 to at most 52.00 (`blur:1`), while dfdc/test "
+               "goes from 90.00 to 85.00 there. The GAN faces score better" in text and "rerun `scripts/robustness.sh`" not in text,
+               "robustness: what blur does to the GAN faces, read from the figures")
         expect("The run stopped itself before epoch 4 (`sola train`, metrics.jsonl): early stop (patience 5): no validation "
                "frame AUC has improved over the last 5 epochs: val 0.7500 at epoch 2." in text,
                "long run: the stop line of early stopping, quoted")
@@ -130,6 +145,12 @@ def main():
                "class (-20%)" in text and "the gan-faces crops are 2.1x as sharp as either DFDC class and equally sharp in both of theirs: three in four lie "
                "beyond three in four of DFDC's crops (gan-faces' lower quartile 20.5 above DFDC's upper quartile 11.0)" in text,
                "long run: the measured sharpness of the training and gan-faces crops")
+        # A model shipped after the robustness read-out: the section says it is stale.
+        open(shipped, "wb").write(b"other weights")
+        stale = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,
+                                "--robustness", rob, "--main", "sola_supervised"], capture_output=True, text=True)
+        expect(stale.returncode == 0 and f"The read-out below is of an earlier `{shipped}`: rerun `scripts/robustness.sh`."
+               in stale.stdout, f"robustness: a stale read-out is said to be stale: {stale.stderr[-300:]}")
         # A run named but missing is an error naming it, not a silent gap.
         bad = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,
                               "--main", "no_such_run"], capture_output=True, text=True)

@@ -30,6 +30,7 @@
 #include "core/error.h"
 #include "data/image.h"
 #include "data/manifest.h"
+#include "data/perturb.h"
 #include "data/video.h"
 #include "model/checkpoint.h"
 #include "test_util.h"
@@ -550,6 +551,16 @@ const std::vector<Row>& rows() {
                             w.release();
                           },
                           "video has no frames"));
+    // ---- robustness degradations (sola eval --perturb) ----
+    auto perturb_row = [](std::string test, std::string spec, std::string expect) {
+      return Row{std::move(test), "`parse_perturbation` (`sola eval --perturb`)", "`" + spec + "`", std::move(expect), "",
+                 [spec](const fs::path&) { return Case{[spec] { data::parse_perturbation(spec); }, {"'" + spec + "'"}}; }};
+    };
+    t.push_back(perturb_row("PerturbOk", "blur:1.5", ""));
+    t.push_back(perturb_row("PerturbUnknownKind", "sharpen:1", "expected blur:SIGMA"));
+    t.push_back(perturb_row("PerturbNotANumber", "jpeg:high", "is not a finite number"));
+    t.push_back(perturb_row("PerturbOverflow", "blur:1e400", "is not a finite number"));
+    t.push_back(perturb_row("PerturbOutOfRange", "downscale:1", "out of range"));
     return t;
   }();
   return table;

@@ -51,7 +51,7 @@ Perturbation parse_perturbation(const std::string& spec) {
     used = 0;
   }
   if (text.empty() || used != text.size() || !std::isfinite(value))
-    throw ConfigError(fmt::format("perturbation '{}': '{}' is not a number; {}", spec, text, kForms));
+    throw ConfigError(fmt::format("perturbation '{}': '{}' is not a finite number; {}", spec, text, kForms));
   bool ok = false;
   switch (kind->kind) {
     case Perturbation::Kind::Jpeg: ok = value >= 1 && value <= 100 && value == std::floor(value); break;

@@ -17,15 +17,25 @@
 #                                 step) and the log into models/longrun/ (about 12 MB: commit it)
 # Run it in the background with `nice -n 19`; kill it any time: checkpoints are written every 100
 # steps and at each epoch's end.
+#   VARIANT=resnet18 scripts/long_run.sh [--readout|--save]
+#                                 the baseline's long run: the plain ResNet18 (classifier BCE) with the
+#                                 same recipe and stopping rule, in runs/long-resnet18 and
+#                                 models/longrun-resnet18, given the same compute as SOLA's 50 epochs: its
+#                                 step is cheaper (results/recipe/costs.json), so it gets that many more
+#                                 epochs. Never shipped.
 #   RUNS (default runs/long), SOLA_DATA (../shared/data), SOLA_BIN (./build/sola: use a copy so that
 #   rebuilds do not touch the running binary), THREADS (2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-runs/long}
+VARIANT=${VARIANT:-sola}
+case $VARIANT in
+  sola) RUNS=${RUNS:-runs/long}; STATE=models/longrun ;;
+  resnet18) RUNS=${RUNS:-runs/long-resnet18}; STATE=models/longrun-resnet18 ;;
+  *) echo "long_run.sh: unknown VARIANT '$VARIANT' (sola or resnet18)" >&2; exit 2 ;;
+esac
 DATA=${SOLA_DATA:-../shared/data}
 SOLA=${SOLA_BIN:-./build/sola}
 THREADS=${THREADS:-2}
-STATE=models/longrun
 # The recipe. 128 px and G = 8: the size at which the CPU makes 50 epochs of 22,000 crops possible
 # over a few sittings (input sizes must be multiples of 16 G for the LEM grid: 128 or 256).
 RECIPE=(--set input_size=128 --set grid=8 --set epochs=50 --set batch_size=32 --set lr=1e-3
@@ -33,6 +43,17 @@ RECIPE=(--set input_size=128 --set grid=8 --set epochs=50 --set batch_size=32 --
         --set loss=supervised
         --set precision=bf16 --set seed=0 --set checkpoint_every=100 --set workers=2
         --set patience=5)  # stop when neither validation AUC has improved over the last 5 epochs
+if [ "$VARIANT" = resnet18 ]; then
+  # The same compute as SOLA's 50 epochs: 50 x (the baseline's images per second / SOLA's), from the
+  # training step of each measured once (results/recipe/costs.json, scripts/recipe_dfdc.sh).
+  epochs=$(/usr/bin/python3 - results/recipe/costs.json <<'PY'
+import json, sys
+ips = {(r["variant"], r["size"], r["grid"]): r["img_s"] for r in map(json.loads, filter(str.strip, open(sys.argv[1])))}
+print(round(50 * ips[("resnet18", 128, 8)] / ips[("sola-r18", 128, 8)]))
+PY
+)
+  RECIPE+=(--variant resnet18 --set loss=classifier --set epochs="$epochs")
+fi
 TRAIN=(--train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv")
 . scripts/eval_sets.sh  # the pseudo-forgery validation set and the gan-faces crops
 
@@ -87,6 +108,7 @@ if [ "${1:-}" = "--readout" ]; then
 fi
 
 if [ "${1:-}" = "--ship" ]; then
+  [ "$VARIANT" = sola ] || { echo "long_run.sh: the $VARIANT baseline is not shipped (--readout reads it out)" >&2; exit 2; }
   # Ships a checkpoint (default RUNS/best.pt, the best on dfdc/val so far) as models/sola-dfdc.pt with its
   # model card (scripts/ship_model.sh), from a copy in RUNS-ship/ (the run may replace best.pt meanwhile),
   # and appends its read-out to models/longrun/evals.jsonl.

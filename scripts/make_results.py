@@ -409,6 +409,89 @@ def write_robustness(w, rob):
         w("")
 
 
+def write_curve(w, epochs, stops, max_epochs):
+    """A long run's learning curve: one row per epoch, its hours, where it stands against the stop rule."""
+    if not epochs:
+        return
+    w("| epoch | train loss | val frame AUC | pseudo-val frame AUC | train img/s | data wait | minutes |")
+    w("|---|---|---|---|---|---|---|")
+    for l in epochs:
+        pv = l.get("val_extra", {}).get("pseudo", {}).get("frame", {}).get("auc")
+        wait = l.get("data_wait_share")
+        w(f"| {l['epoch']} | {l['train_loss']:.4f} | {pct(l['val']['frame']['auc'])} | {pct(pv)} | "
+          f"{l['train_images_per_second']:.1f} | {'–' if wait is None else f'{100 * wait:.1f}%'} | "
+          f"{l['train_seconds'] / 60:.0f} |")
+    w("")
+    hours = sum(l["train_seconds"] for l in epochs) / 3600
+    w(f"{len(epochs)} epochs so far, {hours:.1f} hours of training loop (wall time, on 2 shared cores).")
+    w("")
+    # The stop rule of the issue: neither validation AUC has improved over the last 5 epochs.
+    def best_of(key):
+        scored = [(key(l), l["epoch"]) for l in epochs if key(l) is not None]
+        return max(scored, key=lambda t: (t[0], -t[1])) if scored else (None, None)
+    val_best, val_ep = best_of(lambda l: l["val"]["frame"]["auc"])
+    pv_best, pv_ep = best_of(lambda l: l.get("val_extra", {}).get("pseudo", {}).get("frame", {}).get("auc"))
+    last = epochs[-1]["epoch"]
+    since = [last - e for e in (val_ep, pv_ep) if e is not None]
+    w(f"Best so far: dfdc/val {pct(val_best)} at epoch {val_ep}, pseudo-val {pct(pv_best)} at epoch {pv_ep} "
+      f"({last - val_ep} and {last - pv_ep} epochs ago). The run stops when neither has improved over 5 epochs "
+      f"or at {max_epochs} epochs: " +
+      ("that point is reached." if since and min(since) >= 5 else "not yet.") )
+    w("")
+    if stops:
+        w(f"The run stopped itself before epoch {stops[-1]['epoch'] + 1} (`sola train`, metrics.jsonl): "
+          f"{stops[-1]['reason']}.")
+        w("")
+
+
+def write_longrun_baseline(w, folder, sola_epochs, sola_evals):
+    """The ResNet18 baseline's long run (VARIANT=resnet18 scripts/long_run.sh) against SOLA's at equal compute."""
+    metrics = os.path.join(folder, "metrics.jsonl")
+    if not os.path.exists(metrics):
+        return
+    log = load_jsonl(metrics)
+    epochs = epochs_of(log)
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    evals_path = os.path.join(folder, "evals.jsonl")
+    evals = load_jsonl(evals_path) if os.path.exists(evals_path) else []
+    w("### The ResNet18 baseline at equal compute")
+    w("")
+    w(f"The plain ResNet18 (classifier BCE) on the same crops with the same recipe, validation sets and stopping rule, "
+      f"given the compute of SOLA's 50 epochs: its training step is cheaper (results/recipe/costs.json), so it gets "
+      f"{cfg['train']['epochs']} epochs (`VARIANT=resnet18 scripts/long_run.sh`, carried from sitting to sitting through "
+      f"`{folder}`).")
+    w("")
+    w("```sh")
+    w(open(os.path.join(folder, "command.txt")).read().strip())
+    w("```")
+    w("")
+    write_curve(w, epochs, [l for l in log if l.get("type") == "stop"], cfg["train"]["epochs"])
+    sola_hours = sum(l["train_seconds"] for l in sola_epochs) / 3600
+    if epochs:
+        hours = sum(l["train_seconds"] for l in epochs) / 3600
+        w(f"Compute so far: the baseline {len(epochs)} epochs in {hours:.1f} hours, SOLA {len(sola_epochs)} epochs in "
+          f"{sola_hours:.1f} hours (wall time on shared cores: a guide; the budget is set in epochs from the measured step costs).")
+        w("")
+    read = [e for e in evals if e.get("test") is not None and e.get("gan") is not None]
+    shipped = [e for e in sola_evals if e.get("shipped") and e.get("test") is not None and e.get("gan") is not None]
+    if read:
+        w("| checkpoint | epoch | val | pseudo-val | **dfdc/test** | **gan-faces** |")
+        w("|---|---|---|---|---|---|")
+        for e in read:
+            w(f"| {e['checkpoint']} | {e['epoch']} | {pct(e.get('val'))} | {pct(e.get('pseudo_val'))} | {pct(e['test'])} | "
+              f"{pct(e['gan'])} |")
+        w("")
+    if read and shipped:
+        b, s_ = read[-1], shipped[-1]
+        dt, dg = 100 * (s_["test"] - b["test"]), 100 * (s_["gan"] - b["gan"])
+        def side(d):
+            return "ahead" if d > 0 else "behind" if d < 0 else "level"
+        w(f"SOLA's shipped model (epoch {s_['epoch']}) against the baseline's best so far (epoch {b['epoch']}): dfdc/test "
+          f"{pct(s_['test'])} against {pct(b['test'])} ({dt:+.2f}: {side(dt)}), gan-faces {pct(s_['gan'])} against "
+          f"{pct(b['gan'])} ({dg:+.2f}: {side(dg)}).")
+        w("")
+
+
 def write_longrun(w, longrun, sharpness=None):
     """The long run's section; `sharpness`: the rows of scripts/sharpness.py, when measured."""
     metrics = os.path.join(longrun, "metrics.jsonl")
@@ -437,36 +520,7 @@ def write_longrun(w, longrun, sharpness=None):
     w(cmd)
     w("```")
     w("")
-    if epochs:
-        w("| epoch | train loss | val frame AUC | pseudo-val frame AUC | train img/s | data wait | minutes |")
-        w("|---|---|---|---|---|---|---|")
-        for l in epochs:
-            pv = l.get("val_extra", {}).get("pseudo", {}).get("frame", {}).get("auc")
-            wait = l.get("data_wait_share")
-            w(f"| {l['epoch']} | {l['train_loss']:.4f} | {pct(l['val']['frame']['auc'])} | {pct(pv)} | "
-              f"{l['train_images_per_second']:.1f} | {'–' if wait is None else f'{100 * wait:.1f}%'} | "
-              f"{l['train_seconds'] / 60:.0f} |")
-        w("")
-        hours = sum(l["train_seconds"] for l in epochs) / 3600
-        w(f"{len(epochs)} epochs so far, {hours:.1f} hours of training loop (wall time, on 2 shared cores).")
-        w("")
-        # The stop rule of the issue: neither validation AUC has improved over the last 5 epochs.
-        def best_of(key):
-            scored = [(key(l), l["epoch"]) for l in epochs if key(l) is not None]
-            return max(scored, key=lambda t: (t[0], -t[1])) if scored else (None, None)
-        val_best, val_ep = best_of(lambda l: l["val"]["frame"]["auc"])
-        pv_best, pv_ep = best_of(lambda l: l.get("val_extra", {}).get("pseudo", {}).get("frame", {}).get("auc"))
-        last = epochs[-1]["epoch"]
-        since = [last - e for e in (val_ep, pv_ep) if e is not None]
-        w(f"Best so far: dfdc/val {pct(val_best)} at epoch {val_ep}, pseudo-val {pct(pv_best)} at epoch {pv_ep} "
-          f"({last - val_ep} and {last - pv_ep} epochs ago). The run stops when neither has improved over 5 epochs "
-          f"or at {t['epochs']} epochs: " +
-          ("that point is reached." if since and min(since) >= 5 else "not yet.") )
-        w("")
-        if stops:
-            w(f"The run stopped itself before epoch {stops[-1]['epoch'] + 1} (`sola train`, metrics.jsonl): "
-              f"{stops[-1]['reason']}.")
-            w("")
+    write_curve(w, epochs, stops, t["epochs"])
     if evals:
         w("Read-outs of the checkpoints shipped or considered (frame AUC %):")
         w("")
@@ -496,6 +550,7 @@ def write_longrun(w, longrun, sharpness=None):
               "takes sharpness away as a cue (`blur`, `sharpen`, `blur_sharpen`; the recipe table reads out what each does to the GAN faces), the input size that keeps the noise residuals (`size_256`), "
               "and training data with whole-face synthesis, which DFDC does not have.")
             w("")
+    write_longrun_baseline(w, longrun.rstrip("/") + "-resnet18", epochs, evals)
 
 
 def main():

@@ -76,6 +76,16 @@ def main():
             {"checkpoint": "runs/long/best.pt", "epoch": 2, "val": 0.75, "pseudo_val": 0.6, "test": 0.74, "gan": 0.52}) + "\n" +
             json.dumps({"checkpoint": "runs/long-ship/best.pt", "epoch": 3, "val": 0.76, "pseudo_val": 0.6, "test": 0.75,
                         "gan": 0.51, "gan_map": 0.56, "shipped": True}) + "\n")
+        # The ResNet18 baseline's long run beside it (VARIANT=resnet18 scripts/long_run.sh).
+        baseline = longrun + "-resnet18"
+        os.makedirs(baseline)
+        write_run(tmp, "lrb", 0.70, arch="resnet", pseudo=True)
+        for f in ("config.json", "metrics.jsonl"):
+            os.rename(os.path.join(tmp, "lrb", f), os.path.join(baseline, f))
+        open(os.path.join(baseline, "command.txt"), "w").write("sola train --variant resnet18 --out runs/long-resnet18\n")
+        open(os.path.join(baseline, "evals.jsonl"), "w").write(json.dumps(
+            {"checkpoint": "runs/long-resnet18/best.pt", "epoch": 2, "val": 0.70, "pseudo_val": 0.5, "test": 0.78,
+             "gan": 0.49}) + "\n")
         sharp = os.path.join(tmp, "sharpness.json")
         json.dump([{"data": d, "label": l, "n": 100, "median": m, "q1": m - 1, "q3": m + 1, "size": 128}
                    for d, l, m in (("train", 0, 10.0), ("train", 1, 8.0), ("gan-faces", 0, 22.0), ("gan-faces", 1, 21.5))],
@@ -145,6 +155,12 @@ def main():
                "class (-20%)" in text and "the gan-faces crops are 2.1x as sharp as either DFDC class and equally sharp in both of theirs: three in four lie "
                "beyond three in four of DFDC's crops (gan-faces' lower quartile 20.5 above DFDC's upper quartile 11.0)" in text,
                "long run: the measured sharpness of the training and gan-faces crops")
+        expect("### The ResNet18 baseline at equal compute" in text and "sola train --variant resnet18 --out runs/long-resnet18" in text
+               and "| runs/long-resnet18/best.pt | 2 | 70.00 | 50.00 | 78.00 | 49.00 |" in text,
+               "long run: the baseline's curve and read-out")
+        expect("SOLA's shipped model (epoch 3) against the baseline's best so far (epoch 2): dfdc/test 75.00 against 78.00 "
+               "(-3.00: behind), gan-faces 51.00 against 49.00 (+2.00: ahead)." in text,
+               "long run: SOLA against the baseline at equal compute, each side said")
         # A model shipped after the robustness read-out: the section says it is stale.
         open(shipped, "wb").write(b"other weights")
         stale = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,

@@ -14,7 +14,9 @@
 #   scripts/long_run.sh --ship [CKPT]     ships CKPT (RUNS/best.pt) as models/sola-dfdc.pt with its model card
 #                                 (scripts/ship_model.sh) and appends its read-out to evals.jsonl
 #   scripts/long_run.sh --save    writes the compact state of RUNS/last.pt (its position: epoch and
-#                                 step) and the log into models/longrun/ (about 12 MB: commit it)
+#                                 step) and the log into models/longrun/ (about 12 MB: commit it); once
+#                                 the run has stopped itself (patience: a stop line in its log), the log
+#                                 alone, and the state is removed: the run has ended, a later start says so
 # Run it in the background with `nice -n 19`; kill it any time: checkpoints are written every 100
 # steps and at each epoch's end.
 #   VARIANT=resnet18 scripts/long_run.sh [--readout|--save]
@@ -57,11 +59,27 @@ fi
 TRAIN=(--train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv")
 . scripts/eval_sets.sh  # the pseudo-forgery validation set and the gan-faces crops
 
+# The reason a run's log gives for its early stop (`sola train` with patience), or nothing.
+stop_reason() {  # METRICS_JSONL
+  [ -f "$1" ] || return 0
+  /usr/bin/python3 -c 'import json, sys
+stops = [l for l in map(json.loads, filter(str.strip, open(sys.argv[1]))) if l.get("type") == "stop"]
+print(stops[-1]["reason"] if stops else "")' "$1"
+}
+
 if [ "${1:-}" = "--save" ]; then
   [ -f "$RUNS/last.pt" ] || { echo "long_run.sh: no $RUNS/last.pt to save" >&2; exit 1; }
   mkdir -p "$STATE"
-  "$SOLA" export --model "$RUNS/last.pt" --out "$STATE/state.pt" --format sola --half --keep-train-state \
-    --note "long run state (scripts/long_run.sh)" > "$STATE/export.json"
+  ended=$(stop_reason "$RUNS/metrics.jsonl")
+  if [ -n "$ended" ]; then
+    # The run has ended by its stopping rule: nothing is left to continue, so its log is kept and its
+    # compact state removed (its best weights are what --ship ships; commit the removal).
+    rm -f "$STATE/state.pt" "$STATE/export.json"
+    echo "long_run.sh: the run has ended ($ended); its log is saved and $STATE/state.pt removed" >&2
+  else
+    "$SOLA" export --model "$RUNS/last.pt" --out "$STATE/state.pt" --format sola --half --keep-train-state \
+      --note "long run state (scripts/long_run.sh)" > "$STATE/export.json"
+  fi
   cp "$RUNS/metrics.jsonl" "$STATE/metrics.jsonl"
   cp "$RUNS/config.json" "$STATE/config.json"
   printf '%s\n' "$(cat "$RUNS.command.txt")" > "$STATE/command.txt"
@@ -126,6 +144,10 @@ fi
 PSEUDO_MANIFEST=$(pseudo_val_manifest)
 mkdir -p "$RUNS"
 how=()
+if [ ! -f "$RUNS/last.pt" ] && [ ! -f "$STATE/state.pt" ] && [ -n "$(stop_reason "$STATE/metrics.jsonl")" ]; then
+  echo "long_run.sh: the $VARIANT long run has ended: $(stop_reason "$STATE/metrics.jsonl")" >&2
+  exit 0
+fi
 if [ -f "$RUNS/last.pt" ]; then
   how=(--resume)
 elif [ -f "$STATE/state.pt" ]; then

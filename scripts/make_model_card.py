@@ -55,6 +55,10 @@ class Card:
         c = load(card)
         self.ckpt_info, self.info, self.export = c["checkpoint_info.json"], c["info.json"], c["export.json"]
         self.epochs, self.command, self.quick = c["epochs.jsonl"], c["command.txt"], c["quickstart.jsonl"]
+        # Optional: the robustness read-out of this model (scripts/robustness.sh copies it here; shipping
+        # a new model replaces the folder, so a stale one cannot stay).
+        rob = os.path.join(card, "robustness.json")
+        self.robustness = json.load(open(rob)) if os.path.exists(rob) else None
         self.cfg = self.info["config"]
         self.meta = self.info["metadata"]
         self.train = self.ckpt_info["metadata"]["train"]
@@ -101,6 +105,30 @@ class Card:
                 f"{test['fake_mean_peak']:.3f} against {test['real_mean_peak']:.3f} for DFDC's reals (`dfdc/test`): "
                 "a face generated whole has no blending boundary or local inconsistency for them to find" +
                 (", and a sharp photograph raises them more." if gan["real_mean_peak"] > gan["fake_mean_peak"] else "."))
+
+    def robustness_sentence(self):
+        """What each degradation of scripts/robustness.sh costs on dfdc/test, from robustness.json."""
+        if not self.robustness:
+            return ""
+        auc = {(r["perturb"], r["data"]): r["auc"] for r in self.robustness["rows"]}
+        ref = auc.get(("none", "test"))
+        if ref is None:
+            return ""
+        words = {"jpeg": "JPEG at quality {}", "blur": "a Gaussian blur of {} px", "downscale": "downscaling to {}x and back",
+                 "noise": "Gaussian noise of {} grey levels"}
+        costs = []
+        for (p, d), v in auc.items():
+            if d != "test" or p == "none":
+                continue
+            kind, value = p.split(":", 1)
+            costs.append(f"{words.get(kind, kind + ' {}').format(value)} {pct(v)} ({100 * (v - ref):+.2f})")
+        worst = min((v for (p, d), v in auc.items() if d == "test" and p != "none"), default=ref)
+        text = (f"On `dfdc/test` (frame AUC {pct(ref)} as given), every image degraded the same way first "
+                f"(`scripts/robustness.sh`, at the model's {self.cfg['input_size']} px input): " + "; ".join(costs) + ".")
+        if ref - worst >= 0.10:
+            text += (" What it learned to call fake lives in the finest detail of the face: re-encoded, resized or noisy "
+                     "copies (uploads, screenshots, re-compressed videos) can score near chance.")
+        return text
 
     def quick_scores(self):
         by = {os.path.basename(q["path"]).split(".")[0]: q for q in self.quick}
@@ -219,6 +247,9 @@ def write_card(k):
       "datasets (FaceForensics++, Celeb-DF), on heavy compression, and on faces unlike DFDC's actors.")
     w(f"- **A CPU-sized training.** {epoch} epochs from scratch on {images:,} crops of one dataset; the paper starts from "
       "ImageNet weights and trains 50 epochs at 256 px. Treat its scores as a screening signal, not as evidence.")
+    rob = k.robustness_sentence()
+    if rob:
+        w(f"- **Degraded images.** {rob}")
     w("- **Scores are not calibrated.** The threshold 0.5 is arbitrary; pick one on data like yours (`--threshold`).")
     w(f"- **Low resolution.** Faces are resized to {cfg['input_size']} x {cfg['input_size']}, so small artefacts are "
       f"lost, and the anomaly maps are {cfg['grid']} x {cfg['grid']}.")

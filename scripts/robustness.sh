@@ -4,7 +4,8 @@
 # loss, JPEG, noise; at the model's input size). A read-out, never a choice: it says how much of the
 # model's AUC rests on the finest detail, and whether the gan-faces crops, 2.2x as sharp as DFDC's
 # (results/dfdc/sharpness.json), score differently once that excess detail is blurred away.
-#   scripts/robustness.sh [MODEL]   (default models/sola-dfdc.pt) -> results/dfdc/robustness.json
+#   scripts/robustness.sh [MODEL]   (default models/sola-dfdc.pt) -> results/dfdc/robustness.json (and,
+#                                   for the shipped model, models/card/robustness.json: its model card)
 # Resumable: each degradation's evaluation is kept in runs/robustness/SHA/ (SHA: the model file's
 # sha256, so that a newly shipped model is read out anew).
 #   SOLA_BIN (./build/sola), SOLA_DATA (../shared/data), THREADS (2)
@@ -46,3 +47,11 @@ for p in perturbs:
 json.dump({"model": model, "sha256": sha, "rows": rows}, open(out, "w"), indent=1)
 print(f"wrote {out}", file=sys.stderr)
 PY
+# The shipped model's read-out also goes into its model card ("What it is not good at"): shipping a new
+# model replaces models/card, so the card never quotes another model's figures.
+if [ "$(realpath "$MODEL")" = "$(realpath models/sola-dfdc.pt)" ] && [ -d models/card ]; then
+  cp "$OUT" models/card/robustness.json
+  /usr/bin/python3 scripts/make_model_card.py models/card --readme README.md > models/README.md.tmp
+  mv models/README.md.tmp models/README.md
+  echo "robustness.sh: models/card/robustness.json and models/README.md updated (commit them)" >&2
+fi

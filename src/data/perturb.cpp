@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
+#include "core/parse.h"
 #include "data/augment.h"
 
 namespace sola::data {
@@ -16,13 +18,12 @@ namespace {
 struct KindInfo {
   Perturbation::Kind kind;
   const char* name;
-  double min, max;  // accepted values: (min, max] for blur, downscale's (0, 1), jpeg's [1, 100]
 };
 constexpr KindInfo kKinds[] = {
-    {Perturbation::Kind::Blur, "blur", 0, 8},
-    {Perturbation::Kind::Jpeg, "jpeg", 1, 100},
-    {Perturbation::Kind::Downscale, "downscale", 0, 1},
-    {Perturbation::Kind::Noise, "noise", 0, 64},
+    {Perturbation::Kind::Blur, "blur"},
+    {Perturbation::Kind::Jpeg, "jpeg"},
+    {Perturbation::Kind::Downscale, "downscale"},
+    {Perturbation::Kind::Noise, "noise"},
 };
 
 const KindInfo& info(Perturbation::Kind kind) {
@@ -43,20 +44,16 @@ Perturbation parse_perturbation(const std::string& spec) {
   if (colon == std::string::npos || kind == std::end(kKinds))
     throw ConfigError(fmt::format("perturbation '{}': {}", spec, kForms));
   const std::string text = spec.substr(colon + 1);
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (text.empty() || used != text.size() || !std::isfinite(value))
+  const std::optional<double> parsed = parse_double(text);
+  if (!parsed || !std::isfinite(*parsed))
     throw ConfigError(fmt::format("perturbation '{}': '{}' is not a finite number; {}", spec, text, kForms));
+  const double value = *parsed;
   bool ok = false;
   switch (kind->kind) {
+    case Perturbation::Kind::Blur: ok = value > 0 && value <= 8; break;
     case Perturbation::Kind::Jpeg: ok = value >= 1 && value <= 100 && value == std::floor(value); break;
     case Perturbation::Kind::Downscale: ok = value > 0 && value < 1; break;
-    default: ok = value > kind->min && value <= kind->max; break;
+    case Perturbation::Kind::Noise: ok = value > 0 && value <= 64; break;
   }
   if (!ok) throw ConfigError(fmt::format("perturbation '{}': {} out of range; {}", spec, text, kForms));
   return {kind->kind, value};

@@ -19,6 +19,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "core/error.h"
+#include "core/parse.h"
 #include "core/runtime.h"
 #include "data/video.h"
 #include "detect/heatmap.h"
@@ -233,16 +234,10 @@ bool parse_flag(const std::string& key, const std::string& value) {
 }
 
 double parse_threshold(const std::string& value) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != value.size() || !(v >= 0 && v <= 1))
+  const std::optional<double> v = parse_double(value);
+  if (!v || !(*v >= 0 && *v <= 1))
     throw HttpError{400, "option threshold='" + printable(value, 40) + "': expected a number in [0, 1]"};
-  return v;
+  return *v;
 }
 
 /// Rejects options nobody reads (a typo such as heatmaps=1 would otherwise be ignored silently).

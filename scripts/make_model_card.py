@@ -115,7 +115,7 @@ class Card:
         if ref is None:
             return ""
         words = {"jpeg": "JPEG at quality {}", "blur": "a Gaussian blur of {} px", "downscale": "downscaling to {}x and back",
-                 "noise": "Gaussian noise of {} grey levels"}
+                 "noise": "Gaussian noise of {} grey levels", "sharpen": "an unsharp mask of amount {}"}
         costs = []
         for (p, d), v in auc.items():
             if d != "test" or p == "none":

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The robustness read-out of the shipped model (docs/RESULTS.md, "Robustness"): dfdc/test and the
 # gan-faces crops scored again with each fixed degradation of `sola eval --perturb` (blur, resolution
-# loss, JPEG, noise; at the model's input size). A read-out, never a choice: it says how much of the
-# model's AUC rests on the finest detail, and whether the gan-faces crops, 2.2x as sharp as DFDC's
-# (results/dfdc/sharpness.json), score differently once that excess detail is blurred away.
+# loss, JPEG, noise, and the other way sharpening; at the model's input size). A read-out, never a
+# choice: it says how much of the model's AUC rests on the finest detail, whether the gan-faces crops,
+# 2.2x as sharp as DFDC's (results/dfdc/sharpness.json), score differently once that excess detail is
+# blurred away, and whether DFDC's own fakes get harder to tell once their crops are made as sharp.
 #   scripts/robustness.sh [MODEL]   (default models/sola-dfdc.pt) -> results/dfdc/robustness.json (and,
 #                                   for the shipped model, models/card/robustness.json: its model card)
 # Resumable: each degradation's evaluation is kept in runs/robustness/SHA/ (SHA: the model file's
@@ -23,7 +24,7 @@ SHA=$(sha256sum "$MODEL" | cut -c1-64)
 CACHE=runs/robustness/${SHA:0:16}
 mkdir -p "$CACHE" "$(dirname "$OUT")"
 # none first: the reference every other row is read against.
-PERTURBS=(none blur:0.5 blur:1 blur:1.5 downscale:0.5 jpeg:50 noise:4)
+PERTURBS=(none blur:0.5 blur:1 blur:1.5 downscale:0.5 jpeg:50 noise:4 sharpen:1 sharpen:2)
 for p in "${PERTURBS[@]}"; do
   f=$CACHE/$p.json
   [ -f "$f" ] && continue

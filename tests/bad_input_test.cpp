@@ -557,7 +557,7 @@ const std::vector<Row>& rows() {
                  [spec](const fs::path&) { return Case{[spec] { data::parse_perturbation(spec); }, {"'" + spec + "'"}}; }};
     };
     t.push_back(perturb_row("PerturbOk", "blur:1.5", ""));
-    t.push_back(perturb_row("PerturbUnknownKind", "sharpen:1", "expected blur:SIGMA"));
+    t.push_back(perturb_row("PerturbUnknownKind", "emboss:1", "expected blur:SIGMA"));
     t.push_back(perturb_row("PerturbNotANumber", "jpeg:high", "is not a finite number"));
     t.push_back(perturb_row("PerturbOverflow", "blur:1e400", "is not a finite number"));
     t.push_back(perturb_row("PerturbOutOfRange", "downscale:1", "out of range"));

@@ -46,6 +46,8 @@ TEST(Perturb, ParsesEachKindAndPrintsItBack) {
   EXPECT_EQ(parse_perturbation("jpeg:70").kind, Perturbation::Kind::Jpeg);
   EXPECT_EQ(parse_perturbation("downscale:0.5").spec(), "downscale:0.5");
   EXPECT_EQ(parse_perturbation("noise:8").kind, Perturbation::Kind::Noise);
+  EXPECT_EQ(parse_perturbation("sharpen:2").kind, Perturbation::Kind::Sharpen);
+  EXPECT_EQ(parse_perturbation("sharpen:0.5").spec(), "sharpen:0.5");
   EXPECT_EQ(data::perturbation_specs({parse_perturbation("blur:1"), parse_perturbation("jpeg:70")}), "blur:1+jpeg:70");
   EXPECT_EQ(data::perturbation_specs({}), "");
 }
@@ -53,7 +55,7 @@ TEST(Perturb, ParsesEachKindAndPrintsItBack) {
 TEST(Perturb, RefusesABadSpecNamingItAndTheAcceptedForms) {
   for (const std::string bad : {"blur", "blur:", "blur:x", "blur:1x", "blur:0", "blur:9", "blur:nan", "jpeg:0",
                                 "jpeg:101", "jpeg:50.5", "downscale:1", "downscale:0", "noise:-1", "noise:65",
-                                "sharpen:1", ":1", ""}) {
+                                "sharpen:0", "sharpen:9", "emboss:1", ":1", ""}) {
     try {
       parse_perturbation(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
@@ -90,6 +92,30 @@ TEST(Perturb, JpegAndDownscaleLoseDetailAndKeepTheImagesShapeAndType) {
   cv::Mat flat(40, 40, CV_8UC3, cv::Scalar(30, 120, 200));
   cv::Mat out = flat.clone();
   perturb(out, parse_perturbation("downscale:0.3"), 0);
+  EXPECT_EQ(cv::norm(out, flat, cv::NORM_INF), 0.0);
+}
+
+TEST(Perturb, SharpenIsTheAugmentationsUnsharpMaskAndAddsDetailWithTheAmount) {
+  // A soft image (squares of 4 px, their edges blurred) gets its detail back, more with a larger amount.
+  cv::Mat squares(64, 64, CV_8UC3);
+  for (int y = 0; y < squares.rows; ++y)
+    for (int x = 0; x < squares.cols; ++x)
+      squares.at<cv::Vec3b>(y, x) = ((x / 4 + y / 4) % 2) ? cv::Vec3b(170, 150, 130) : cv::Vec3b(90, 100, 110);
+  const cv::Mat soft = data::gaussian_blur(squares, 1.0);
+  cv::Mat once = soft.clone(), more = soft.clone();
+  perturb(once, parse_perturbation("sharpen:1"), 0);
+  perturb(more, parse_perturbation("sharpen:3"), 0);
+  cv::Mat expected = soft.clone();
+  data::unsharp_mask(expected, 1.0, 1.0);
+  EXPECT_EQ(cv::norm(once, expected, cv::NORM_INF), 0.0);
+  EXPECT_EQ(once.size(), soft.size());
+  EXPECT_EQ(once.type(), CV_8UC3);
+  EXPECT_GT(sharpness(once), 1.3 * sharpness(soft));
+  EXPECT_GT(sharpness(more), 1.3 * sharpness(once));
+  // A flat image has no detail to amplify.
+  const cv::Mat flat(40, 40, CV_8UC3, cv::Scalar(30, 120, 200));
+  cv::Mat out = flat.clone();
+  perturb(out, parse_perturbation("sharpen:4"), 0);
   EXPECT_EQ(cv::norm(out, flat, cv::NORM_INF), 0.0);
 }
 

@@ -231,7 +231,7 @@ void setup_eval(CLI::App& app) {
   sub->add_option("--data", opts->data, "test manifest CSV (repeatable: one row each)")->required()->allow_extra_args(false);
   sub->add_option("--perturb", opts->perturb,
                   "degrade every image first, at the model's input size (repeatable, applied in order): blur:SIGMA, "
-                  "jpeg:QUALITY, downscale:FACTOR, noise:STD (a robustness read-out)")
+                  "jpeg:QUALITY, downscale:FACTOR, noise:STD, sharpen:AMOUNT (a robustness read-out)")
       ->allow_extra_args(false);
   sub->add_option("--json", opts->json_file, "write all reports as JSON");
   sub->add_option("--markdown", opts->markdown_file, "write a Markdown table (and the Table-2 style matrix)");

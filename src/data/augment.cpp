@@ -85,15 +85,6 @@ cv::Mat gaussian(const cv::Mat& image, double sigma, int ddepth) {
   return out;
 }
 
-/// Sharpens the image with the unsharp mask (1 + amount) x - amount G(x), G the blur stage's
-/// Gaussian, computed in float and rounded to 8 bits with saturation.
-void unsharp_mask(cv::Mat& image, double amount, double sigma) {
-  cv::Mat x;
-  image.convertTo(x, CV_32F);
-  const cv::Mat sharp = x * (1.0 + amount) - gaussian(x, sigma, CV_32F) * amount;
-  sharp.convertTo(image, CV_8U);
-}
-
 }  // namespace
 
 void jpeg_roundtrip(cv::Mat& image, int quality) {
@@ -106,6 +97,13 @@ void jpeg_roundtrip(cv::Mat& image, int quality) {
 }
 
 cv::Mat gaussian_blur(const cv::Mat& image, double sigma) { return gaussian(image, sigma, -1); }
+
+void unsharp_mask(cv::Mat& image, double amount, double sigma) {
+  cv::Mat x;
+  image.convertTo(x, CV_32F);
+  const cv::Mat sharp = x * (1.0 + amount) - gaussian(x, sigma, CV_32F) * amount;
+  sharp.convertTo(image, CV_8U);
+}
 
 Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOptions& opts,
                   std::mt19937& rng) {

@@ -49,6 +49,10 @@ Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOption
 /// mirrored), as a new image of the input's type.
 cv::Mat gaussian_blur(const cv::Mat& image, double sigma);
 
+/// Sharpens the image in place with the unsharp mask (1 + amount) x - amount G(x), G the blur stage's
+/// Gaussian of standard deviation `sigma` pixels, computed in float and rounded to 8 bits with saturation.
+void unsharp_mask(cv::Mat& image, double amount, double sigma);
+
 /// Encodes the image as JPEG at `quality` (1..100, OpenCV's libjpeg) and decodes it again, in place.
 void jpeg_roundtrip(cv::Mat& image, int quality);
 

@@ -24,14 +24,19 @@ constexpr KindInfo kKinds[] = {
     {Perturbation::Kind::Jpeg, "jpeg"},
     {Perturbation::Kind::Downscale, "downscale"},
     {Perturbation::Kind::Noise, "noise"},
+    {Perturbation::Kind::Sharpen, "sharpen"},
 };
+
+/// The unsharp mask's Gaussian, in px at the model's input size: the sharpening augmentation's default.
+constexpr double kSharpenSigma = 1.0;
 
 const KindInfo& info(Perturbation::Kind kind) {
   return *std::find_if(std::begin(kKinds), std::end(kKinds), [&](const KindInfo& k) { return k.kind == kind; });
 }
 
 constexpr const char* kForms = "expected blur:SIGMA (0 < SIGMA <= 8 px), jpeg:QUALITY (1..100), "
-                               "downscale:FACTOR (0 < FACTOR < 1) or noise:STD (0 < STD <= 64 grey levels)";
+                               "downscale:FACTOR (0 < FACTOR < 1), noise:STD (0 < STD <= 64 grey levels) "
+                               "or sharpen:AMOUNT (0 < AMOUNT <= 8)";
 
 }  // namespace
 
@@ -54,6 +59,7 @@ Perturbation parse_perturbation(const std::string& spec) {
     case Perturbation::Kind::Jpeg: ok = value >= 1 && value <= 100 && value == std::floor(value); break;
     case Perturbation::Kind::Downscale: ok = value > 0 && value < 1; break;
     case Perturbation::Kind::Noise: ok = value > 0 && value <= 64; break;
+    case Perturbation::Kind::Sharpen: ok = value > 0 && value <= 8; break;
   }
   if (!ok) throw ConfigError(fmt::format("perturbation '{}': {} out of range; {}", spec, text, kForms));
   return {kind->kind, value};
@@ -92,6 +98,9 @@ void perturb(cv::Mat& image, const Perturbation& p, uint64_t seed) {
       noisy.convertTo(image, CV_8UC3);  // rounds and saturates
       break;
     }
+    case Perturbation::Kind::Sharpen:
+      unsharp_mask(image, p.value, kSharpenSigma);
+      break;
   }
 }
 

@@ -96,11 +96,11 @@ def main():
         json.dump({"model": "models/sola-dfdc.pt", "sha256": "0" * 64, "rows": [
             {"perturb": p, "data": d, "auc": a, "map_auc": None} for p, d, a in (
                 ("none", "test", 0.81, ), ("none", "gan", 0.55), ("jpeg:50", "test", 0.80), ("blur:1", "test", 0.60),
-                ("noise:4", "test", 0.50))]}, open(os.path.join(card, "robustness.json"), "w"))
+                ("noise:4", "test", 0.50), ("sharpen:2", "test", 0.70))]}, open(os.path.join(card, "robustness.json"), "w"))
         text = run(card).stdout
         expect("- **Degraded images.** On `dfdc/test` (frame AUC 81.00 as given), every image degraded the same way first "
                "(`scripts/robustness.sh`, at the model's 128 px input): JPEG at quality 50 80.00 (-1.00); a Gaussian blur "
-               "of 1 px 60.00 (-21.00); Gaussian noise of 4 grey levels 50.00 (-31.00). What it learned to call fake lives "
+               "of 1 px 60.00 (-21.00); Gaussian noise of 4 grey levels 50.00 (-31.00); an unsharp mask of amount 2 70.00 (-11.00). What it learned to call fake lives "
                "in the finest detail" in text, "robustness bullet")
         os.remove(os.path.join(card, "robustness.json"))
         # A face on the wrong side is said so.

@@ -83,7 +83,11 @@ if [ "${1:-}" = "--save" ]; then
   cp "$RUNS/metrics.jsonl" "$STATE/metrics.jsonl"
   cp "$RUNS/config.json" "$STATE/config.json"
   printf '%s\n' "$(cat "$RUNS.command.txt")" > "$STATE/command.txt"
-  echo "saved $RUNS/last.pt into $STATE (commit it)" >&2
+  if [ -n "$ended" ]; then
+    echo "saved the log of $RUNS into $STATE (commit it)" >&2
+  else
+    echo "saved $RUNS/last.pt into $STATE (commit it)" >&2
+  fi
   exit 0
 fi
 

@@ -128,6 +128,9 @@ class Card:
         if ref - worst >= 0.10:
             text += (" What it learned to call fake lives in the finest detail of the face: re-encoded, resized or noisy "
                      "copies (uploads, screenshots, re-compressed videos) can score near chance.")
+            if any(p.startswith("sharpen:") and d == "test" and ref - v >= 0.10 for (p, d), v in auc.items()):
+                text += (" So can sharper ones (a phone camera's or an editor's sharpening): detail beyond that of "
+                         "DFDC's video frames makes real faces look forged.")
         return text
 
     def quick_scores(self):

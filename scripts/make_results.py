@@ -379,16 +379,35 @@ def write_robustness(w, rob):
       "Sharpening (`sharpen:AMOUNT`, an unsharp mask of 1 px) adds detail where blur takes it away. "
       "A read-out: nothing is chosen on it. Frame AUC %, the difference against the undegraded images in brackets.")
     w("")
-    w("| degradation | dfdc/test | gan-faces | gan-faces, maps alone |")
-    w("|---|---|---|---|")
+    peaks = all(auc.get((p, "test"), {}).get("real_peak") is not None for p in perturbs)
+    w("| degradation | dfdc/test | gan-faces | gan-faces, maps alone |" + (" maps' mean peak, dfdc/test real / fake |" if peaks else ""))
+    w("|---|---|---|---|" + ("---|" if peaks else ""))
     def cell(p, d, key="auc"):
         v, ref = auc.get((p, d), {}).get(key), auc.get(("none", d), {}).get(key)
         if v is None:
             return "–"
         return pct(v) if p == "none" or ref is None else f"{pct(v)} ({100 * (v - ref):+.2f})"
     for p in perturbs:
-        w(f"| {p} | {cell(p, 'test')} | {cell(p, 'gan')} | {cell(p, 'gan', 'map_auc')} |")
+        row = f"| {p} | {cell(p, 'test')} | {cell(p, 'gan')} | {cell(p, 'gan', 'map_auc')} |"
+        if peaks:
+            r = auc[(p, "test")]
+            row += f" {r['real_peak']:.2f} / {r['fake_peak']:.2f} |"
+        w(row)
     w("")
+    if peaks and len(perturbs) > 1 and ("none", "test") in auc:
+        r0 = auc[("none", "test")]["real_peak"]
+        others = [p for p in perturbs if p != "none"]
+        rise = [p for p in others if auc[(p, "test")]["real_peak"] - r0 >= 0.1]
+        top = max(others, key=lambda p: auc[(p, "test")]["real_peak"])
+        if len(rise) >= len(others) / 2:
+            w(f"The maps' mean peak on dfdc/test's real faces, {r0:.2f} on the images as they are, rises under "
+              f"{len(rise)} of the {len(others)} degradations (to {auc[(top, 'test')]['real_peak']:.2f} at `{top}`), "
+              "whichever way they move the detail: softer, coarser, noisier or sharper. What the maps have learned as "
+              "normal is the low-level statistics of DFDC's real video frames, and a real face that departs from them "
+              "reads as an anomaly, which is what the FFHQ photographs of gan-faces are" +
+              (f" (their mean peak: {auc[('none', 'gan')]['real_peak']:.2f})."
+               if auc.get(("none", "gan"), {}).get("real_peak") is not None else "."))
+            w("")
     blurs = [p for p in perturbs if p.startswith("blur:") and (p, "gan") in auc and (p, "test") in auc]
     if ("none", "gan") in auc and ("none", "test") in auc and blurs:
         g0, t0 = auc[("none", "gan")]["auc"], auc[("none", "test")]["auc"]
@@ -423,9 +442,14 @@ def write_robustness(w, rob):
         if ("none", "gan") in auc and (top, "gan") in auc:
             text += f" and gan-faces from {pct(auc[('none', 'gan')]['auc'])} to {pct(auc[(top, 'gan')]['auc'])}"
         if t0 - t1 >= 0.05:
-            text += (". DFDC's own fakes get harder to tell once their crops are as sharp as a photograph: the model "
-                     "reads detail the face lacks as fake, so it depends on the soft look of DFDC's video frames, which "
-                     "photographs and the gan-faces crops do not have.")
+            text += ". DFDC's own forgeries get harder to tell once their crops are as sharp as a photograph"
+            r0, r1 = auc[("none", "test")].get("real_peak"), auc[(top, "test")].get("real_peak")
+            f0, f1 = auc[("none", "test")].get("fake_peak"), auc[(top, "test")].get("fake_peak")
+            if None not in (r0, r1, f0, f1) and r1 - r0 > f1 - f0:
+                text += (f": the added detail raises the maps of the real faces (mean peak {r0:.2f} to {r1:.2f}) more than "
+                         f"those of the fakes ({f0:.2f} to {f1:.2f}), so real faces sharper than DFDC's frames look forged.")
+            else:
+                text += ": the model's cue is tuned to the soft look of DFDC's video frames."
         else:
             text += (". DFDC's crops made as sharp as a photograph keep most of their AUC: added detail alone does not "
                      "mislead the model on the forgeries it was trained on.")
@@ -447,7 +471,8 @@ def write_curve(w, epochs, stops, max_epochs):
           f"{l['train_seconds'] / 60:.0f} |")
     w("")
     hours = sum(l["train_seconds"] for l in epochs) / 3600
-    w(f"{len(epochs)} epochs so far, {hours:.1f} hours of training loop (wall time, on 2 shared cores).")
+    so_far = "" if stops else " so far"  # a run that stopped itself has ended
+    w(f"{len(epochs)} epochs{so_far}, {hours:.1f} hours of training loop (wall time, on 2 shared cores).")
     w("")
     # The stop rule of the issue: neither validation AUC has improved over the last 5 epochs.
     def best_of(key):
@@ -457,7 +482,7 @@ def write_curve(w, epochs, stops, max_epochs):
     pv_best, pv_ep = best_of(lambda l: l.get("val_extra", {}).get("pseudo", {}).get("frame", {}).get("auc"))
     last = epochs[-1]["epoch"]
     since = [last - e for e in (val_ep, pv_ep) if e is not None]
-    w(f"Best so far: dfdc/val {pct(val_best)} at epoch {val_ep}, pseudo-val {pct(pv_best)} at epoch {pv_ep} "
+    w(f"Best{so_far}: dfdc/val {pct(val_best)} at epoch {val_ep}, pseudo-val {pct(pv_best)} at epoch {pv_ep} "
       f"({last - val_ep} and {last - pv_ep} epochs ago). The run stops when neither has improved over 5 epochs "
       f"or at {max_epochs} epochs: " +
       ("that point is reached." if since and min(since) >= 5 else "not yet.") )
@@ -573,9 +598,11 @@ def write_longrun(w, longrun, sharpness=None):
               "Next levers: sharpness varied both ways in training, so that it stops being a cue (the `blur`, `sharpen` "
               "and `blur_sharpen` rows of the recipe table lift gan-faces from below chance to about chance at no cost "
               "on dfdc/val; the robustness read-out below shows what the shipped model does with the GAN faces once "
-              "their excess detail is blurred away), with a validation set from a sharper source to choose such a "
-              "recipe on (dfdc/val and the pseudo-forgeries made from it are as soft as the training crops, so they "
-              "cannot tell); the input size that keeps the noise residuals (`size_256`); and training data with "
+              "their excess detail is blurred away, and that its maps call a real face anomalous as soon as it is "
+              "sharper, softer or noisier than DFDC's frames), with a validation set from a sharper source to choose "
+              "such a recipe on (dfdc/val and the pseudo-forgeries made from it are as soft as the training crops, so "
+              "they cannot tell; dfdc/val scored through `sola eval --perturb sharpen:2`, made from the validation "
+              "split alone, is one such set); the input size that keeps the noise residuals (`size_256`); and training data with "
               "whole-face synthesis, which DFDC does not have.")
             w("")
     write_longrun_baseline(w, longrun.rstrip("/") + "-resnet18", epochs, evals)

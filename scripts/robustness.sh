@@ -43,8 +43,9 @@ model, sha, cache, out, perturbs = sys.argv[1], sys.argv[2], sys.argv[3], sys.ar
 rows = []
 for p in perturbs:
     for r in json.load(open(os.path.join(cache, p + ".json"))):
-        rows.append({"perturb": p, "data": report_set(r["data"]), "auc": r["frame"]["auc"],
-                     "map_auc": r.get("map", {}).get("auc")})
+        m = r.get("map", {})
+        rows.append({"perturb": p, "data": report_set(r["data"]), "auc": r["frame"]["auc"], "map_auc": m.get("auc"),
+                     "real_peak": m.get("real_mean_peak"), "fake_peak": m.get("fake_mean_peak")})
 json.dump({"model": model, "sha256": sha, "rows": rows}, open(out, "w"), indent=1)
 print(f"wrote {out}", file=sys.stderr)
 PY

@@ -101,7 +101,7 @@ def main():
         expect("- **Degraded images.** On `dfdc/test` (frame AUC 81.00 as given), every image degraded the same way first "
                "(`scripts/robustness.sh`, at the model's 128 px input): JPEG at quality 50 80.00 (-1.00); a Gaussian blur "
                "of 1 px 60.00 (-21.00); Gaussian noise of 4 grey levels 50.00 (-31.00); an unsharp mask of amount 2 70.00 (-11.00). What it learned to call fake lives "
-               "in the finest detail" in text, "robustness bullet")
+               "in the finest detail" in text and "So can sharper ones" in text, "robustness bullet")
         os.remove(os.path.join(card, "robustness.json"))
         # A face on the wrong side is said so.
         wrong = os.path.join(tmp, "wrong")

@@ -285,6 +285,19 @@ def write_recipe(w, recipe):
           f"{pct(baseline.auc(TEST))} / {pct(baseline.auc(baseline.gan))}; " + "; ".join(versus(n) for n in compared) +
           f". (`{chosen}` is the SOLA row best on dfdc/val.)")
         w("")
+        def images(r):
+            t = r.cfg["train"]
+            return t["epochs"] * t["batch_size"] * t.get("max_steps_per_epoch", 0)
+        if base and base.auc(TEST) is not None and base.auc(TEST) < baseline.auc(TEST) and images(base) > 0:
+            why = (f"Why `base` is behind: at the same cost the baseline sees {images(baseline) / images(base):.1f}x the "
+                   f"images ({images(baseline)} against {images(base)}; its step is that much cheaper)")
+            p0 = runs.get("pseudo_0")
+            if p0 and p0.auc(VAL) is not None and base.auc(VAL) is not None and p0.auc(VAL) > base.auc(VAL):
+                why += (f", and the base recipe gives a quarter of its fakes to self-blends, which cost it "
+                        f"{100 * (p0.auc(VAL) - base.auc(VAL)):.2f} points of dfdc/val at this budget (`pseudo_0`)")
+            w(why + ". Short runs favour the cheaper step: whether SOLA's second trunk pays off at a longer budget is "
+                    "what the baseline's long run at equal compute (`VARIANT=resnet18 scripts/long_run.sh`) measures.")
+            w("")
     findings = gan_findings(runs, names)
     if findings:
         w(findings)
@@ -563,7 +576,7 @@ def write_longrun(w, longrun, sharpness=None):
       "sitting (`scripts/long_run.sh`: the committed compact state `models/longrun/state.pt`, weights in fp16 with the "
       "run's position; Adam restarts with a one-epoch warm-up at each sitting). Both validation sets choose: `dfdc/val` "
       "and the pseudo-forgery set (the `dfdc/val` reals with one `sola synth` blend each, seed fixed). dfdc/test and "
-      "gan-faces are read out only when a checkpoint is shipped.")
+      "gan-faces are read out only when a checkpoint is shipped, and for the last checkpoint once the run has ended.")
     w("")
     w("```sh")
     w(cmd)
@@ -579,6 +592,20 @@ def write_longrun(w, longrun, sharpness=None):
             w(f"| {e['checkpoint']}{' (shipped)' if e.get('shipped') else ''} | {e['epoch']} | {pct(e.get('val'))} | "
               f"{pct(e.get('pseudo_val'))} | {pct(e.get('test'))} | {pct(e.get('gan'))} | {pct(e.get('gan_map'))} |")
         w("")
+        shipped = [e for e in evals if e.get("shipped")]
+        later = [e for e in evals if not e.get("shipped") and shipped and (e.get("epoch") or 0) > (shipped[-1].get("epoch") or 0)]
+        if later and later[-1].get("val") is not None and shipped[-1].get("val") is not None:
+            e, s_ = later[-1], shipped[-1]
+            ahead = e["val"] > s_["val"] and (e.get("pseudo_val") or 0) > (s_.get("pseudo_val") or 0)
+            w(f"`{e['checkpoint']}` (epoch {e['epoch']}) is read out, " + (
+                "and ahead of the shipped model on both validation sets: ship it (`scripts/long_run.sh --ship`)."
+                if ahead else
+                f"not shipped: the shipped epoch {s_['epoch']} is not behind it on " + " and ".join(
+                    f"{name} ({pct(s_.get(k))} against {pct(e.get(k))})" for k, name in (("val", "dfdc/val"), ("pseudo_val", "pseudo-val"))
+                    if e.get(k) is not None and s_.get(k) is not None and e[k] <= s_[k]) +
+                "; the rule is to ship only what beats it on both validation sets. Its dfdc/test and gan-faces figures "
+                "are read-outs, and choose nothing."))
+            w("")
         w("\"Maps alone\": the AUC of the largest cell of the second-order anomaly map as the score, without the "
           "classifier (`sola eval`'s mapAUC). Where the shipped model looks, on the first real and fake crops of "
           "`dfdc/val` and `gan-faces`: [figures/maps_shipped.jpg](figures/maps_shipped.jpg) (made by "

@@ -6,6 +6,7 @@
 set(SOLA_CORE_SOURCES
   src/core/error.cpp
   src/core/runtime.cpp
+  src/core/json_diff.cpp
   src/model/options.cpp
   src/model/resnet.cpp
   src/model/asrm.cpp
@@ -21,6 +22,7 @@ set(SOLA_CORE_SOURCES
   src/loss/anomaly_loss.cpp
   src/train/distributed.cpp
   src/eval/metrics.cpp
+  src/eval/tables.cpp
 )
 
 # training: the trainer, evaluation runs and packed bundles; no OpenCV (stb_image decodes)

@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
 """Writes docs/RESULTS.md from the outputs of scripts/results_dfdc.sh and scripts/long_run.sh (stdout).
 
-Usage: make_results.py RUNS_DIR [--gan PREPARE_JSON] [--longrun DIR] [--recipe DIR] --main NAME ...
+Usage: make_results.py RUNS_DIR [--gan PREPARE_JSON] [--longrun DIR] [--recipe DIR] [--ffpp DIR] --main NAME ...
                        [--checks NAME ...] [--tried NAME ...] [--pseudo NAME ...]
 Reads, per run: RUNS_DIR/NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME/done.json and
 RUNS_DIR/NAME.eval.json (sola eval of NAME/best.pt and NAME/last.pt on dfdc/val, dfdc/test and the
 gan-faces crops); for the long run, DIR/metrics.jsonl, DIR/config.json, DIR/command.txt and
 DIR/evals.jsonl (scripts/long_run.sh); for the recipe table, the --recipe DIR that
-scripts/recipe_dfdc.sh fills (the same files per run as RUNS_DIR, and costs.json). No figure is typed
+scripts/recipe_dfdc.sh fills (the same files per run as RUNS_DIR, and costs.json); for the FaceForensics++
+section, the --ffpp DIR that scripts/ffpp_protocol.sh fills (scripts/ffpp_results.py). No figure is typed
 by hand.
 """
 import hashlib
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ffpp_results import write_ffpp  # noqa: E402
 
 DESCRIPTIONS = {
     "sola_supervised": "SOLA, supervised (Eq. 9-11): BCE on anomaly maps from the masks",
@@ -169,6 +173,7 @@ def diff(a, b):
 def parse_args(argv):
     groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": []}
     runs, gan_json, longrun, recipe, sharpness, robustness, current = argv[0], None, None, None, None, None, None
+    ffpp = None
     it = iter(argv[1:])
     for a in it:
         if a == "--gan":
@@ -185,13 +190,15 @@ def parse_args(argv):
             longrun = next(it)
         elif a == "--recipe":
             recipe = next(it)
+        elif a == "--ffpp":
+            ffpp = next(it)
         elif a in groups:
             current = a
         elif current is None:
             sys.exit(f"make_results.py: expected --main before {a}")
         else:
             groups[current].append(a)
-    return runs, gan_json, longrun, recipe, sharpness, robustness, groups
+    return runs, gan_json, longrun, recipe, sharpness, robustness, ffpp, groups
 
 
 def gan_data_name(runs, names):
@@ -636,7 +643,7 @@ def write_longrun(w, longrun, sharpness=None):
 
 
 def main():
-    runs, gan_json, longrun, recipe, sharpness, robustness, groups = parse_args(sys.argv[1:])
+    runs, gan_json, longrun, recipe, sharpness, robustness, ffpp, groups = parse_args(sys.argv[1:])
     all_names = groups["--main"] + groups["--checks"] + groups["--tried"] + groups["--pseudo"]
     gan = gan_data_name(runs, all_names)
     loaded = {n: Run(runs, n, gan) for n in all_names}
@@ -750,6 +757,8 @@ def main():
     if longrun:
         write_longrun(w, longrun, sharpness)
     write_robustness(w, robustness)
+    if ffpp:
+        write_ffpp(w, ffpp)
     w("## Commands and per-epoch validation")
     w("")
     for n in all_names:

@@ -302,6 +302,125 @@ TEST(Cli, DetectSaysPermissionDeniedAndCountsUnreadableInputsAsFailed) {
   std::filesystem::permissions(dir.file("locked"), std::filesystem::perms(0755));  // so that TempDir can remove it
 }
 
+/// The tiny data set of make_tiny_dataset with its fakes split into two methods: even pairs A, odd B.
+std::string two_method_dataset(const test::TempDir& dir, int pairs) {
+  const std::string m = test::make_tiny_dataset(dir.path.string(), pairs, 32);
+  std::ifstream in(m);
+  std::stringstream out;
+  std::string line;
+  int fake = 0;
+  while (std::getline(in, line)) {
+    if (line.size() > 4 && line.substr(line.size() - 4) == ",box") line = line.substr(0, line.size() - 3) + (fake++ % 2 ? "B" : "A");
+    out << line << "\n";
+  }
+  in.close();
+  std::ofstream(m) << out.str();
+  return m;
+}
+
+const char* kTiny = " --set input_size=32 --set grid=4 --set anomaly_channels=8 --set classifier_channels=8"
+                    " --set batch_size=4 --threads 1";
+
+TEST(Cli, TrainOnOneMethodRecordsItAndEvalPutsItOnTheDiagonalOfTheMethodMatrix) {
+  test::TempDir dir;
+  const std::string m = two_method_dataset(dir, 4);
+  auto r = run_cli("train --train " + m + " --val " + m + " --out " + dir.file("a/run") + kTiny +
+                   " --set epochs=1 --set methods=A");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("train: 6 images (4 real, 2 fake"), std::string::npos) << r.out;
+  const auto cfg = nlohmann::json::parse(std::ifstream(dir.file("a/run/config.json")));
+  EXPECT_EQ(cfg["train"]["methods"], "A");
+  EXPECT_EQ(cfg["provenance"]["data"]["train"]["images"], 6) << cfg.dump();
+  // A run's own config.json is a config file: its loss and provenance records are read past.
+  r = run_cli("info --threads 1 --config " + dir.file("a/run/config.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.stdout_only)["config"]["grid"], 4);
+  // A second run of the same folder name elsewhere: the names must not collide.
+  r = run_cli("train --train " + m + " --val " + m + " --out " + dir.file("b/run") + kTiny +
+              " --set epochs=1 --set methods=B");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run_cli("eval --model " + dir.file("a/run/best.pt") + " --model " + dir.file("b/run/best.pt") + " --data " + m +
+              " --markdown " + dir.file("e.md") + " --json " + dir.file("e.json") + " --roc " + dir.file("roc"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("per-method frame AUC"), std::string::npos) << r.out;
+  std::stringstream md;
+  md << std::ifstream(dir.file("e.md")).rdbuf();
+  EXPECT_NE(md.str().find("| model | A | B | Avg | off-diagonal mean |"), std::string::npos) << md.str();
+  EXPECT_NE(md.str().find("| a/run | **"), std::string::npos) << md.str();
+  EXPECT_NE(md.str().find("Mean of the 2 off-diagonal cells"), std::string::npos) << md.str();
+  const auto e = nlohmann::json::parse(std::ifstream(dir.file("e.json")));
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0]["model"], "a/run");
+  EXPECT_EQ(e[1]["model"], "b/run");
+  EXPECT_EQ(e[0]["train_method"], "A");
+  EXPECT_TRUE(e[1]["per_method_auc"].contains("B")) << e.dump();
+  EXPECT_TRUE(std::filesystem::exists(dir.file("roc/roc_a_run.png")));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("roc/roc_b_run.png")));
+  // A method the data does not hold is refused before training, naming it and the ones there are.
+  r = run_cli("train --train " + m + " --out " + dir.file("c") + kTiny + " --set methods=Face2Face");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no fake of method 'Face2Face'; its fakes' methods are: A, B"), std::string::npos) << r.out;
+}
+
+TEST(Cli, TrainChecksEveryValidationSetAtStartByName) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 2, 32);
+  std::ofstream(dir.file("reals.csv")) << "path,label\nreal_0.png,0\nreal_1.png,0\n";
+  for (const std::string& val : {" --val " + dir.file("reals.csv"), " --val " + m + " --val-extra only_reals=" + dir.file("reals.csv")}) {
+    auto r = run_cli("train --train " + m + val + " --out " + dir.file("run") + kTiny + " --set epochs=1");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("needs real and fake images for its AUC; it has 2 real and 0 fake"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(dir.file("reals.csv")), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("epoch 1/1"), std::string::npos) << "trained before checking: " << r.out;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("run/config.json")));
+  }
+  // Two extra sets of one name: refused before any data is read.
+  auto r = run_cli("train --train " + m + " --out " + dir.file("run") + kTiny + " --val-extra x=" + m + " --val-extra x=" +
+                   dir.file("reals.csv"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("the name 'x' is already given to " + m), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("reading manifests"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ResumeRefusesARunWhoseRecordCannotBeRead) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 2, 32);
+  const std::string run = dir.file("run");
+  auto r = run_cli("train --train " + m + " --val " + m + " --out " + run + kTiny + " --set epochs=1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ofstream(run + "/config.json") << "{ truncated";
+  r = run_cli("train --train " + m + " --val " + m + " --out " + run + kTiny + " --set epochs=2 --resume");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(run + "/config.json: not a valid JSON object"), std::string::npos) << r.out;
+  std::filesystem::remove(run + "/config.json");
+  r = run_cli("train --train " + m + " --val " + m + " --out " + run + kTiny + " --set epochs=2 --resume");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(run + "/config.json: cannot be read, so --resume cannot check"), std::string::npos) << r.out;
+}
+
+TEST(Cli, EvalRefusesAManifestWhoseRealsAreNotCalledRealBeforeScoring) {
+  test::TempDir dir;
+  const std::string good = test::make_tiny_dataset(dir.path.string(), 2, 32);
+  const std::string model = tiny_model_file(dir);
+  std::ofstream(dir.file("yt.csv")) << "path,label,method\nreal_0.png,0,youtube\nfake_0.png,1,Deepfakes\n";
+  auto r = run_cli("eval --model " + model + " --data " + good + " --data " + dir.file("yt.csv") + " --json " +
+                   dir.file("e.json"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(dir.file("yt.csv") + ":2: real image (label 0) has method 'youtube'"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << "scored before refusing: " << r.out;
+  // An unwritable --roc folder, before scoring too.
+  std::ofstream(dir.file("file")) << "x";
+  r = run_cli("eval --model " + model + " --data " + good + " --roc " + dir.file("file/roc"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot write --roc files"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << r.out;
+  // A file system that takes no new file (root passes access(2) there): before scoring as well.
+  r = run_cli("eval --model " + model + " --data " + good + " --markdown /proc/sola_eval_test.md");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("/proc/sola_eval_test.md: cannot write --markdown"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << r.out;
+}
+
 TEST(Cli, InfoKeysListTheGridsThatAreAccepted) {
   auto r = run_cli("info --keys");
   ASSERT_EQ(r.code, 0) << r.out;

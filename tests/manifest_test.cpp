@@ -315,6 +315,47 @@ TEST(Manifest, CombineConcatenatesAndRejectsOverlap) {
       << msg;
 }
 
+TEST(Manifest, ARealMustBeCalledRealAndAFakeMustNot) {
+  test::TempDir dir;
+  const fs::path ds = make_dataset(dir.path);
+  const std::string file = (ds / "m.csv").string();
+  write_text(file,
+             "path,label,mask,group,method\n"
+             "real/a.png,0,,g1,youtube\n"
+             "fake/b.jpg,1,,g1,real\n"
+             "real/c.png,0,,g2,\n"
+             "fake/d.png,1,,g2,\n");
+  const std::string msg = test::error_message<Error>([&] { data::read_manifest(file); });
+  EXPECT_NE(msg.find(file + ":2: real image (label 0) has method 'youtube'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(file + ":3: fake image (label 1) has method 'real'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("(2 problems)"), std::string::npos) << "empty methods take their defaults: " << msg;
+}
+
+TEST(Manifest, FilterMethodsKeepsTheNamedFakesAndEveryReal) {
+  test::TempDir dir;
+  const fs::path ds = make_dataset(dir.path);
+  const std::string file = (ds / "m.csv").string();
+  write_text(file,
+             "path,label,mask,group,method\n"
+             "real/a.png,0,,g1,real\n"
+             "fake/b.jpg,1,,g1,Deepfakes\n"
+             "real/c.png,0,,g2,real\n"
+             "fake/d.png,1,,g2,FaceSwap\n");
+  const Manifest m = data::read_manifest(file);
+  EXPECT_EQ(data::fake_methods(m), (std::vector<std::string>{"Deepfakes", "FaceSwap"}));
+  const Manifest df = data::filter_methods(m, {"Deepfakes"}, "--train");
+  ASSERT_EQ(df.samples.size(), 3u);
+  EXPECT_EQ(df.n_real(), 2u);
+  EXPECT_EQ(df.samples[1].method, "Deepfakes");
+  EXPECT_EQ(df.sources, m.sources);
+  EXPECT_EQ(data::filter_methods(m, {}, "--train").samples.size(), 4u);
+  EXPECT_EQ(data::filter_methods(m, {"FaceSwap", "Deepfakes"}, "--train").samples.size(), 4u);
+  const std::string msg = test::error_message<ConfigError>([&] { data::filter_methods(m, {"Face2Face"}, "--val"); });
+  EXPECT_NE(msg.find("--val (" + file + "): no fake of method 'Face2Face'; its fakes' methods are: Deepfakes, FaceSwap"),
+            std::string::npos)
+      << msg;
+}
+
 TEST(Manifest, RealDfdcValidation) {
   const std::string file = SOLA_SHARED_DATA "/dfdc/val/manifest.csv";
   if (!fs::exists(file)) GTEST_SKIP() << file << " not present on this machine";

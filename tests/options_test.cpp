@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_diff.h"
 #include "model/options.h"
 
 namespace sola {
@@ -64,6 +65,15 @@ TEST(Options, SetFromText) {
   EXPECT_THROW(set_option(o, "grid", "x"), ConfigError);
   EXPECT_THROW(set_option(o, "nope", "1"), ConfigError);
   EXPECT_EQ(o.grid(), 8) << "a failed set must leave the options unchanged";
+}
+
+TEST(Options, JsonDifferencesNameOnlyTheKeysThatDiffer) {
+  const json a = to_json(ModelOptions{}.grid(8));
+  const json b = to_json(ModelOptions{}.grid(16).lem(false));
+  EXPECT_EQ(json_differences(a, b, "the checkpoint", "this run"),
+            "grid: 8 (the checkpoint) vs 16 (this run); lem: true (the checkpoint) vs false (this run)");
+  EXPECT_EQ(json_differences(a, a, "x", "y"), "");
+  EXPECT_EQ(json_differences(json{{"k", 1}}, json{{"m", 2}}, "a", "b"), "k: 1 (a) vs absent (b); m: absent (a) vs 2 (b)");
 }
 
 TEST(Options, VariantsAreValidAndDistinct) {

@@ -1,5 +1,6 @@
 // sola eval: frame/video AUC, AP, EER, accuracy and per-method AUC of models on manifests;
 // with several models, a cross-domain matrix in the form of the paper's Table 2.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "data/perturb.h"
 #include "eval/evaluate.h"
 #include "eval/plot.h"
+#include "eval/tables.h"
 #include "model/checkpoint.h"
 #include "train/progress.h"
 
@@ -79,44 +81,61 @@ void require_writable(const std::string& file, const std::string& option) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw IoError(file, option + " names a folder; expected a file to write");
   if (!fs::is_directory(folder, ec)) throw IoError(file, "cannot write " + option + ": the folder " + folder.string() + " does not exist");
-  const std::string target = fs::exists(path, ec) ? file : folder.string();
-  if (::access(target.c_str(), W_OK) != 0)
-    throw IoError(file, "cannot write " + option + ": " + std::strerror(errno));
+  // Opened for appending, as the write will (root passes access(2) where a write fails, e.g. in /proc).
+  const bool existed = fs::exists(path, ec);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError(file, "cannot write " + option + ": " + std::strerror(errno));
+  ::close(fd);
+  if (!existed) fs::remove(path, ec);
+}
+
+/// The one manipulation a model was trained on (its training options' `methods`), or "".
+std::string training_method(const nlohmann::json& metadata) {
+  if (!metadata.is_object() || !metadata.contains("train") || !metadata["train"].is_object()) return "";
+  const auto& train = metadata["train"];
+  if (!train.contains("methods") || !train["methods"].is_string()) return "";
+  const std::string methods = train["methods"].get<std::string>();
+  return methods.find(',') == std::string::npos ? methods : "";
 }
 
 int run_eval(const EvalOptions& opts) {
+  // Every input and output is checked before anything is scored.
   require_writable(opts.json_file, "--json");
   require_writable(opts.markdown_file, "--markdown");
+  if (!opts.roc_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(opts.roc_dir, ec);
+    if (ec || !fs::is_directory(opts.roc_dir) || ::access(opts.roc_dir.c_str(), W_OK) != 0)
+      throw IoError(opts.roc_dir, "cannot write --roc files into this folder: " +
+                                      (ec ? ec.message() : std::string(std::strerror(errno))));
+  }
   std::vector<data::Perturbation> perturbations;
   for (const auto& spec : opts.perturb) perturbations.push_back(data::parse_perturbation(spec));
-  // The data column names the degradation: "gan-faces +blur:1".
-  const std::string perturbed = perturbations.empty() ? "" : " +" + data::perturbation_specs(perturbations);
   configure_threads(opts.threads);
-  struct Cell {
-    std::string model, data;
-    eval::Report report;
-    eval::RocCurve roc;
-  };
-  std::vector<Cell> cells;
-  // A manifest or model that fails is reported and skipped; the results of the others are written.
+
+  eval::EvalTables tables;
+  tables.models = eval::unique_names(opts.models, model_name);
+  tables.data = eval::unique_names(opts.data, data_name);
+  tables.train_methods.assign(opts.models.size(), "");
+  // The data column names the degradation: "gan-faces +blur:1".
+  tables.data_suffix = perturbations.empty() ? "" : " +" + data::perturbation_specs(perturbations);
+  tables.threshold = opts.threshold;
+  std::vector<eval::RocCurve> rocs;  // beside tables.cells
+  // A model or cell that fails is reported and skipped; the results of the others are written.
   std::vector<std::string> failures;
+  nlohmann::json report_json = nlohmann::json::array();
+  // Every manifest is read (and so checked) before any model scores: a bad one is refused at once.
   std::vector<std::optional<data::Manifest>> manifests;
-  for (const auto& m : opts.data) {
-    try {
-      manifests.emplace_back(data::read_manifest(m));
-    } catch (const Error& e) {
-      manifests.emplace_back();
-      failures.push_back(fmt::format("manifest {}: {}", m, e.what()));
-    }
-  }
-  for (const auto& model_path : opts.models) {
+  for (const auto& m : opts.data) manifests.emplace_back(data::read_manifest(m));
+  for (size_t mi = 0; mi < opts.models.size(); ++mi) {
     std::optional<LoadedModel> loaded;
     try {
-      loaded = load_model(model_path);
+      loaded = load_model(opts.models[mi]);
     } catch (const Error& e) {
-      failures.push_back(fmt::format("model {}: {}", model_path, e.what()));
+      failures.push_back(fmt::format("model {}: {}", opts.models[mi], e.what()));
       continue;
     }
+    tables.train_methods[mi] = training_method(loaded->metadata);
     for (size_t d = 0; d < manifests.size(); ++d) {
       if (!manifests[d]) continue;
       try {
@@ -124,99 +143,59 @@ int run_eval(const EvalOptions& opts) {
                                                 .input_size(loaded->options.input_size())
                                                 .grid(loaded->options.grid())
                                                 .perturb(perturbations));
-        ProgressBar bar(fmt::format("{} on {}{}", model_name(model_path), data_name(opts.data[d]), perturbed), ds.size());
+        ProgressBar bar(fmt::format("{} on {}{}", tables.models[mi], tables.data[d], tables.data_suffix), ds.size());
         auto scored = eval::score_dataset(*loaded->model, ds, opts.batch_size, opts.workers,
                                           [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
-        Cell cell{model_name(model_path), data_name(opts.data[d]), eval::summarize(scored, opts.threshold),
-                  eval::roc_curve(scored.scores, scored.labels)};
-        bar.finish(fmt::format("frame AUC {}", pct(cell.report.frame.auc)));
-        cells.push_back(std::move(cell));
+        const eval::Report report = eval::summarize(scored, opts.threshold);
+        eval::TableCell cell{mi, d, report.frame, report.video, std::nullopt, report.per_method_auc};
+        if (report.map) cell.map_auc = report.map->frame.auc;
+        tables.cells.push_back(cell);
+        rocs.push_back(eval::roc_curve(scored.scores, scored.labels));
+        bar.finish(fmt::format("frame AUC {}", pct(report.frame.auc)));
+        nlohmann::json j = report.to_json();
+        j["model"] = tables.models[mi];
+        j["model_path"] = opts.models[mi];
+        j["data"] = tables.data[d];
+        j["data_path"] = opts.data[d];
+        if (!tables.train_methods[mi].empty()) j["train_method"] = tables.train_methods[mi];
+        if (!perturbations.empty()) j["perturb"] = data::perturbation_specs(perturbations);
+        report_json.push_back(j);
       } catch (const std::exception& e) {
-        failures.push_back(fmt::format("model {} on manifest {}: {}", model_path, opts.data[d], e.what()));
+        failures.push_back(fmt::format("model {} on manifest {}: {}", opts.models[mi], opts.data[d], e.what()));
       }
     }
   }
 
-  // Human table on stdout.
-  // mapAUC: the AUC of the second-order maps' peak alone (SOLA models), the cue without the classifier.
-  const auto map_auc = [](const Cell& c) { return c.report.map ? pct(c.report.map->frame.auc) : std::string("-"); };
-  fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", "model", "data", "n", "frameAUC", "videoAUC",
-             "AP", "EER", "ACC", "mapAUC");
-  for (const auto& c : cells)
-    fmt::print("{:<20} {:<20} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", c.model, c.data + perturbed, c.report.frame.n,
-               pct(c.report.frame.auc), pct(c.report.video.auc), pct(c.report.frame.ap), pct(c.report.frame.eer),
-               pct(c.report.frame.acc), map_auc(c));
-
+  fmt::print("{}", eval::text_tables(tables));
   if (!opts.json_file.empty()) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& c : cells) {
-      auto r = c.report.to_json();
-      r["model"] = c.model;
-      r["data"] = c.data;
-      if (!perturbations.empty()) r["perturb"] = data::perturbation_specs(perturbations);
-      j.push_back(r);
-    }
     std::ofstream out(opts.json_file);
     if (!out) throw IoError(opts.json_file, "cannot write");
-    out << j.dump(2) << "\n";
+    out << report_json.dump(2) << "\n";
   }
   if (!opts.markdown_file.empty()) {
     std::ofstream md(opts.markdown_file);
     if (!md) throw IoError(opts.markdown_file, "cannot write");
-    md << "| model | test set | images | frame AUC | video AUC | AP | EER | ACC@" << opts.threshold
-       << " | map AUC |\n";
-    md << "|---|---|---|---|---|---|---|---|---|\n";
-    for (const auto& c : cells)
-      md << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", c.model, c.data + perturbed, c.report.frame.n,
-                        pct(c.report.frame.auc), pct(c.report.video.auc), pct(c.report.frame.ap),
-                        pct(c.report.frame.eer), pct(c.report.frame.acc), map_auc(c));
-    if (opts.models.size() > 1 && manifests.size() > 1) {
-      // Table 2 form: one row per model (its training set), one column per test set, frame AUC, average.
-      md << "\nFrame AUC (%), rows: model, columns: test set\n\n| model |";
-      for (const auto& d : opts.data) md << " " << data_name(d) << perturbed << " |";
-      md << " Avg |\n|---|";
-      for (size_t d = 0; d < opts.data.size(); ++d) md << "---|";
-      md << "---|\n";
-      for (size_t m = 0; m < opts.models.size(); ++m) {
-        md << "| " << model_name(opts.models[m]) << " |";
-        double sum = 0;
-        size_t n = 0;
-        for (size_t d = 0; d < manifests.size(); ++d) {
-          const auto cell = std::find_if(cells.begin(), cells.end(), [&](const Cell& c) {
-            return c.model == model_name(opts.models[m]) && c.data == data_name(opts.data[d]);
-          });
-          if (cell == cells.end()) {  // this evaluation failed
-            md << " - |";
-            continue;
-          }
-          sum += cell->report.frame.auc;
-          ++n;
-          md << " " << pct(cell->report.frame.auc) << " |";
-        }
-        md << " " << (n ? pct(sum / static_cast<double>(n)) : "-") << " |\n";
-      }
-    }
+    md << eval::markdown_tables(tables);
   }
   if (!opts.roc_dir.empty()) {
-    fs::create_directories(opts.roc_dir);
-    for (const auto& model_path : opts.models) {
+    for (size_t mi = 0; mi < opts.models.size(); ++mi) {
       std::vector<std::pair<std::string, eval::RocCurve>> curves;
       std::vector<double> aucs;
-      for (const auto& c : cells)
-        if (c.model == model_name(model_path)) {
-          curves.emplace_back(c.data, c.roc);
-          aucs.push_back(c.report.frame.auc);
+      for (size_t c = 0; c < tables.cells.size(); ++c)
+        if (tables.cells[c].model == mi) {
+          curves.emplace_back(tables.data[tables.cells[c].data], rocs[c]);
+          aucs.push_back(tables.cells[c].frame.auc);
         }
-      const auto file = (fs::path(opts.roc_dir) / ("roc_" + file_safe(model_name(model_path)) + ".png")).string();
       if (curves.empty()) continue;
-      eval::write_png(file, eval::plot_roc(curves, aucs, "ROC of " + model_name(model_path)));
+      const auto file = (fs::path(opts.roc_dir) / ("roc_" + file_safe(tables.models[mi]) + ".png")).string();
+      eval::write_png(file, eval::plot_roc(curves, aucs, "ROC of " + tables.models[mi]));
       fmt::print(stderr, "wrote {}\n", file);
     }
   }
   for (const auto& f : failures) fmt::print(stderr, "sola eval: error: {}\n", f);
   if (!failures.empty()) {
     fmt::print(stderr, "sola eval: {} of {} evaluations done; the results above and in the output files are theirs\n",
-               cells.size(), opts.models.size() * opts.data.size());
+               tables.cells.size(), opts.models.size() * opts.data.size());
     return kFailure;
   }
   return kOk;

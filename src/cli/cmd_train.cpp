@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -11,6 +12,7 @@
 #include "data/manifest.h"
 #include "train/distributed.h"
 #include "train/run_dir.h"
+#include "train/train_options.h"
 #include "train/trainer.h"
 
 namespace sola::cli {
@@ -40,11 +42,35 @@ int run_train(const TrainCliOptions& opts) {
   RunDir run_dir;
   if (distributed_env_from_environment().rank == 0)  // --continue carries a run on: its folder may hold its log
     run_dir = RunDir::claim(opts.out, opts.resume || !opts.continue_from.empty(), opts.overwrite);
+  // --val-extra NAME=MANIFEST: the specs checked before any data is read, names unique.
+  std::vector<std::pair<std::string, std::string>> extra_specs;
+  for (const auto& spec : opts.val_extra) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      throw ConfigError("--val-extra '" + spec + "': expected NAME=MANIFEST");
+    for (const auto& [name, file] : extra_specs)
+      if (name == spec.substr(0, eq))
+        throw ConfigError("--val-extra '" + spec + "': the name '" + name + "' is already given to " + file +
+                          "; each extra validation set needs a name of its own");
+    extra_specs.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+  }
   const int threads = configure_threads(opts.threads);
   fmt::print(stderr, "sola train: {} threads, reading manifests\n", threads);
-  auto train = data::read_manifests(opts.train);
+  // methods=...: the fakes of those manipulations and every real, in training and validation alike.
+  const auto methods = split_methods(cfg.train.methods());
+  auto train = data::filter_methods(data::read_manifests(opts.train), methods, "--train");
   data::Manifest val;
-  if (!opts.val.empty()) val = data::read_manifests(opts.val);
+  if (!opts.val.empty()) val = data::filter_methods(data::read_manifests(opts.val), methods, "--val");
+  if (!methods.empty())
+    fmt::print(stderr, "methods: {} (their fakes and every real, in --train and --val)\n", cfg.train.methods());
+  // A validation set must hold both classes for its AUC: checked now, by name, not after an epoch.
+  const auto require_both_classes = [](const data::Manifest& m, const std::string& what) {
+    if (m.n_real() == 0 || m.n_fake() == 0)
+      throw ConfigError(fmt::format("{} ({}): a validation set needs real and fake images for its AUC; it has {} real "
+                                    "and {} fake",
+                                    what, fmt::join(m.sources, ", "), m.n_real(), m.n_fake()));
+  };
+  if (!val.samples.empty()) require_both_classes(val, "--val");
   if (!opts.skip_image_check) {
     fmt::print(stderr, "checking {} images and masks (--skip-image-check to skip)\n",
                train.samples.size() + val.samples.size());
@@ -58,13 +84,11 @@ int run_train(const TrainCliOptions& opts) {
                             {"data", training_data_record(train, val)}};
   if (opts.resume && run_dir.held()) check_resume_data(opts.out, provenance["data"]);
   std::vector<std::pair<std::string, data::Manifest>> extra;
-  for (const auto& spec : opts.val_extra) {
-    const auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
-      throw ConfigError("--val-extra '" + spec + "': expected NAME=MANIFEST");
-    extra.emplace_back(spec.substr(0, eq), data::read_manifest(spec.substr(eq + 1)));
+  for (const auto& [name, file] : extra_specs) {
+    extra.emplace_back(name, data::read_manifest(file));
+    require_both_classes(extra.back().second, "--val-extra " + name);
     if (!opts.skip_image_check) data::check_images(extra.back().second, static_cast<unsigned>(threads));
-    provenance["val_extra"][extra.back().first] = spec.substr(eq + 1);
+    provenance["val_extra"][name] = file;
   }
   Trainer trainer(cfg.model, cfg.train, std::move(train), std::move(val), opts.out, provenance);
   for (auto& [name, manifest] : extra) trainer.add_validation(name, std::move(manifest));

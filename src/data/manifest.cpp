@@ -345,11 +345,40 @@ Manifest read_manifest(const std::string& path) {
 
     s.group = col.group >= 0 && !f[col.group].empty() ? f[col.group] : s.path;
     s.method = col.method >= 0 && !f[col.method].empty() ? f[col.method] : (s.label ? "fake" : "real");
+    // Per-method AUC sets each method's fakes against the reals: a real must be called `real`.
+    if (label_ok && s.label == 0 && s.method != "real")
+      report(rec->line, "real image (label 0) has method '" + s.method + "'; a real's method must be 'real' (or empty)");
+    if (label_ok && s.label == 1 && s.method == "real")
+      report(rec->line, "fake image (label 1) has method 'real'; name its manipulation (or leave it empty)");
     m.samples.push_back(std::move(s));
   }
   if (m.samples.empty() && problems.empty()) report(header->line, "no samples after the header");
   throw_if_any("invalid manifest '" + path + "'", problems);
   return m;
+}
+
+std::vector<std::string> fake_methods(const Manifest& m) {
+  std::vector<std::string> out;
+  for (const Sample& s : m.samples)
+    if (s.label == 1 && std::find(out.begin(), out.end(), s.method) == out.end()) out.push_back(s.method);
+  return out;
+}
+
+Manifest filter_methods(const Manifest& m, const std::vector<std::string>& methods, const std::string& what) {
+  if (methods.empty()) return m;
+  const std::vector<std::string> present = fake_methods(m);
+  for (const std::string& method : methods) {
+    if (std::find(present.begin(), present.end(), method) != present.end()) continue;
+    std::string list;
+    for (const std::string& p : present) list += (list.empty() ? "" : ", ") + p;
+    throw ConfigError(what + " (" + source_list(m) + "): no fake of method '" + method + "'; its fakes' methods are: " +
+                      (list.empty() ? "none" : list));
+  }
+  Manifest out;
+  out.sources = m.sources;
+  for (const Sample& s : m.samples)
+    if (s.label == 0 || std::find(methods.begin(), methods.end(), s.method) != methods.end()) out.samples.push_back(s);
+  return out;
 }
 
 std::string csv_field(const std::string& value) {

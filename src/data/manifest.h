@@ -49,7 +49,8 @@ struct Manifest {
 /// Reads and validates one manifest CSV (UTF-8 with or without BOM, LF or CRLF, RFC-4180 quoting,
 /// blank lines skipped). Header columns are found by name in any order; `path` and `label` are
 /// required, `mask`, `group` and `method` optional, others ignored. Checks every row (field count,
-/// label 0/1, non-empty and unique path, no mask on a real image, image and mask files exist) and
+/// label 0/1, non-empty and unique path, no mask on a real image, a real's method `real` and a fake's
+/// anything else, image and mask files exist) and
 /// throws one sola::Error listing all problems. Throws IoError when the file cannot be read.
 Manifest read_manifest(const std::string& path);
 
@@ -59,6 +60,14 @@ Manifest combine(const std::vector<Manifest>& manifests);
 
 /// read_manifest for each path, then combine.
 Manifest read_manifests(const std::vector<std::string>& paths);
+
+/// The samples of `m` that are real or a fake of one of `methods` (every sample when `methods` is
+/// empty), in order; `sources` kept. Throws ConfigError naming `what` (e.g. "--train") when a method
+/// of `methods` has no fake in `m`, listing the methods it has.
+Manifest filter_methods(const Manifest& m, const std::vector<std::string>& methods, const std::string& what);
+
+/// The manipulation methods of the fakes of `m`, in order of first appearance.
+std::vector<std::string> fake_methods(const Manifest& m);
 
 /// `value` as one CSV field (RFC 4180): unchanged when it holds no comma, double quote, CR or LF,
 /// else enclosed in double quotes with every double quote doubled. read_manifest reads it back

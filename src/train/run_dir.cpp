@@ -137,9 +137,21 @@ json training_data_record(const data::Manifest& train, const data::Manifest& val
 void check_resume_data(const std::string& dir, const json& record) {
   const std::string config = (fs::path(dir) / "config.json").string();
   std::ifstream in(config);
-  if (!in) return;  // nothing recorded: the checkpoint check decides
+  if (!in) {
+    // A checkpoint without the run's record: what it trained on cannot be checked, so it is not resumed.
+    std::error_code ec;
+    for (const char* checkpoint : {"last.pt", "last.prev.pt"})
+      if (fs::exists(fs::path(dir) / checkpoint, ec))
+        throw ConfigError(fmt::format("{}: cannot be read, so --resume cannot check that {} continues on the data it "
+                                      "trained on; restore the run's config.json, or start a new run in another --out",
+                                      config, (fs::path(dir) / checkpoint).string()));
+    return;  // no checkpoint either: the checkpoint check decides
+  }
   const json cfg = json::parse(in, nullptr, false);
-  if (cfg.is_discarded() || !cfg.is_object()) return;
+  if (cfg.is_discarded() || !cfg.is_object())
+    throw ConfigError(fmt::format("{}: not a valid JSON object, so --resume cannot check the run's data; restore it, "
+                                  "or start a new run in another --out",
+                                  config));
   const json recorded = cfg.value("provenance", json::object()).value("data", json());
   if (!recorded.is_object()) return;  // written before the data was recorded
   for (const char* part : {"train", "val"}) {

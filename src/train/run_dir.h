@@ -52,7 +52,8 @@ const std::vector<std::string>& run_output_files();
 nlohmann::json training_data_record(const data::Manifest& train, const data::Manifest& val);
 
 /// For --resume: throws ConfigError naming dir/config.json when the run recorded other training or
-/// validation data than `record` (a run recorded before the data was recorded is accepted).
+/// validation data than `record` (a run recorded before the data was recorded is accepted), and when
+/// its config.json is missing beside a checkpoint or is not a JSON object.
 void check_resume_data(const std::string& dir, const nlohmann::json& record);
 
 }  // namespace sola

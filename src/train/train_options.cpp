@@ -2,6 +2,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "model/options.h"
@@ -12,6 +13,9 @@ void TrainOptions::validate() const {
   auto bad = [](const std::string& key, const std::string& value, const std::string& allowed) {
     throw ConfigError("train config key '" + key + "' = " + value + " is invalid: " + allowed);
   };
+  for (const auto& m : split_methods(methods_))
+    if (m.empty() || m == "real")
+      bad("methods", "'" + methods_ + "'", "expected comma-separated manipulation names (not 'real': reals are always kept)");
   if (epochs_ < 1 || epochs_ > 100000) bad("epochs", std::to_string(epochs_), "expected 1..100000");
   if (batch_size_ < 1 || batch_size_ > 4096) bad("batch_size", std::to_string(batch_size_), "expected 1..4096");
   if (!(lr_ > 0 && lr_ < 10)) bad("lr", std::to_string(lr_), "expected 0 < lr < 10");
@@ -42,6 +46,19 @@ void TrainOptions::validate() const {
   if (checkpoint_every_ < 0) bad("checkpoint_every", std::to_string(checkpoint_every_), "expected >= 0");
   if (log_every_ < 1) bad("log_every", std::to_string(log_every_), "expected >= 1");
   if (eval_batch_size_ < 1) bad("eval_batch_size", std::to_string(eval_batch_size_), "expected >= 1");
+}
+
+std::vector<std::string> split_methods(const std::string& list) {
+  std::vector<std::string> out;
+  if (list.empty()) return out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = list.find(',', start);
+    out.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
 }
 
 void set_run_option(ModelOptions& model, TrainOptions& train, const std::string& kv) {

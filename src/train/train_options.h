@@ -15,6 +15,7 @@ namespace sola {
 // X(type, key, default, documentation)
 #define SOLA_TRAIN_OPTIONS(X)                                                                          \
   X(int64_t, epochs, 50, "training epochs")                                                           \
+  X(std::string, methods, "", "manipulations to train and validate on: their fakes and every real (comma-separated, e.g. Deepfakes or Deepfakes,FaceSwap; empty: all)") \
   X(int64_t, batch_size, 32, "images per optimizer step (the global batch, over all processes)")       \
   X(int64_t, micro_batches, 1, "split each batch into this many micro-batches per process, gradients summed (same step)") \
   X(double, lr, 1e-3, "Adam learning rate")                                                           \
@@ -62,6 +63,9 @@ void visit_options(TrainOptions& o, F&& f) {
 }
 
 struct ModelOptions;
+
+/// The entries of a comma-separated list (the `methods` key): "" -> {}, "a,b" -> {"a", "b"}, "a," -> {"a", ""}.
+std::vector<std::string> split_methods(const std::string& list);
 
 /// Applies one command-line "KEY=VALUE" (--set): to the train options where KEY is a train key,
 /// else to the model options. Throws ConfigError for a malformed pair, an unknown key or a bad value.

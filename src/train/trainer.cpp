@@ -10,6 +10,7 @@
 
 #include "core/compat.h"
 #include "core/error.h"
+#include "core/json_diff.h"
 #include "eval/evaluate.h"
 #include "model/checkpoint.h"
 #include "model/pretrained.h"
@@ -225,7 +226,7 @@ TrainSummary Trainer::run(bool resume) {
     auto loaded = load_model(resume_path);
     if (to_json(loaded.options) != to_json(model_options_))
       throw ConfigError(resume_path + ": the checkpoint's model config differs from this run's: " +
-                        to_json(loaded.options).dump() + " vs " + to_json(model_options_).dump());
+                        json_differences(to_json(loaded.options), to_json(model_options_), "the checkpoint", "this run"));
     const json state = loaded.metadata.value("train_state", json::object());
     if (!state.contains("global_step")) throw IoError(resume_path, "is a model file, not a training checkpoint");
     model = loaded.model;
@@ -238,7 +239,7 @@ TrainSummary Trainer::run(bool resume) {
     auto loaded = load_model(continue_from_);
     if (to_json(loaded.options) != to_json(model_options_))
       throw ConfigError(continue_from_ + ": the model file's config differs from this run's: " +
-                        to_json(loaded.options).dump() + " vs " + to_json(model_options_).dump());
+                        json_differences(to_json(loaded.options), to_json(model_options_), "the model file", "this run"));
     const json state = loaded.metadata.value("train_state", json::object());
     if (!state.contains("global_step"))
       throw IoError(continue_from_, "has no train_state to continue from (write one with sola export "

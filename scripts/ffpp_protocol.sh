@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The paper's own experiments on FaceForensics++ (docs/RESULTS.md, "FaceForensics++: the paper's
+# protocol"): Table 2 (train on one manipulation, test on all four), the Table 7 ablations, the
+# Table 5 analogue (DFDC-trained models on FF++; all-methods FF++ models on DFDC) and the ResNet18
+# baseline at equal CPU time.
+#
+# Every run trains from scratch (no ImageNet weights can be had here) on ../shared/data/ffpp/train
+# filtered to its method (`--set methods=X`: the method's fakes and every real), chooses its checkpoint
+# on ffpp/val filtered the same way, and is read out on the whole of ffpp/test (every method against
+# every real: the Table 2 row) for its best and its last checkpoint; the all-methods runs are also read
+# out on dfdc/test. Never choose anything on ffpp/test or dfdc/test: they are read-outs.
+# Same input size, grid, epochs, schedule and seed for every run (SHARED below); the ResNet18 rows at
+# equal CPU time get the epochs its cheaper step buys (the step costs of results/recipe/costs.json,
+# measured with sola_bench_train on one machine).
+# Resumable like scripts/results_dfdc.sh: unfinished runs continue (--resume), finished ones are kept in
+# results/ffpp/ (small files; commit them) and not retrained. Ends by regenerating docs/RESULTS.md.
+#   scripts/ffpp_protocol.sh [RUNS_DIR]     (default runs/ffpp)
+#   SOLA_BIN (./build/sola; a copy keeps runs safe from rebuilds), SOLA_DATA (../shared/data),
+#   THREADS (2), ONLY="name ..." (these runs only), GROUPS_TO_RUN ("table2 seeds ablations eqtime
+#   alltrain": the groups below, in this order)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-runs/ffpp}
+DATA=${SOLA_DATA:-../shared/data}
+SOLA=${SOLA_BIN:-./build/sola}
+THREADS=${THREADS:-2}
+KEEP=results/ffpp
+EPOCHS=8  # about 7 minutes of 2 free cores per SOLA run (2,400 images an epoch)
+mkdir -p "$RUNS" "$KEEP"
+. scripts/eval_sets.sh
+
+METHODS=(Deepfakes Face2Face FaceSwap NeuralTextures)
+# The recipe of the DFDC runs (scripts/long_run.sh's, without pseudo-fakes: Table 2 trains on the
+# method's own fakes only), at 128 px: the paper's 256 px costs 4x the step on these CPUs.
+SHARED=(--set input_size=128 --set grid=8 --set batch_size=32 --set lr=1e-3 --set classifier_input=logits
+        --set lr_schedule=cosine --set warmup_epochs=1 --set seed=0 --set epochs=$EPOCHS --set workers=2)
+declare -A MODEL=(
+  [sola_supervised]="--set loss=supervised"
+  [sola_weak]="--set loss=weak"
+  [resnet18]="--variant resnet18 --set loss=classifier"
+)
+# The ResNet18 baseline at SOLA's CPU time: epochs x (ResNet18 img/s / SOLA img/s) at 128 px, grid 8.
+eqtime_epochs() {
+  /usr/bin/python3 - "$EPOCHS" results/recipe/costs.json <<'EOF'
+import json, sys
+epochs, costs = int(sys.argv[1]), [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+ips = {c["variant"]: c["img_s"] for c in costs if c["size"] == 128 and c["grid"] == 8}
+print(round(epochs * ips["resnet18"] / ips["sola-r18"]))
+EOF
+}
+declare -A RUN_ARGS RUN_EXTRA_DATA
+GROUP_table2=() GROUP_seeds=() GROUP_ablations=() GROUP_eqtime=() GROUP_alltrain=()
+# SOLA supervised and ResNet18 first (the comparison of the targets), then SOLA weak.
+for m in sola_supervised resnet18 sola_weak; do
+  for x in "${METHODS[@]}"; do
+    RUN_ARGS[${m}_$x]="${MODEL[$m]} --set methods=$x"
+    GROUP_table2+=("${m}_$x")
+  done
+done
+for x in "${METHODS[@]}"; do
+  RUN_ARGS[resnet18_eqtime_$x]="${MODEL[resnet18]} --set methods=$x --set epochs=$(eqtime_epochs)"
+  GROUP_eqtime+=("resnet18_eqtime_$x")
+done
+# The noise of one cell: the supervised Deepfakes run again with another seed.
+RUN_ARGS[sola_supervised_Deepfakes_seed1]="${MODEL[sola_supervised]} --set methods=Deepfakes --set seed=1"
+GROUP_seeds+=(sola_supervised_Deepfakes_seed1)
+# Table 7: SOLA weak on Deepfakes without the LEM, with fixed SRM kernels, without the noise branch.
+RUN_ARGS[sola_weak_Deepfakes_no_lem]="${MODEL[sola_weak]} --set methods=Deepfakes --set lem=false"
+RUN_ARGS[sola_weak_Deepfakes_srm]="${MODEL[sola_weak]} --set methods=Deepfakes --set noise=srm"
+RUN_ARGS[sola_weak_Deepfakes_no_noise]="${MODEL[sola_weak]} --set methods=Deepfakes --set noise=none"
+GROUP_ablations+=(sola_weak_Deepfakes_no_lem sola_weak_Deepfakes_srm sola_weak_Deepfakes_no_noise)
+# The reverse of Table 5: trained on all four methods, read out on dfdc/test too.
+for m in sola_supervised resnet18; do
+  RUN_ARGS[${m}_all]="${MODEL[$m]}"
+  RUN_EXTRA_DATA[${m}_all]=";$DATA/dfdc/test/manifest.csv"
+  GROUP_alltrain+=("${m}_all")
+done
+
+ORDER=()
+for g in ${GROUPS_TO_RUN:-table2 seeds ablations eqtime alltrain}; do
+  eval "ORDER+=(\"\${GROUP_$g[@]}\")"
+done
+for name in ${ONLY:-"${ORDER[@]}"}; do
+  [ -n "${RUN_ARGS[$name]+x}" ] || { echo "ffpp_protocol.sh: unknown run '$name'" >&2; exit 2; }
+  [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
+  # shellcheck disable=SC2086
+  run_kept "$name" "$RUNS/$name" "$KEEP" "$DATA/ffpp/val/manifest.csv;$DATA/ffpp/test/manifest.csv${RUN_EXTRA_DATA[$name]:-}" -- \
+    "$SOLA" train "${SHARED[@]}" ${RUN_ARGS[$name]} --train "$DATA/ffpp/train/manifest.csv" \
+    --val "$DATA/ffpp/val/manifest.csv" --out "$RUNS/$name" --threads "$THREADS"
+done
+
+# Table 5: the shipped DFDC model on ffpp/test, once (its figures are the model's; no training here).
+if [ ! -f "$KEEP/dfdc_shipped.eval.json" ] && [ -f models/sola-dfdc.pt ]; then
+  "$SOLA" eval --model models/sola-dfdc.pt --data "$DATA/ffpp/test/manifest.csv" --threads "$THREADS" \
+    --json "$KEEP/dfdc_shipped.eval.json.tmp" >&2
+  mv "$KEEP/dfdc_shipped.eval.json.tmp" "$KEEP/dfdc_shipped.eval.json"
+fi
+bash scripts/results_dfdc.sh --report

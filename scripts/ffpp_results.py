@@ -1,0 +1,215 @@
+"""The FaceForensics++ section of docs/RESULTS.md, from what scripts/ffpp_protocol.sh keeps in results/ffpp/.
+
+Per run NAME: NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME.eval.json (`sola eval --json` of
+NAME/best.pt and NAME/last.pt on ffpp/val, ffpp/test and, for the all-methods runs, dfdc/test); and
+dfdc_shipped.eval.json (the shipped DFDC model on ffpp/test). No figure is typed by hand; the paper's figures
+are quoted from its Tables 2, 5 and 7.
+"""
+import json
+import os
+
+METHODS = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"]
+SHORT = {"Deepfakes": "DF", "Face2Face": "F2F", "FaceSwap": "FS", "NeuralTextures": "NT"}
+TEST, VAL, DFDC_TEST = "ffpp/test", "ffpp/val", "dfdc/test"
+
+# The paper's Table 2 (ImageNet-initialised, 256 px, FF++ c23 videos), rows: training method, columns: DF F2F FS NT.
+PAPER_TABLE2 = {
+    "sola_supervised": {"Deepfakes": [100, 96.95, 69.72, 98.48], "Face2Face": [99.73, 99.56, 93.50, 96.02],
+                        "FaceSwap": [99.11, 98.13, 99.98, 92.07], "NeuralTextures": [99.64, 97.69, 90.20, 99.76]},
+    "sola_weak": {"Deepfakes": [100, 97.29, 63.59, 98.45], "Face2Face": [99.61, 99.67, 84.24, 97.48],
+                  "FaceSwap": [93.18, 97.59, 100, 94.93], "NeuralTextures": [99.95, 94.83, 57.32, 99.82]},
+    "xception": {"Deepfakes": [99.38, 75.05, 49.13, 80.39], "Face2Face": [87.56, 99.53, 65.23, 65.90],
+                 "FaceSwap": [70.12, 61.70, 99.36, 68.71], "NeuralTextures": [93.09, 84.82, 47.98, 99.50]},
+}
+MODELS = [
+    ("sola_supervised", "SOLA supervised (Eq. 9-11: the masks where they exist)", "sola_supervised"),
+    ("sola_weak", "SOLA weakly supervised (Eq. 12)", "sola_weak"),
+    ("resnet18", "ResNet18 baseline, same epochs", "xception"),
+    ("resnet18_eqtime", "ResNet18 baseline at SOLA's CPU time (more epochs: its step is cheaper)", "xception"),
+]
+ABLATIONS = [
+    ("sola_weak_Deepfakes", "SOLA weak (ASRM + LEM)"),
+    ("sola_weak_Deepfakes_no_lem", "without the LEM (`lem=false`)"),
+    ("sola_weak_Deepfakes_srm", "fixed SRM kernels (`noise=srm`)"),
+    ("sola_weak_Deepfakes_no_noise", "without the noise branch (`noise=none`)"),
+]
+
+
+def pct(v):
+    return "–" if v is None else f"{100 * v:.2f}"
+
+
+def mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+class FfppRun:
+    """One kept run: its command, config, epochs and evaluation cells."""
+
+    def __init__(self, keep, name):
+        self.name = name
+        self.cmd = open(os.path.join(keep, name + ".command.txt")).read().strip()
+        self.cfg = json.load(open(os.path.join(keep, name, "config.json")))
+        self.cells = json.load(open(os.path.join(keep, name + ".eval.json")))
+        self.epochs = {}
+        for line in open(os.path.join(keep, name, "metrics.jsonl")):
+            if line.strip():
+                j = json.loads(line)
+                if j.get("type") == "epoch":
+                    self.epochs[j["epoch"]] = j
+
+    def cell(self, data, last=False):
+        for c in self.cells:
+            if c["data"] == data and c["model"].endswith("/last") == last:
+                return c
+        return None
+
+    def method_auc(self, method, data=TEST, last=False):
+        c = self.cell(data, last)
+        return None if c is None else c.get("per_method_auc", {}).get(method)
+
+    def auc(self, data, last=False):
+        c = self.cell(data, last)
+        return None if c is None else c["frame"]["auc"]
+
+    def minutes(self):
+        return sum(e.get("train_seconds", 0) + e.get("validate_seconds", 0) for e in self.epochs.values()) / 60
+
+    def train_method(self):
+        methods = self.cfg.get("train", {}).get("methods", "")
+        return methods if methods and "," not in methods else None
+
+    def best_epoch(self):
+        best = self.cfg.get("train", {}).get("epochs")
+        aucs = {e: j["val"]["frame"]["auc"] for e, j in self.epochs.items() if "val" in j}
+        return (max(aucs, key=lambda e: (aucs[e], -e)), best) if aucs else (None, best)
+
+
+def load(keep, names):
+    return {n: FfppRun(keep, n) for n in names if os.path.exists(os.path.join(keep, n + ".eval.json"))}
+
+
+def matrix(w, runs, prefix, paper):
+    """Rows: training method; columns: test methods of ffpp/test (best checkpoint); ours beside the paper's."""
+    w(f"| trained on | " + " | ".join(SHORT[m] for m in METHODS) + " | off-diagonal mean | paper: " +
+      " / ".join(SHORT[m] for m in METHODS) + " (off-diag.) |")
+    w("|---|" + "---|" * (len(METHODS) + 2))
+    offs = []
+    for train in METHODS:
+        r = runs.get(f"{prefix}_{train}")
+        if r is None:
+            continue
+        cells, off = [], []
+        for test in METHODS:
+            v = r.method_auc(test)
+            cells.append(f"**{pct(v)}**" if test == train else pct(v))
+            if test != train:
+                off.append(v)
+        offs.extend(v for v in off if v is not None)
+        p = paper[train]
+        p_off = mean([v / 100 for t, v in zip(METHODS, p) if t != train])
+        w(f"| {SHORT[train]} | " + " | ".join(cells) + f" | {pct(mean(off))} | " + " / ".join(f"{v:.2f}" for v in p) +
+          f" ({pct(p_off)}) |")
+    return offs
+
+
+def write_ffpp(w, keep):
+    if not os.path.isdir(keep):
+        return
+    names = [f"{p}_{m}" for p, _, _ in MODELS for m in METHODS] + [a for a, _ in ABLATIONS] + \
+            ["sola_supervised_Deepfakes_seed1", "sola_supervised_all", "resnet18_all"]
+    runs = load(keep, names)
+    shipped = os.path.join(keep, "dfdc_shipped.eval.json")
+    if not runs and not os.path.exists(shipped):
+        return
+    w("## FaceForensics++: the paper's protocol (Tables 2, 5 and 7)")
+    w("")
+    any_run = next(iter(runs.values()), None)
+    if any_run:
+        t, m = any_run.cfg["train"], any_run.cfg["model"]
+        w(f"Generated by `scripts/ffpp_protocol.sh`. Each run trains from scratch (no ImageNet weights can be had "
+          f"here; the paper starts from them) on `ffpp/train` filtered to one manipulation (`--set methods=X`: its "
+          f"fakes and all 1578 reals), at {m['input_size']} px (the paper: 256 px, 4x the step on these CPUs), grid "
+          f"{m['grid']}, {t['epochs']} epochs, batch {t['batch_size']}, Adam lr {t['lr']} ({t['lr_schedule']}, "
+          f"{t['warmup_epochs']} warm-up epoch), seed {t['seed']}, the same for every row; the checkpoint is chosen on "
+          "`ffpp/val` filtered the same way, and read out on every method of `ffpp/test` (each method's fakes "
+          "against all its reals). Frame AUC in %; **bold**: the diagonal (the training method). Nothing is chosen "
+          "on `ffpp/test`.")
+        w("")
+    offs = {}
+    for prefix, title, paper_key in MODELS:
+        if not any(f"{prefix}_{m}" in runs for m in METHODS):
+            continue
+        w(f"**{title}** (paper's columns: {'SOLA' if paper_key != 'xception' else 'Xception, the CNN baseline of its Table 2'})")
+        w("")
+        offs[prefix] = matrix(w, runs, prefix, PAPER_TABLE2[paper_key])
+        w("")
+    if "sola_supervised" in offs and "resnet18" in offs:
+        sup, res = [], []
+        ahead = total = 0
+        for train in METHODS:
+            a, b = runs.get(f"sola_supervised_{train}"), runs.get(f"resnet18_{train}")
+            if a is None or b is None:
+                continue
+            for test in METHODS:
+                if test == train:
+                    continue
+                va, vb = a.method_auc(test), b.method_auc(test)
+                if va is None or vb is None:
+                    continue
+                total += 1
+                ahead += va > vb
+        w(f"Off-diagonal means: " + "; ".join(f"{p} {pct(mean(v))} ({len(v)} cells)" for p, v in offs.items()) +
+          f". SOLA supervised is ahead of ResNet18 (same epochs) on {ahead} of the {total} off-diagonal cells both "
+          "have.")
+        w("")
+    seed = runs.get("sola_supervised_Deepfakes_seed1")
+    base = runs.get("sola_supervised_Deepfakes")
+    if seed and base:
+        diffs = [abs((seed.method_auc(t) or 0) - (base.method_auc(t) or 0)) for t in METHODS]
+        w("**Noise of one cell**: SOLA supervised on Deepfakes with seed 1 instead of 0: " +
+          ", ".join(f"{SHORT[t]} {pct(seed.method_auc(t))} (seed 0: {pct(base.method_auc(t))})" for t in METHODS) +
+          f"; the largest difference is {100 * max(diffs):.2f} points: a difference between two cells smaller than "
+          "that is within the noise.")
+        w("")
+    abl = [(n, d) for n, d in ABLATIONS if n in runs]
+    if len(abl) > 1:
+        w("**Table 7 analogue** (ablations): SOLA weak trained on Deepfakes, read out on each method of `ffpp/test`.")
+        w("")
+        w("| run | " + " | ".join(SHORT[m] for m in METHODS) + " | mean of F2F, FS, NT |")
+        w("|---|" + "---|" * (len(METHODS) + 1))
+        for n, d in abl:
+            r = runs[n]
+            w(f"| {d} | " + " | ".join(pct(r.method_auc(m)) for m in METHODS) + " | " +
+              pct(mean([r.method_auc(m) for m in METHODS[1:]])) + " |")
+        w("")
+    rows = []
+    if os.path.exists(shipped):
+        cells = json.load(open(shipped))
+        c = next((c for c in cells if c["data"] == TEST), None)
+        if c:
+            rows.append(("the shipped SOLA (`models/sola-dfdc.pt`, DFDC, 44 epochs)", c["per_method_auc"], None))
+    for n in ("sola_supervised_all", "resnet18_all"):
+        if n in runs:
+            r = runs[n]
+            rows.append((f"`{n}` (all four FF++ methods)", {m: r.method_auc(m) for m in METHODS}, r.auc(DFDC_TEST)))
+    if rows:
+        w("**Table 5 analogue** (trained on one data set, read out on the other): per method of `ffpp/test`, and "
+          "`dfdc/test` for the FF++-trained runs. The paper trains on Celeb-DF v2 and DFD (SOLA weak: 85.77 / 85.72 / "
+          "86.78 / 85.64 and 95.51 / 85.51 / 60.81 / 84.01 on DF / F2F / FS / NT).")
+        w("")
+        w("| model | " + " | ".join(SHORT[m] for m in METHODS) + " | dfdc/test |")
+        w("|---|" + "---|" * (len(METHODS) + 1))
+        for title, per, dfdc in rows:
+            w(f"| {title} | " + " | ".join(pct(per.get(m)) for m in METHODS) + f" | {pct(dfdc)} |")
+        w("")
+    if runs:
+        w("Runs (command, best epoch on `ffpp/val` of the epochs, training minutes):")
+        w("")
+        for n, r in runs.items():
+            best, epochs = r.best_epoch()
+            tm = r.train_method()
+            val = f"`ffpp/val` AUC of {SHORT[tm]} {pct(r.method_auc(tm, VAL))}" if tm else f"`ffpp/val` AUC {pct(r.auc(VAL))}"
+            w(f"- `{n}`: best epoch {best} of {epochs}, {r.minutes():.0f} min; {val}; `{r.cmd}`")
+        w("")

@@ -23,6 +23,7 @@ set(SOLA_CORE_SOURCES
   src/train/distributed.cpp
   src/eval/metrics.cpp
   src/eval/tables.cpp
+  src/eval/calibration.cpp
 )
 
 # training: the trainer, evaluation runs and packed bundles; no OpenCV (stb_image decodes)

@@ -356,6 +356,63 @@ TEST(Augment, SharpeningDrawsAfterTheOtherStages) {
   EXPECT_LT(sharpened, 40);
 }
 
+TEST(Augment, DownscaleAndNoiseAreOffByDefaultDrawLastAndFollowTheirPlan) {
+  AugmentOptions older, both;
+  older.blur = older.sharpen = both.blur = both.sharpen = true;
+  both.downscale = both.noise = true;
+  int downscaled = 0, noised = 0;
+  for (unsigned seed = 0; seed < 64; ++seed) {
+    std::mt19937 r0(seed), r1(seed), r2(seed);
+    const auto d = data::plan_augment(kSide, kSide, {}, r0);
+    EXPECT_FALSE(d.downscale || d.noise) << "seed " << seed;
+    const auto a = data::plan_augment(kSide, kSide, older, r1), b = data::plan_augment(kSide, kSide, both, r2);
+    EXPECT_EQ(a.crop_x, b.crop_x);
+    EXPECT_EQ(a.jpeg_quality, b.jpeg_quality);
+    EXPECT_EQ(a.blur_sigma, b.blur_sigma);
+    EXPECT_EQ(a.sharpen_amount, b.sharpen_amount);
+    EXPECT_EQ(r1(), r2()) << "seed " << seed << ": the engines ended in different states";
+    if (b.downscale) {
+      ++downscaled;
+      EXPECT_GE(b.downscale_factor, both.downscale_min);
+      EXPECT_LT(b.downscale_factor, 1.0);
+    }
+    if (b.noise) {
+      ++noised;
+      EXPECT_GE(b.noise_std, both.noise_std_min);
+      EXPECT_LE(b.noise_std, both.noise_std_max);
+    }
+  }
+  EXPECT_GT(downscaled, 5);  // p = 0.3 of 64
+  EXPECT_LT(downscaled, 40);
+  EXPECT_GT(noised, 5);
+  EXPECT_LT(noised, 40);
+  // The noise: std_grey x the shared field, channel R of the field on OpenCV's third (BGR) channel.
+  cv::Mat grey(16, 16, CV_8UC3, cv::Scalar::all(128)), noisy = grey.clone();
+  data::add_noise(noisy, 10.0, 1234);
+  const auto field = data::noise_field(1234, 16 * 16 * 3);
+  EXPECT_EQ(noisy.at<cv::Vec3b>(3, 5)[2], cv::saturate_cast<uchar>(128 + 10.0 * field[(3 * 16 + 5) * 3 + 0]));
+  EXPECT_EQ(noisy.at<cv::Vec3b>(3, 5)[0], cv::saturate_cast<uchar>(128 + 10.0 * field[(3 * 16 + 5) * 3 + 2]));
+  cv::Scalar mean, std;
+  cv::Mat signed_diff;
+  cv::subtract(noisy, grey, signed_diff, cv::noArray(), CV_32F);
+  cv::meanStdDev(signed_diff.reshape(1), mean, std);
+  EXPECT_NEAR(mean[0], 0.0, 1.5);
+  EXPECT_NEAR(std[0], 10.0, 1.5);
+  EXPECT_EQ(data::noise_field(1234, 10), data::noise_field(1234, 10));
+  EXPECT_NE(data::noise_field(1234, 10), data::noise_field(1235, 10));
+  // The downscale: area down to the rounded side, linear back; detail lost, size kept.
+  cv::Mat fine(64, 64, CV_8UC3);
+  cv::randu(fine, cv::Scalar::all(0), cv::Scalar::all(255));
+  cv::Mat down = fine.clone();
+  data::downscale_roundtrip(down, 0.5);
+  cv::Mat small, want;
+  cv::resize(fine, small, cv::Size(32, 32), 0, 0, cv::INTER_AREA);
+  cv::resize(small, want, fine.size(), 0, 0, cv::INTER_LINEAR);
+  EXPECT_EQ(cv::norm(down, want, cv::NORM_INF), 0.0);
+  EXPECT_EQ(data::downscaled_side(64, 0.01), 8);
+  EXPECT_EQ(data::downscaled_side(64, 0.999), 64);
+}
+
 TEST(Augment, ColorJitterChangesImageNotMask) {
   AugmentOptions o = none();
   o.color_jitter = true;

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -419,6 +420,40 @@ TEST(Cli, EvalRefusesAManifestWhoseRealsAreNotCalledRealBeforeScoring) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("/proc/sola_eval_test.md: cannot write --markdown"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CalibrateStoresPlattScalingThatEvalAndDetectApply) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 4, 32);
+  const std::string model = tiny_model_file(dir), calibrated = dir.file("cal.pt");
+  auto r = run_cli("calibrate --threads 1 --model " + model + " --data " + m + " --out " + calibrated);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto line = nlohmann::json::parse(r.stdout_only);
+  const double a = line["calibration"]["a"], b = line["calibration"]["b"];
+  EXPECT_GT(a, 0.0);
+  EXPECT_LE(line["calibration"]["after"]["log_loss"].get<double>(), line["calibration"]["before"]["log_loss"].get<double>() + 1e-9);
+  EXPECT_EQ(line["calibration"]["samples"], 8);
+  // eval applies it (the ranking, so the AUC, unchanged); --no-calibration gives the raw scores.
+  r = run_cli("eval --threads 1 --model " + calibrated + " --data " + m + " --json " + dir.file("c.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run_cli("eval --threads 1 --no-calibration --model " + calibrated + " --data " + m + " --json " + dir.file("r.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto c = nlohmann::json::parse(std::ifstream(dir.file("c.json")))[0], raw = nlohmann::json::parse(std::ifstream(dir.file("r.json")))[0];
+  EXPECT_TRUE(c["calibrated"].get<bool>());
+  EXPECT_FALSE(raw["calibrated"].get<bool>());
+  EXPECT_DOUBLE_EQ(c["frame"]["auc"].get<double>(), raw["frame"]["auc"].get<double>());
+  EXPECT_TRUE(c.contains("ece") && c.contains("fpr_at_0.9") && c["reliability"].size() == 15u) << c.dump();
+  // detect reports sigmoid(a logit + b) for the same crop.
+  const std::string crop = dir.file("real_0.png");
+  r = run_cli("detect --json --crops --threads 1 --model " + model + " " + crop);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const double p = nlohmann::json::parse(r.stdout_only)["score"];
+  r = run_cli("detect --json --crops --threads 1 --model " + calibrated + " " + crop);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const double q = nlohmann::json::parse(r.stdout_only)["score"];
+  const double z = std::log(p / (1 - p));
+  // Scores are printed to 6 decimals: the logit read back from p is off by up to ~1e-6 / (p (1 - p)).
+  EXPECT_NEAR(q, 1 / (1 + std::exp(-(a * z + b))), 1e-5 + 2e-6 * a / (p * (1 - p))) << "raw " << p << ", a " << a;
 }
 
 TEST(Cli, InfoKeysListTheGridsThatAreAccepted) {

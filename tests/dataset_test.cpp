@@ -1,4 +1,7 @@
 // Samples, seeded augmentation and the threaded batch loader.
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -99,6 +102,53 @@ TEST(Dataset, PerturbationDegradesEveryImageTheSameWayInEveryEpoch) {
   }
   EXPECT_FALSE(torch::equal(noisy.get(0, 0).image - plain.get(0, 0).image, noisy.get(1, 0).image - plain.get(1, 0).image))
       << "every image gets its own noise";
+}
+
+TEST(Dataset, SourceWeightsSetEachSourcesShareOfTheEpochAndRealOnlySourcesGetBlends) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.file("a"));
+  std::filesystem::create_directories(dir.file("b"));
+  const std::string a = test::make_tiny_dataset(dir.file("a"), 2, 32);  // 2 real, 2 fake
+  test::make_tiny_dataset(dir.file("b"), 6, 32);
+  std::ofstream(dir.file("b/reals.csv")) << "path,label\nreal_0.png,0\nreal_1.png,0\nreal_2.png,0\nreal_3.png,0\n"
+                                            "real_4.png,0\nreal_5.png,0\n";  // reals only
+  const auto manifest = data::read_manifests({a, dir.file("b/reals.csv")});
+  const auto options = data::DatasetOptions().input_size(32).grid(4).blend_real_only_sources(true);
+  data::FaceDataset ds(manifest, data::DatasetOptions(options).source_weights({3, 1}));
+  ASSERT_EQ(ds.size(), 16u);  // 4 of a; 6 reals of b and a pseudo-fake of each (a has fakes: no blends)
+  const auto shares = ds.source_shares();
+  ASSERT_EQ(shares.size(), 2u);
+  EXPECT_EQ(shares[0].pseudo_fakes, 0u);
+  EXPECT_EQ(shares[1].pseudo_fakes, 6u);
+  EXPECT_DOUBLE_EQ(shares[0].weight, 0.75);
+  EXPECT_DOUBLE_EQ(shares[0].passes, 3.0);  // 12 of the epoch's 16 from a source of 4
+  for (uint64_t epoch : {0u, 1u}) {
+    const auto order = ds.training_order(epoch);
+    ASSERT_GE(order.size(), 16u);
+    size_t from_a = 0, from_b = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+      const size_t i = order[k];
+      ASSERT_LT(i, ds.size());
+      (i < 4 ? from_a : from_b) += 1;
+      if (i >= manifest.samples.size()) {  // a pseudo-fake right after its real
+        ASSERT_GT(k, 0u);
+        EXPECT_EQ(order[k - 1], i - manifest.samples.size() + 4) << "pair split at " << k;
+      }
+    }
+    EXPECT_EQ(from_a, 12u) << "epoch " << epoch;
+    EXPECT_EQ(from_b, 4u) << "epoch " << epoch;
+    EXPECT_EQ(order, ds.training_order(epoch)) << "seeded";
+  }
+  EXPECT_NE(ds.training_order(0), ds.training_order(1));
+  // Without weights: every sample once; without blending: b's reals alone.
+  EXPECT_EQ(data::FaceDataset(manifest, options).training_order(0).size(), 16u);
+  EXPECT_EQ(data::FaceDataset(manifest, data::DatasetOptions().input_size(32).grid(4)).size(), 10u);
+  // One weight per manifest, none negative, not all zero.
+  for (const std::vector<double>& bad : {std::vector<double>{1}, {1, -1}, {0, 0}}) {
+    const std::string msg =
+        test::error_message<ConfigError>([&] { data::FaceDataset(manifest, data::DatasetOptions(options).source_weights(bad)); });
+    EXPECT_NE(msg.find("source_weights"), std::string::npos) << msg;
+  }
 }
 
 TEST(Dataset, EpochOrderIsASeededPermutation) {

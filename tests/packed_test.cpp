@@ -7,6 +7,8 @@
 #include <random>
 #include <set>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -50,7 +52,8 @@ struct Bundle : ::testing::Test {
   /// image and the unaugmented image where it returns nothing; the patch scores never change. The
   /// stage must fire on some samples and not on all.
   void check_image_filter(const data::AugmentOptions& only,
-                          const std::function<std::optional<cv::Mat>(const data::AugmentPlan&, const cv::Mat&)>& want) {
+                          const std::function<std::optional<cv::Mat>(const data::AugmentPlan&, const cv::Mat&)>& want,
+                          double tolerance = 1e-5) {
     const auto data = std::make_shared<const data::PackedData>(data::read_packed(pack("filter.solapack", same_size())));
     const auto base = data::PackedDatasetOptions().input_size(32).grid(4).seed(7);
     data::PackedDataset filtered(data, data::PackedDatasetOptions(base).augment(true).augment_options(only));
@@ -69,7 +72,7 @@ struct Bundle : ::testing::Test {
       }
       ++fired;
       const torch::Tensor got = b.image.permute({1, 2, 0}).contiguous();
-      EXPECT_LE(cv::norm(cv::Mat(32, 32, CV_32FC3, got.data_ptr<float>()), *expected, cv::NORM_INF), 1e-5) << i;
+      EXPECT_LE(cv::norm(cv::Mat(32, 32, CV_32FC3, got.data_ptr<float>()), *expected, cv::NORM_INF), tolerance) << i;
     }
     EXPECT_GT(fired, 0);
     EXPECT_LT(fired, static_cast<int>(filtered.size()));
@@ -210,6 +213,41 @@ TEST_F(Bundle, SharpeningFollowsThePlanAsAnUnsharpMask) {
     cv::GaussianBlur(in, smooth, cv::Size(k, k), plan.sharpen_sigma, plan.sharpen_sigma, cv::BORDER_REFLECT_101);
     cv::Mat sharp = in * (1.0 + plan.sharpen_amount) - smooth * plan.sharpen_amount;
     cv::min(cv::max(sharp, 0.0), 1.0, want);
+    return want;
+  });
+}
+
+TEST_F(Bundle, DownscaleFollowsThePlanAsOpenCVsAreaThenLinearResize) {
+  data::AugmentOptions downscale_only = photometric_only();
+  downscale_only.downscale = true;
+  downscale_only.downscale_p = 0.5;
+  check_image_filter(downscale_only, [](const data::AugmentPlan& plan, const cv::Mat& in) -> std::optional<cv::Mat> {
+    if (!plan.downscale) return std::nullopt;
+    const int side = data::downscaled_side(in.cols, plan.downscale_factor);
+    if (side == in.cols) return in.clone();
+    cv::Mat small, want;
+    cv::resize(in, small, cv::Size(side, side), 0, 0, cv::INTER_AREA);
+    cv::resize(small, want, in.size(), 0, 0, cv::INTER_LINEAR);
+    cv::min(cv::max(want, 0.0), 1.0, want);
+    return want;
+  }, 1e-4);
+}
+
+TEST_F(Bundle, NoiseFollowsThePlanWithTheSharedField) {
+  data::AugmentOptions noise_only = photometric_only();
+  noise_only.noise = true;
+  noise_only.noise_p = 0.5;
+  check_image_filter(noise_only, [](const data::AugmentPlan& plan, const cv::Mat& in) -> std::optional<cv::Mat> {
+    if (!plan.noise) return std::nullopt;
+    const auto field = data::noise_field(plan.noise_seed, static_cast<size_t>(in.total()) * 3);
+    cv::Mat want = in.clone();  // RGB float HWC, as the field is laid out
+    for (int y = 0; y < in.rows; ++y)
+      for (int x = 0; x < in.cols; ++x)
+        for (int c = 0; c < 3; ++c) {
+          float& v = want.at<cv::Vec3f>(y, x)[c];
+          v = std::clamp(v + static_cast<float>(plan.noise_std / 255.0) * field[(static_cast<size_t>(y) * in.cols + x) * 3 + c],
+                         0.0f, 1.0f);
+        }
     return want;
   });
 }

@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "eval/calibration.h"
 #include "core/error.h"
 #include "core/runtime.h"
 #include "data/face.h"
@@ -113,6 +114,7 @@ int run_detect(const DetectCliOptions& opts) {
   detect::DetectOptions options = opts.detect;
   options.crop_scale = static_cast<float>(opts.scale > 0 ? opts.scale : detect::model_crop_scale(loaded.metadata));
   options.maps = !opts.heatmap_dir.empty() || !opts.timeline_dir.empty();
+  options.calibration = eval::calibration_from_json(loaded.metadata.value("calibration", nlohmann::json()), model_path);
   detect::Detector detector(loaded.model, options);
   for (const std::string& dir : {opts.heatmap_dir, opts.timeline_dir}) {
     if (dir.empty()) continue;

@@ -21,6 +21,7 @@
 #include "data/dataset.h"
 #include "data/manifest.h"
 #include "data/perturb.h"
+#include "eval/calibration.h"
 #include "eval/evaluate.h"
 #include "eval/plot.h"
 #include "eval/tables.h"
@@ -41,6 +42,7 @@ struct EvalOptions {
   int workers = 2;
   double threshold = 0.5;
   bool bf16 = false;
+  bool no_calibration = false;
   int threads = 0;
 };
 
@@ -136,6 +138,13 @@ int run_eval(const EvalOptions& opts) {
       continue;
     }
     tables.train_methods[mi] = training_method(loaded->metadata);
+    eval::Calibration calibration;
+    try {
+      if (!opts.no_calibration) calibration = eval::calibration_from_json(loaded->metadata.value("calibration", nlohmann::json()), opts.models[mi]);
+    } catch (const Error& e) {
+      failures.push_back(fmt::format("model {}: {}", opts.models[mi], e.what()));
+      continue;
+    }
     for (size_t d = 0; d < manifests.size(); ++d) {
       if (!manifests[d]) continue;
       try {
@@ -146,9 +155,18 @@ int run_eval(const EvalOptions& opts) {
         ProgressBar bar(fmt::format("{} on {}{}", tables.models[mi], tables.data[d], tables.data_suffix), ds.size());
         auto scored = eval::score_dataset(*loaded->model, ds, opts.batch_size, opts.workers,
                                           [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
+        // The model's calibration (sola calibrate), as sola detect applies it: the scores move, the ranking not.
+        if (!calibration.identity())
+          for (size_t i = 0; i < scored.scores.size(); ++i) scored.scores[i] = calibration.apply(scored.logits[i]);
         const eval::Report report = eval::summarize(scored, opts.threshold);
-        eval::TableCell cell{mi, d, report.frame, report.video, std::nullopt, report.per_method_auc};
+        eval::TableCell cell;
+        cell.model = mi;
+        cell.data = d;
+        cell.frame = report.frame;
+        cell.video = report.video;
+        cell.per_method_auc = report.per_method_auc;
         if (report.map) cell.map_auc = report.map->frame.auc;
+        cell.ece = eval::expected_calibration_error(scored.scores, scored.labels);
         tables.cells.push_back(cell);
         rocs.push_back(eval::roc_curve(scored.scores, scored.labels));
         bar.finish(fmt::format("frame AUC {}", pct(report.frame.auc)));
@@ -158,6 +176,14 @@ int run_eval(const EvalOptions& opts) {
         j["data"] = tables.data[d];
         j["data_path"] = opts.data[d];
         if (!tables.train_methods[mi].empty()) j["train_method"] = tables.train_methods[mi];
+        j["calibrated"] = !calibration.identity();
+        j["ece"] = *cell.ece;
+        j["fpr_at_0.5"] = eval::false_positive_rate(scored.scores, scored.labels, 0.5);
+        j["fpr_at_0.9"] = eval::false_positive_rate(scored.scores, scored.labels, 0.9);
+        j["reliability"] = nlohmann::json::array();
+        for (const auto& bin : eval::reliability_bins(scored.scores, scored.labels))
+          j["reliability"].push_back({{"lo", bin.lo}, {"hi", bin.hi}, {"count", bin.count}, {"mean_score", bin.mean_score},
+                                      {"fake_fraction", bin.fake_fraction}});
         if (!perturbations.empty()) j["perturb"] = data::perturbation_specs(perturbations);
         report_json.push_back(j);
       } catch (const std::exception& e) {
@@ -219,6 +245,8 @@ void setup_eval(CLI::App& app) {
   sub->add_option("--workers", opts->workers, "decoding threads")->capture_default_str()->check(CLI::Range(1, 64));
   sub->add_option("--threshold", opts->threshold, "score threshold for accuracy")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   sub->add_flag("--bf16", opts->bf16, "bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX)");
+  sub->add_flag("--no-calibration", opts->no_calibration,
+                "score with the model's raw sigmoid, ignoring a calibration stored by sola calibrate (the 'before')");
   add_threads_option(sub, opts->threads);
   sub->callback([opts] {
     if (int code = run_eval(*opts); code != kOk) throw CLI::RuntimeError(code);

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "eval/calibration.h"
 #include "core/error.h"
 #include "core/runtime.h"
 #include "detect/detect.h"
@@ -52,6 +53,7 @@ int run_serve(ServeArgs& args) {
     opts.detect.crop_scale = static_cast<float>(args.scale);
   else
     opts.detect.crop_scale = static_cast<float>(detect::model_crop_scale(loaded.metadata));
+  opts.detect.calibration = eval::calibration_from_json(loaded.metadata.value("calibration", nlohmann::json()), path);
   // Intra-op threads are shared by all detections at once: split the cores between them.
   const int threads = configure_threads(args.torch_threads > 0 ? args.torch_threads
                                                                : std::max(1, available_cores() / opts.max_in_flight));

@@ -57,7 +57,7 @@ int run_train(const TrainCliOptions& opts) {
   const int threads = configure_threads(opts.threads);
   fmt::print(stderr, "sola train: {} threads, reading manifests\n", threads);
   // methods=...: the fakes of those manipulations and every real, in training and validation alike.
-  const auto methods = split_methods(cfg.train.methods());
+  const auto methods = split_list(cfg.train.methods());
   auto train = data::filter_methods(data::read_manifests(opts.train), methods, "--train");
   data::Manifest val;
   if (!opts.val.empty()) val = data::filter_methods(data::read_manifests(opts.val), methods, "--val");

@@ -15,5 +15,6 @@ void setup_detect(CLI::App& app);
 void setup_serve(CLI::App& app);
 void setup_export(CLI::App& app);
 void setup_pack(CLI::App& app);
+void setup_calibrate(CLI::App& app);
 
 }  // namespace sola::cli

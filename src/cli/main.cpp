@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   sola::cli::setup_serve(app);
   sola::cli::setup_export(app);
   sola::cli::setup_pack(app);
+  sola::cli::setup_calibrate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

@@ -124,8 +124,30 @@ Augmented augment(const cv::Mat& image, const cv::Mat& mask, const AugmentOption
   if (plan.jitter) color_jitter(a.image, plan);
   if (plan.blur) a.image = gaussian(a.image, plan.blur_sigma, -1);
   if (plan.sharpen) unsharp_mask(a.image, plan.sharpen_amount, plan.sharpen_sigma);
+  if (plan.downscale) downscale_roundtrip(a.image, plan.downscale_factor);
+  if (plan.noise) add_noise(a.image, plan.noise_std, plan.noise_seed);
   if (plan.jpeg) jpeg_roundtrip(a.image, plan.jpeg_quality);
   return a;
+}
+
+void downscale_roundtrip(cv::Mat& image, double factor) {
+  const int w = downscaled_side(image.cols, factor), h = downscaled_side(image.rows, factor);
+  if (w == image.cols && h == image.rows) return;
+  cv::Mat small;
+  cv::resize(image, small, cv::Size(w, h), 0, 0, cv::INTER_AREA);
+  cv::resize(small, image, image.size(), 0, 0, cv::INTER_LINEAR);
+}
+
+void add_noise(cv::Mat& image, double std_grey, uint32_t seed) {
+  const auto field = noise_field(seed, static_cast<size_t>(image.total()) * 3);
+  for (int y = 0; y < image.rows; ++y) {
+    auto* row = image.ptr<cv::Vec3b>(y);
+    for (int x = 0; x < image.cols; ++x)
+      for (int c = 0; c < 3; ++c) {  // BGR in memory, the field's channels in R, G, B order
+        const size_t i = (static_cast<size_t>(y) * image.cols + x) * 3 + static_cast<size_t>(2 - c);
+        row[x][c] = cv::saturate_cast<uchar>(row[x][c] + std_grey * field[i]);
+      }
+  }
 }
 
 }  // namespace sola::data

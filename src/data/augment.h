@@ -6,7 +6,8 @@
 //   2. horizontal flip      geometric: image and mask
 //   3. colour jitter        photometric: image only (brightness, contrast, saturation, hue)
 //   4. Gaussian blur        photometric: image only (off by default)
-//   5. JPEG re-encoding     photometric: image only
+//   5. sharpening, downscale and back, sensor-like noise (photometric, off by default)
+//   6. JPEG re-encoding     photometric: image only
 // The output always has the input's size.
 //
 // Reproducibility: every random choice comes from the caller's std::mt19937, so a fixed engine
@@ -53,6 +54,12 @@ cv::Mat gaussian_blur(const cv::Mat& image, double sigma);
 /// Gaussian of standard deviation `sigma` pixels, computed in float and rounded to 8 bits with saturation.
 void unsharp_mask(cv::Mat& image, double amount, double sigma);
 
+/// Shrinks the image by `factor` (area interpolation, side downscaled_side()) and enlarges it back to its
+/// size (bilinear), in place: the downscale stage.
+void downscale_roundtrip(cv::Mat& image, double factor);
+/// Adds `std_grey` x noise_field(seed) grey levels to every pixel and channel of a CV_8UC3 BGR image,
+/// rounded to 8 bits with saturation, in place: the noise stage.
+void add_noise(cv::Mat& image, double std_grey, uint32_t seed);
 /// Encodes the image as JPEG at `quality` (1..100, OpenCV's libjpeg) and decodes it again, in place.
 void jpeg_roundtrip(cv::Mat& image, int quality);
 

@@ -25,6 +25,10 @@ constexpr double kMaxRatio = 4.0 / 3.0;
 constexpr double kMaxBlurSigma = 8.0;
 /// Largest amount of the unsharp mask.
 constexpr double kMaxSharpenAmount = 8.0;
+/// Largest standard deviation of the noise stage, in grey levels.
+constexpr double kMaxNoiseStd = 64.0;
+/// Smallest side the downscale stage shrinks to, in pixels.
+constexpr int kMinDownscaledSide = 8;
 
 /// Uniform in [0, 1) from one raw engine output (mt19937's outputs are fixed by the standard).
 double uniform01(std::mt19937& rng) { return static_cast<double>(rng()) * 0x1p-32; }
@@ -110,6 +114,41 @@ void validate(const AugmentOptions& opts) {
   if (!(opts.sharpen_sigma > 0.0 && opts.sharpen_sigma <= kMaxBlurSigma)) {
     reject("sharpen_sigma", opts.sharpen_sigma, "a standard deviation in (0, 8] pixels");
   }
+  if (!is_probability(opts.downscale_p)) reject("downscale_p", opts.downscale_p, "a probability in [0, 1]");
+  if (!(opts.downscale_min > 0.0 && opts.downscale_min <= 1.0)) {
+    reject("downscale_min", opts.downscale_min, "a factor in (0, 1]");
+  }
+  if (!is_probability(opts.noise_p)) reject("noise_p", opts.noise_p, "a probability in [0, 1]");
+  if (!(opts.noise_std_min > 0.0 && opts.noise_std_min <= kMaxNoiseStd)) {
+    reject("noise_std_min", opts.noise_std_min, "a standard deviation in (0, 64] grey levels");
+  }
+  if (!(opts.noise_std_max >= opts.noise_std_min && opts.noise_std_max <= kMaxNoiseStd)) {
+    reject("noise_std_max", opts.noise_std_max, "a standard deviation in [noise_std_min, 64] grey levels");
+  }
+}
+
+int downscaled_side(int side, double factor) {
+  return std::min(side, std::max(kMinDownscaledSide, static_cast<int>(std::lround(side * factor))));
+}
+
+std::vector<float> noise_field(uint32_t seed, size_t n) {
+  uint64_t state = 0x9e3779b97f4a7c15ULL ^ seed;
+  auto next = [&state] {  // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::vector<float> out(n);
+  for (size_t i = 0; i < n; i += 2) {
+    // Two uniforms in (0, 1] and [0, 1), then two normals (Box-Muller).
+    const double u1 = (static_cast<double>(next() >> 11) + 1.0) * 0x1p-53;
+    const double u2 = static_cast<double>(next() >> 11) * 0x1p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1)), t = 2.0 * M_PI * u2;
+    out[i] = static_cast<float>(r * std::cos(t));
+    if (i + 1 < n) out[i + 1] = static_cast<float>(r * std::sin(t));
+  }
+  return out;
 }
 
 int blur_kernel_size(double sigma) { return 2 * static_cast<int>(std::ceil(3.0 * sigma)) + 1; }
@@ -160,6 +199,17 @@ AugmentPlan plan_augment(int width, int height, const AugmentOptions& opts, std:
     plan.sharpen = true;
     plan.sharpen_amount = lerp(opts.sharpen_amount_min, opts.sharpen_amount_max, sharpen.u[1]);
     plan.sharpen_sigma = opts.sharpen_sigma;
+  }
+  const Draws<2> downscale(rng);  // fire, factor
+  if (opts.downscale && downscale.u[0] < opts.downscale_p) {
+    plan.downscale = true;
+    plan.downscale_factor = lerp(opts.downscale_min, 1.0, downscale.u[1]);
+  }
+  const Draws<3> noise(rng);  // fire, standard deviation, seed
+  if (opts.noise && noise.u[0] < opts.noise_p) {
+    plan.noise = true;
+    plan.noise_std = lerp(opts.noise_std_min, opts.noise_std_max, noise.u[1]);
+    plan.noise_seed = static_cast<uint32_t>(noise.u[2] * 0x1p32);
   }
   return plan;
 }

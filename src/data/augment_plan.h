@@ -10,15 +10,20 @@
 //   3. colour jitter        photometric: image only (brightness, contrast, saturation, hue)
 //   4. Gaussian blur        photometric: image only
 //   5. sharpening           photometric: image only (an unsharp mask)
-//   6. JPEG re-encoding     photometric: image only
-// (The blur's and then the sharpening's numbers are drawn after the JPEG stage's, so that adding
-// each of those stages left the random choices of the older stages as they were for every sample.)
+//   6. downscale and back   photometric: image only (what an upload pipeline's resizing leaves)
+//   7. sensor-like noise    photometric: image only (Gaussian, per pixel and channel)
+//   8. JPEG re-encoding     photometric: image only
+// (The blur's, the sharpening's, the downscale's and the noise's numbers are drawn after the JPEG
+// stage's, in that order, so that adding each of those stages left the random choices of the older
+// stages as they were for every sample.)
 //
 // Every stage draws the same count of numbers from the engine whether it is enabled or not and
 // whether it fires or not, so switching one stage off leaves the random choices of the others
 // unchanged for every sample (ablations compare like with like). Numbers are made from raw engine
 // outputs rather than std::*_distribution, whose algorithms the standard leaves to the library, so
 // the random choices do not depend on the C++ standard library.
+#include <cstddef>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -75,6 +80,24 @@ struct AugmentOptions {
   double sharpen_amount_max = 3.0;
   /// Standard deviation of the unsharp mask's Gaussian, in pixels: in (0, 8].
   double sharpen_sigma = 1.0;
+  /// With probability downscale_p, shrink the image by a factor uniform in [downscale_min, 1) (area
+  /// interpolation, side rounded, at least 8 px) and enlarge it back (bilinear), after the
+  /// sharpening: the detail an upload's resizing removes. Image only. Off by default, not in the paper.
+  bool downscale = false;
+  /// Probability of the downscale stage, in [0, 1].
+  double downscale_p = 0.3;
+  /// Smallest factor drawn, in (0, 1].
+  double downscale_min = 0.4;
+  /// With probability noise_p, add Gaussian noise of a standard deviation uniform in
+  /// [noise_std_min, noise_std_max] grey levels (of 255) to every pixel and channel, after the
+  /// downscale and before the JPEG stage (a sensor's noise, then the encoder). Image only. Off by
+  /// default, not in the paper. The noise field is noise_field() of a drawn seed, the same in both pipelines.
+  bool noise = false;
+  /// Probability of the noise stage, in [0, 1].
+  double noise_p = 0.3;
+  /// Range of the noise's standard deviation in grey levels: 0 < noise_std_min <= noise_std_max <= 64.
+  double noise_std_min = 1.0;
+  double noise_std_max = 8.0;
 };
 
 /// Throws sola::ConfigError naming the first field out of range, its value and the allowed range.
@@ -107,7 +130,23 @@ struct AugmentPlan {
   bool sharpen = false;
   double sharpen_amount = 0;
   double sharpen_sigma = 0;
+  /// Downscale and back (after the sharpening): the factor of the smaller image's side.
+  bool downscale = false;
+  double downscale_factor = 1;
+  /// Noise (after the downscale, before the JPEG stage): its standard deviation in grey levels and
+  /// the seed of its field.
+  bool noise = false;
+  double noise_std = 0;
+  uint32_t noise_seed = 0;
 };
+
+/// The side an image of side `side` is shrunk to by the downscale stage at `factor`: rounded, at least
+/// 8 px (and never more than `side`).
+int downscaled_side(int side, double factor);
+
+/// `n` standard normal numbers from `seed` (splitmix64 and the Box-Muller transform, fixed by this
+/// code alone): the noise stage's field, element (y * width + x) * 3 + c for channel c of R, G, B.
+std::vector<float> noise_field(uint32_t seed, size_t n);
 
 /// The side of the Gaussian kernel of the blur stage for standard deviation `sigma`: 2 ceil(3 sigma) + 1.
 int blur_kernel_size(double sigma);

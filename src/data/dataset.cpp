@@ -1,6 +1,7 @@
 #include "data/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include <opencv2/imgcodecs.hpp>
@@ -43,13 +44,61 @@ FaceDataset::FaceDataset(Manifest manifest, DatasetOptions options)
       if (manifest_.samples[i].label == 1 && it != real_of_group.end()) group_real_[i] = it->second;
     }
   }
-  if (options_.pseudo_fakes()) {
+  // Every sample's source manifest (a manifest built in memory, without sources, is one source).
+  std::map<std::string, size_t> source_index;
+  for (size_t k = 0; k < manifest_.sources.size(); ++k) source_index.emplace(manifest_.sources[k], k);
+  source_of_.assign(manifest_.samples.size(), 0);
+  std::vector<bool> source_has_fake(std::max<size_t>(1, manifest_.sources.size()), false);
+  for (size_t i = 0; i < manifest_.samples.size(); ++i) {
+    auto it = source_index.find(manifest_.samples[i].source);
+    source_of_[i] = it == source_index.end() ? 0 : it->second;
+    if (manifest_.samples[i].label == 1) source_has_fake[source_of_[i]] = true;
+  }
+  if (options_.pseudo_fakes() || options_.blend_real_only_sources()) {
     for (size_t i = 0; i < manifest_.samples.size(); ++i)
-      if (manifest_.samples[i].label == 0) {
+      if (manifest_.samples[i].label == 0 && (options_.pseudo_fakes() || !source_has_fake[source_of_[i]])) {
         pseudo_index_[i] = manifest_.samples.size() + pseudo_of_.size();
         pseudo_of_.push_back(i);
       }
+    if (!pseudo_of_.empty()) options_.self_blend().validate();
   }
+  if (!options_.source_weights().empty()) {
+    const auto& w = options_.source_weights();
+    const size_t n_sources = std::max<size_t>(1, manifest_.sources.size());
+    if (w.size() != n_sources)
+      throw ConfigError("source_weights: " + std::to_string(w.size()) + " weights for " + std::to_string(n_sources) +
+                        " training manifests; give one weight per --train manifest, in their order");
+    double sum = 0;
+    for (double x : w) {
+      if (!(x >= 0 && std::isfinite(x)))
+        throw ConfigError("source_weights: weight " + std::to_string(x) + " must be a finite number >= 0");
+      sum += x;
+    }
+    if (!(sum > 0)) throw ConfigError("source_weights: the weights sum to 0; at least one source must supply samples");
+    for (double x : w) weights_.push_back(x / sum);
+    for (size_t k = 0; k < n_sources; ++k)
+      if (weights_[k] > 0 && std::find(source_of_.begin(), source_of_.end(), k) == source_of_.end())
+        throw ConfigError("source_weights: source " + (k < manifest_.sources.size() ? manifest_.sources[k] : std::string("0")) +
+                          " has weight " + std::to_string(w[k]) + " but no sample");
+  }
+}
+
+std::vector<FaceDataset::SourceShare> FaceDataset::source_shares() const {
+  const size_t n_sources = std::max<size_t>(1, manifest_.sources.size());
+  std::vector<SourceShare> out(n_sources);
+  for (size_t k = 0; k < n_sources; ++k) out[k].source = k < manifest_.sources.size() ? manifest_.sources[k] : "";
+  for (size_t i = 0; i < manifest_.samples.size(); ++i) {
+    auto& s = out[source_of_[i]];
+    ++s.samples;
+    ++(manifest_.samples[i].label ? s.fakes : s.reals);
+    if (pseudo_index_[i] != SIZE_MAX) ++s.samples, ++s.pseudo_fakes;
+  }
+  for (size_t k = 0; k < n_sources; ++k) {
+    out[k].weight = weights_.empty() ? static_cast<double>(out[k].samples) / static_cast<double>(std::max<size_t>(1, size()))
+                                     : weights_[k];
+    out[k].passes = out[k].samples ? out[k].weight * static_cast<double>(size()) / static_cast<double>(out[k].samples) : 0;
+  }
+  return out;
 }
 
 FaceDataset::FaceGeometry FaceDataset::face_geometry(size_t sample, const cv::Mat& image) const {
@@ -71,6 +120,43 @@ FaceDataset::FaceGeometry FaceDataset::face_geometry(size_t sample, const cv::Ma
 }
 
 std::vector<size_t> FaceDataset::training_order(uint64_t epoch) const {
+  if (!weights_.empty()) {
+    // Units: a sample, or a real and its pseudo-fake, which stay together.
+    std::vector<std::vector<size_t>> units_of(weights_.size());  // per source, manifest indices
+    for (size_t i = 0; i < manifest_.samples.size(); ++i) units_of[source_of_[i]].push_back(i);
+    std::vector<std::vector<size_t>> units;
+    size_t drawn = 0;
+    for (size_t k = 0; k < weights_.size(); ++k) {
+      const auto& pool = units_of[k];
+      if (pool.empty() || weights_[k] <= 0) continue;
+      // Its share of the epoch, in samples (a pair counts two).
+      const size_t want = static_cast<size_t>(std::llround(weights_[k] * static_cast<double>(size())));
+      size_t got = 0;
+      for (uint64_t pass = 0; got < want; ++pass) {  // fresh permutations of the source, as many as needed
+        const auto perm = epoch_order(pool.size(), seed_mix(options_.seed() ^ 0x50c3ULL, k), epoch * 1000003ULL + pass, true);
+        for (size_t p = 0; p < perm.size() && got < want; ++p) {
+          const size_t i = pool[perm[p]];
+          std::vector<size_t> unit{i};
+          if (pseudo_index_[i] != SIZE_MAX) unit.push_back(pseudo_index_[i]);
+          got += unit.size();
+          units.push_back(std::move(unit));
+        }
+      }
+      drawn += got;
+    }
+    // Rounding may leave the epoch a sample or two short: topped up from the heaviest source.
+    const size_t heaviest = static_cast<size_t>(std::max_element(weights_.begin(), weights_.end()) - weights_.begin());
+    for (size_t p = 0; drawn < size() && !units_of[heaviest].empty(); ++p) {
+      const size_t i = units_of[heaviest][p % units_of[heaviest].size()];
+      units.push_back({i});
+      ++drawn;
+    }
+    const auto shuffle = epoch_order(units.size(), options_.seed() ^ 0x7a11ULL, epoch, true);
+    std::vector<size_t> out;
+    out.reserve(drawn);
+    for (size_t u : shuffle) out.insert(out.end(), units[u].begin(), units[u].end());
+    return out;
+  }
   auto order = epoch_order(manifest_.samples.size(), options_.seed(), epoch, true);
   if (pseudo_of_.empty()) return order;
   std::vector<size_t> out;

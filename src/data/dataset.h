@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include <torch/arg.h>
@@ -37,6 +38,14 @@ struct DatasetOptions {
   /// where the manifest has one (so the pair is the source face and a blend of it), else a real
   /// drawn at random. The epoch keeps its size and class balance.
   TORCH_ARG(double, pseudo_fake_share) = 0.0;
+  /// Pairs every real of a source manifest that holds no fake (e.g. a set of real photographs) with
+  /// a self-blended pseudo-fake, as pseudo_fakes does for every real: such a source then teaches the
+  /// blending cue instead of "this camera is real". Without effect where pseudo_fakes is on.
+  TORCH_ARG(bool, blend_real_only_sources) = false;
+  /// The share of every training epoch each source manifest supplies, one weight per manifest of
+  /// Manifest::sources in that order (normalised to sum 1), whatever the sizes of the sources: a small
+  /// source is repeated, a large one subsampled, anew each epoch. Empty: every sample once an epoch.
+  TORCH_ARG(std::vector<double>, source_weights) = {};
   TORCH_ARG(SelfBlendOptions, self_blend) = {};
   /// Fixed degradations applied, in order, to every image at the input size before any augmentation
   /// (robustness read-outs: `sola eval --perturb`); the noise is seeded by (seed, index), not the epoch.
@@ -57,8 +66,17 @@ class FaceDataset : public SampleSource {
   Example get(size_t index, uint64_t epoch) const override;
   /// A training epoch's order: a seeded permutation of the samples; with pseudo_fakes, every real
   /// sample is followed by its pseudo-fake (so an even batch holds both halves of each pair when
-  /// the manifest has only reals).
+  /// the manifest has only reals). With source_weights, size() samples drawn source by source in
+  /// those shares (pairs kept together), each source's samples in fresh permutations, then shuffled.
   std::vector<size_t> training_order(uint64_t epoch) const override;
+  /// What each source manifest holds and supplies: one line per source, for the start of a run.
+  struct SourceShare {
+    std::string source;
+    size_t samples = 0, reals = 0, fakes = 0, pseudo_fakes = 0;
+    double weight = 0;         ///< normalised: the share of every epoch it supplies
+    double passes = 0;         ///< epochs' worth of its own samples in one epoch (weight x size() / samples)
+  };
+  std::vector<SourceShare> source_shares() const;
 
  private:
   Manifest manifest_;
@@ -67,6 +85,8 @@ class FaceDataset : public SampleSource {
   std::vector<size_t> pseudo_index_;  // manifest index -> index of its pseudo-fake (SIZE_MAX: none)
   std::vector<size_t> reals_;         // manifest indices of the real samples
   std::vector<size_t> group_real_;    // manifest index -> a real of the same group (SIZE_MAX: none)
+  std::vector<size_t> source_of_;     // manifest index -> index into manifest_.sources
+  std::vector<double> weights_;       // per source, normalised (empty: no weighting)
   /// The real sample whose self-blend replaces sample `index` in `epoch`, or SIZE_MAX to keep it.
   size_t replacement_source(size_t index, uint64_t epoch) const;
   struct FaceGeometry {

@@ -105,6 +105,20 @@ torch::Tensor jitter(torch::Tensor x, const AugmentPlan& plan) {
   return hue_rotation(plan.hue).matmul(x.reshape({3, -1})).reshape(shape).clamp_(0, 1);
 }
 
+/// The [m, n] matrix of OpenCV's INTER_AREA shrink of n pixels to m: output pixel i averages the
+/// input span [i n/m, (i + 1) n/m), each input pixel weighted by its overlap with the span.
+torch::Tensor area_weights(int64_t n, int64_t m) {
+  auto w = torch::zeros({m, n}, torch::kDouble);
+  auto acc = w.accessor<double, 2>();
+  const double scale = static_cast<double>(n) / static_cast<double>(m);
+  for (int64_t i = 0; i < m; ++i) {
+    const double lo = i * scale, hi = (i + 1) * scale;
+    for (int64_t j = static_cast<int64_t>(lo); j < n && j < hi; ++j)
+      acc[i][j] = (std::min<double>(hi, j + 1) - std::max<double>(lo, j)) / scale;
+  }
+  return w.to(torch::kFloat);
+}
+
 /// The blur stage on [3, H, W] RGB: the separable Gaussian of blur_kernel(), borders mirrored without
 /// repeating the edge pixel (reflection padding: OpenCV's BORDER_REFLECT_101, as augment() does).
 torch::Tensor blur(const torch::Tensor& x, double sigma) {
@@ -282,6 +296,19 @@ Example PackedDataset::get(size_t index, uint64_t epoch) const {
   if (plan.jitter) image = jitter(image, plan);
   if (plan.blur) image = blur(image, plan.blur_sigma);
   if (plan.sharpen) image = (image * (1.0 + plan.sharpen_amount) - blur(image, plan.sharpen_sigma) * plan.sharpen_amount).clamp_(0, 1);
+  if (plan.downscale) {  // area down (OpenCV's INTER_AREA weights), bilinear back (INTER_LINEAR)
+    const int64_t h = downscaled_side(static_cast<int>(out), plan.downscale_factor);
+    if (h != out) {
+      const auto a = area_weights(out, h);  // [h, out]
+      auto small = torch::matmul(torch::matmul(a, image), a.t());  // [3, h, h]
+      image = resize(small.unsqueeze(0), out).squeeze(0).clamp_(0, 1);
+    }
+  }
+  if (plan.noise) {  // the OpenCV pipeline's field: element (y * W + x) * 3 + c, c in R, G, B order
+    auto field = noise_field(plan.noise_seed, static_cast<size_t>(out * out * 3));
+    auto noise = torch::from_blob(field.data(), {out, out, 3}, torch::kFloat).permute({2, 0, 1});
+    image = (image + noise * (plan.noise_std / 255.0)).clamp_(0, 1);
+  }
   ex.image = image.contiguous();
   if (!s.mask.empty() && s.label == 1) {
     auto mask = data_->masks[static_cast<int64_t>(index)].to(torch::kFloat).div_(255.0).view({1, 1, data_->mask_size, data_->mask_size});

@@ -439,8 +439,9 @@ void Detector::score_faces(const std::vector<FaceResult*>& faces, bool maps) {
       compat::AutocastGuard autocast(device.type(), options_.bf16);
       logits = model_->forward(images).logit.to(torch::kFloat);
     }
-    // The score as `sola eval` computes it: sigmoid of the float logit.
-    auto probs = torch::sigmoid(logits).cpu().contiguous();
+    // The score as `sola eval` computes it: sigmoid of the float logit, calibrated where the model is.
+    const auto& cal = options_.calibration;
+    auto probs = torch::sigmoid(cal.identity() ? logits : logits * cal.a + cal.b).cpu().contiguous();
     logits = logits.cpu().contiguous();
     for (size_t i = begin; i < end; ++i) {
       FaceResult& f = *faces[i];

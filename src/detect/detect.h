@@ -27,6 +27,7 @@
 
 #include "data/face.h"
 #include "data/face_track.h"
+#include "eval/calibration.h"
 #include "model/sola_net.h"
 
 namespace sola::detect {
@@ -44,6 +45,9 @@ struct DetectOptions {
   bool maps = false;           ///< compute the second-order map and Grad-CAM per face (needed for heat maps)
   int batch_size = 16;         ///< faces per forward pass
   bool bf16 = false;           ///< bfloat16 autocast on CPU (faster; see docs/PERFORMANCE.md for the AUC cost)
+  /// Platt scaling of the logit stored by `sola calibrate` (score = sigmoid(a logit + b)); the identity
+  /// (a model without one) gives the raw sigmoid.
+  eval::Calibration calibration;
   /// Videos: faces followed from one sampled frame to the next instead of a full-frame detection in
   /// each (data/face_track.h; what it costs in faces missed: docs/PERFORMANCE.md, "Videos").
   data::FaceTrackOptions tracking;

@@ -24,12 +24,14 @@ Scored score_dataset(DetectorImpl& model, const data::SampleSource& dataset, int
       compat::AutocastGuard autocast(device.type(), bf16);
       out = model.forward(batch->images.to(device));
     }
-    auto probs = torch::sigmoid(out.logit.to(torch::kFloat)).cpu().contiguous();
+    auto logits = out.logit.to(torch::kFloat).cpu().contiguous();
+    auto probs = torch::sigmoid(logits);
     torch::Tensor peaks;
     if (out.has_maps()) peaks = anomaly_peak(out.second_order).to(torch::kDouble).cpu().contiguous();
     for (int64_t i = 0; i < probs.size(0); ++i) {
       const auto& sample = dataset.manifest().samples[batch->indices[i]];
       s.scores.push_back(probs[i].item<double>());
+      s.logits.push_back(logits[i].item<double>());
       if (peaks.defined()) s.map_peaks.push_back(peaks[i].item<double>());
       s.labels.push_back(sample.label);
       s.groups.push_back(sample.group);

@@ -15,6 +15,7 @@ namespace sola::eval {
 
 struct Scored {
   std::vector<double> scores;  ///< sigmoid(logit): probability of fake
+  std::vector<double> logits;  ///< the model's logit (float32), before any calibration
   std::vector<int> labels;
   std::vector<std::string> groups, methods, paths;
   /// Models with anomaly maps (SOLA): per sample the local-anomaly score anomaly_peak (the largest

@@ -92,14 +92,14 @@ std::optional<double> off_diagonal_mean(const std::vector<std::string>& methods,
 }
 
 std::string text_tables(const EvalTables& t) {
-  std::string out = fmt::format("{:<24} {:<24} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", "model", "data", "n",
-                                "frameAUC", "videoAUC", "AP", "EER", "ACC", "mapAUC");
+  std::string out = fmt::format("{:<24} {:<24} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}\n", "model", "data", "n",
+                                "frameAUC", "videoAUC", "AP", "EER", "ACC", "ECE", "mapAUC");
   for (size_t m = 0; m < t.models.size(); ++m)
     for (size_t d = 0; d < t.data.size(); ++d)
       if (const TableCell* c = t.find(m, d))
-        out += fmt::format("{:<24} {:<24} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7}\n", t.models[m],
+        out += fmt::format("{:<24} {:<24} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7}\n", t.models[m],
                            t.data[d] + t.data_suffix, c->frame.n, pct(c->frame.auc), pct(c->video.auc), pct(c->frame.ap),
-                           pct(c->frame.eer), pct(c->frame.acc), pct(c->map_auc));
+                           pct(c->frame.eer), pct(c->frame.acc), pct(c->ece), pct(c->map_auc));
   for (size_t d = 0; d < t.data.size(); ++d) {
     const auto methods = t.methods_of(d);
     if (methods.size() < 2) continue;
@@ -127,15 +127,15 @@ std::string text_tables(const EvalTables& t) {
 }
 
 std::string markdown_tables(const EvalTables& t) {
-  std::string md = fmt::format("| model | test set | images | frame AUC | video AUC | AP | EER | ACC@{} | map AUC |\n",
-                               t.threshold);
-  md += "|---|---|---|---|---|---|---|---|---|\n";
+  std::string md = fmt::format(
+      "| model | test set | images | frame AUC | video AUC | AP | EER | ACC@{} | ECE | map AUC |\n", t.threshold);
+  md += "|---|---|---|---|---|---|---|---|---|---|\n";
   for (size_t m = 0; m < t.models.size(); ++m)
     for (size_t d = 0; d < t.data.size(); ++d)
       if (const TableCell* c = t.find(m, d))
-        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", t.models[m], t.data[d] + t.data_suffix,
+        md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", t.models[m], t.data[d] + t.data_suffix,
                           c->frame.n, pct(c->frame.auc), pct(c->video.auc), pct(c->frame.ap), pct(c->frame.eer),
-                          pct(c->frame.acc), pct(c->map_auc));
+                          pct(c->frame.acc), pct(c->ece), pct(c->map_auc));
   if (t.models.size() > 1 && t.data.size() > 1) {
     // Table 2 form over test sets: one row per model, one column per test set, frame AUC, average.
     md += "\nFrame AUC (%), rows: model, columns: test set\n\n| model |";

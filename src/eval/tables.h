@@ -25,6 +25,7 @@ struct TableCell {
   size_t model = 0, data = 0;
   Metrics frame, video;
   std::optional<double> map_auc;                              ///< the anomaly maps alone (SOLA models)
+  std::optional<double> ece;                                  ///< expected calibration error of the scores
   std::vector<std::pair<std::string, double>> per_method_auc;  ///< each method's fakes against all reals
 };
 

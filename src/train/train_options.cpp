@@ -1,5 +1,6 @@
 #include "train/train_options.h"
 
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,9 +14,10 @@ void TrainOptions::validate() const {
   auto bad = [](const std::string& key, const std::string& value, const std::string& allowed) {
     throw ConfigError("train config key '" + key + "' = " + value + " is invalid: " + allowed);
   };
-  for (const auto& m : split_methods(methods_))
+  for (const auto& m : split_list(methods_))
     if (m.empty() || m == "real")
       bad("methods", "'" + methods_ + "'", "expected comma-separated manipulation names (not 'real': reals are always kept)");
+  parse_source_weights(source_weights_);
   if (epochs_ < 1 || epochs_ > 100000) bad("epochs", std::to_string(epochs_), "expected 1..100000");
   if (batch_size_ < 1 || batch_size_ > 4096) bad("batch_size", std::to_string(batch_size_), "expected 1..4096");
   if (!(lr_ > 0 && lr_ < 10)) bad("lr", std::to_string(lr_), "expected 0 < lr < 10");
@@ -48,7 +50,7 @@ void TrainOptions::validate() const {
   if (eval_batch_size_ < 1) bad("eval_batch_size", std::to_string(eval_batch_size_), "expected >= 1");
 }
 
-std::vector<std::string> split_methods(const std::string& list) {
+std::vector<std::string> split_list(const std::string& list) {
   std::vector<std::string> out;
   if (list.empty()) return out;
   size_t start = 0;
@@ -57,6 +59,24 @@ std::vector<std::string> split_methods(const std::string& list) {
     out.push_back(list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (comma == std::string::npos) break;
     start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<double> parse_source_weights(const std::string& list) {
+  std::vector<double> out;
+  for (const auto& entry : split_list(list)) {
+    size_t used = 0;
+    double w = -1;
+    try {
+      w = std::stod(entry, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (entry.empty() || used != entry.size() || !(w >= 0) || !std::isfinite(w))
+      throw ConfigError("train config key 'source_weights' = '" + list + "' is invalid: entry '" + entry +
+                        "' is not a weight >= 0 (expected comma-separated numbers, one per --train manifest)");
+    out.push_back(w);
   }
   return out;
 }

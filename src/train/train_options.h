@@ -35,10 +35,14 @@ namespace sola {
   X(bool, aug_jpeg, true, "JPEG re-compression")                                                      \
   X(bool, aug_crop, true, "random resized crop")                                                      \
   X(bool, aug_blur, false, "Gaussian blur (sigma 0.1-1.5 px, before the JPEG stage; not in the paper)") \
+  X(bool, aug_downscale, false, "downscale and back (factor 0.4-1, p 0.3, after the sharpening): an upload's resizing; not in the paper") \
+  X(bool, aug_noise, false, "sensor-like Gaussian noise (1-8 grey levels, p 0.3, before the JPEG stage); not in the paper") \
   X(bool, aug_sharpen, false, "unsharp mask (amount 0.5-3, sigma 1 px, p 0.3, after the blur; not in the paper)") \
   X(int64_t, seed, 0, "seed of initialisation, data order and augmentation")                          \
   X(std::string, init, "", "initial weights: torchvision:FILE (ImageNet ResNet, both branches) or sola:FILE (empty: random)") \
   X(bool, pseudo_fakes, false, "pair every real training image with a self-blended pseudo-fake of it, made on the fly") \
+  X(std::string, source_weights, "", "share of every epoch each --train manifest supplies, in their order (comma-separated, normalised; e.g. 0.25,0.25,0.3,0.2): small sources repeated, large ones subsampled; empty: every sample once") \
+  X(bool, blend_real_only_sources, true, "pair every real of a --train manifest without fakes (e.g. real photographs) with a self-blended pseudo-fake, made on the fly") \
   X(double, pseudo_fake_share, 0.0, "share of the fake samples replaced, anew each epoch, by a self-blended pseudo-fake of a real (its group's real where there is one), with its exact mask") \
   X(std::string, precision, "bf16", "training arithmetic: bf16 (autocast: convolutions in bfloat16; weights, ASRM, SOLA head, losses and metrics in fp32) or fp32") \
   X(bool, channels_last, true, "channels-last (NHWC) weights and batches in training") \
@@ -64,8 +68,12 @@ void visit_options(TrainOptions& o, F&& f) {
 
 struct ModelOptions;
 
-/// The entries of a comma-separated list (the `methods` key): "" -> {}, "a,b" -> {"a", "b"}, "a," -> {"a", ""}.
-std::vector<std::string> split_methods(const std::string& list);
+/// The weights of `source_weights` as numbers. Throws ConfigError naming the key and the bad entry.
+std::vector<double> parse_source_weights(const std::string& list);
+
+/// The entries of a comma-separated list (the `methods` and `source_weights` keys): "" -> {},
+/// "a,b" -> {"a", "b"}, "a," -> {"a", ""}.
+std::vector<std::string> split_list(const std::string& list);
 
 /// Applies one command-line "KEY=VALUE" (--set): to the train options where KEY is a train key,
 /// else to the model options. Throws ConfigError for a malformed pair, an unknown key or a bad value.

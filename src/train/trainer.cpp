@@ -132,6 +132,8 @@ data::AugmentOptions augment_options(const TrainOptions& o) {
   a.random_resized_crop = o.aug_crop();
   a.blur = o.aug_blur();
   a.sharpen = o.aug_sharpen();
+  a.downscale = o.aug_downscale();
+  a.noise = o.aug_noise();
   return a;
 }
 

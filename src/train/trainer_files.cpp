@@ -2,6 +2,7 @@
 // The trainer itself (trainer.cpp) needs neither and builds without OpenCV.
 #include <fstream>
 
+#include <fmt/format.h>
 #include <opencv2/core.hpp>
 
 #include "core/error.h"
@@ -57,13 +58,26 @@ data::DatasetOptions eval_options(const ModelOptions& model) {
 
 std::shared_ptr<const data::SampleSource> training_source(data::Manifest manifest, const ModelOptions& model,
                                                           const TrainOptions& train) {
-  return std::make_shared<data::FaceDataset>(std::move(manifest),
+  auto dataset = std::make_shared<data::FaceDataset>(std::move(manifest),
                                              eval_options(model)
                                                  .augment(train.augment())
                                                  .augment_options(augment_options(train))
                                                  .seed(static_cast<uint64_t>(train.seed()))
                                                  .pseudo_fakes(train.pseudo_fakes())
-                                                 .pseudo_fake_share(train.pseudo_fake_share()));
+                                                 .pseudo_fake_share(train.pseudo_fake_share())
+                                                 .blend_real_only_sources(train.blend_real_only_sources())
+                                                 .source_weights(parse_source_weights(train.source_weights())));
+  // What each source supplies: said at the start of every run that mixes sources or blends reals.
+  const auto shares = dataset->source_shares();
+  size_t pseudo = 0;
+  for (const auto& s : shares) pseudo += s.pseudo_fakes;
+  if (shares.size() > 1 || pseudo > 0)
+    for (const auto& s : shares)
+      fmt::print(stderr, "source {}: {} real, {} fake{}; {:.1f}% of each epoch ({:.2f} passes over it)\n",
+                 s.source.empty() ? "(in memory)" : s.source, s.reals, s.fakes,
+                 s.pseudo_fakes ? fmt::format(", {} self-blended pseudo-fakes of its reals", s.pseudo_fakes) : "",
+                 100 * s.weight, s.passes);
+  return dataset;
 }
 
 std::shared_ptr<const data::SampleSource> eval_source(data::Manifest manifest, const ModelOptions& model) {

@@ -16,7 +16,7 @@ infer   the model as a PyTorch user runs it: eval(), torch.inference_mode(), NCH
         --channels-last converts the model and input (the lever sola's prepare_for_inference uses;
         also for train).
 train   one Adam step (lr 1e-3) per timed run: forward in train mode, the supervised loss of
-        src/loss/anomaly_loss.cpp (Eq. 9-11, re-implemented below), backward, step, ASRM projection;
+        src/loss/anomaly_loss.cpp (Eq. 9-11, sola_ref.compute_loss), backward, step, ASRM projection;
         random images, half fakes with random rectangular masks (as benchmarks/train_bench.cpp).
         --dtype bf16 runs the forward pass under torch.autocast("cpu", dtype=torch.bfloat16) and the
         loss on its float() outputs: what a PyTorch user writes (the best configuration with
@@ -36,7 +36,6 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -97,53 +96,7 @@ def bench_infer(args):
            ms, args.batch)
 
 
-# ---- training (the losses of src/loss/anomaly_loss.cpp) -----------------------------------------
-
-def neighbour_of(x, k):
-    """x shifted so that cell (i, j) holds its neighbour of type k (zero where none)."""
-    d = sola_ref.neighbour_distance(k)
-    if sola_ref.neighbour_in_row(k):
-        return F.pad(x, (d, 0, 0, 0))[..., :, : x.shape[-1]]
-    return F.pad(x, (0, 0, d, 0))[..., : x.shape[-2], :]
-
-
-def anomaly_targets(scores, tolerance=1e-6):
-    """Eq. 9a/9b: [B, 4, G, G] first- and second-order targets from [B, G, G] patch scores."""
-    g = scores.shape[1]
-    first_valid, second_valid = sola_ref.valid_mask(g, 1).to(scores.device), sola_ref.valid_mask(g, 2).to(scores.device)
-    first, second = [], []
-    for k in range(4):
-        a = ((scores - neighbour_of(scores, k)).abs() > tolerance).to(scores.dtype) * first_valid[k]
-        a2 = ((a - neighbour_of(a, k)).abs() > 0.5).to(scores.dtype) * second_valid[k]
-        first.append(a)
-        second.append(a2)
-    return torch.stack(first, 1), torch.stack(second, 1), first_valid, second_valid
-
-
-def masked_mean_sum(per_cell, valid):
-    """Mean over valid cells (and channels) per neighbour type, summed over the types."""
-    v = valid.unsqueeze(1) if per_cell.dim() == 5 else valid
-    dims = (0, 2, 3, 4) if per_cell.dim() == 5 else (0, 2, 3)
-    count = v.to(per_cell.dtype).expand_as(per_cell).sum(dims).clamp_min(1.0)
-    return ((per_cell * v.to(per_cell.dtype)).sum(dims) / count).sum()
-
-
-def supervised_loss(out, labels, scores, has_mask, alpha=1.0, beta=1.0, gamma=1.0):
-    classifier = F.binary_cross_entropy_with_logits(out.logit, labels.to(out.logit.dtype))
-    is_real = labels < 0.5
-    use = is_real | (has_mask & ~is_real)
-    first = second = torch.zeros((), dtype=out.logit.dtype, device=out.logit.device)
-    if bool(use.any()):
-        idx = use.nonzero().squeeze(1)
-        s = scores.index_select(0, idx) * (~is_real).index_select(0, idx).to(scores.dtype).view(-1, 1, 1)
-        t1, t2, v1, v2 = anomaly_targets(s.float())
-        fl = out.first_order_logits.index_select(0, idx)
-        sl = out.second_order_logits.index_select(0, idx)
-        bce1 = F.binary_cross_entropy_with_logits(fl, t1.unsqueeze(2).expand_as(fl).to(fl.dtype), reduction="none")
-        bce2 = F.binary_cross_entropy_with_logits(sl, t2.to(sl.dtype), reduction="none")
-        first, second = masked_mean_sum(bce1, v1), masked_mean_sum(bce2, v2)
-    return alpha * classifier + beta * first + gamma * second
-
+# ---- training (the losses are sola_ref.compute_loss, as src/loss/anomaly_loss.cpp) -------------
 
 def random_batch(batch, size, grid, seed=3):
     """Images, labels (half fakes), [B, G, G] patch scores of random rectangular masks, has_mask."""
@@ -155,7 +108,7 @@ def random_batch(batch, size, grid, seed=3):
         if labels[i] > 0.5:
             y0, x0 = [int(v) for v in torch.randint(0, size // 2, (2,), generator=g)]
             masks[i, y0:y0 + size // 3, x0:x0 + size // 3] = 1
-    scores = F.avg_pool2d(masks.unsqueeze(1), size // grid).squeeze(1)
+    scores = sola_ref.patch_scores(masks, grid)
     return images, labels, scores, labels > 0.5
 
 
@@ -176,7 +129,7 @@ def bench_train(args):
         for field in ("logit", "first_order", "second_order", "first_order_logits", "second_order_logits"):
             if getattr(out, field) is not None:
                 setattr(out, field, getattr(out, field).float())
-        loss = supervised_loss(out, labels, scores, has_mask)
+        loss = sola_ref.compute_loss(out, labels, scores, has_mask).total
         loss.backward()
         optimizer.step()
         model.after_optimizer_step()

@@ -12,6 +12,9 @@ state dict of a `sola export` file loads with strict checking:
 The configuration is the C++ ModelOptions (src/model/options.h), the same JSON keys and defaults:
 `build_model({"grid": 8, "input_size": 64})`. Tested against the C++ forward by
 tests/interop_test.cpp through reference/parity.py.
+
+The losses of Sec. 3.4 (src/loss/anomaly_loss.cpp, Eq. 9-12) are `compute_loss(out, labels, scores,
+has_mask, mode)`, tested against the C++ compute_loss by tests/interop_test.cpp (Reference.Loss*).
 """
 import json
 from dataclasses import dataclass
@@ -450,3 +453,84 @@ def load_export(path, map_location="cpu") -> Detector:
     model = build_model(export["config"])
     model.load_state_dict(export["state_dict"], strict=True)
     return model.eval()
+
+
+# ---- losses of Sec. 3.4 (src/loss/anomaly_loss.cpp) ----------------------------------------------
+
+def neighbour_of(x, k):
+    """x shifted so that cell (i, j) holds its neighbour of type k (zero where none)."""
+    d = neighbour_distance(k)
+    if neighbour_in_row(k):
+        return F.pad(x, (d, 0, 0, 0))[..., :, : x.shape[-1]]
+    return F.pad(x, (0, 0, d, 0))[..., : x.shape[-2], :]
+
+
+def patch_scores(masks, grid):
+    """[B, H, W] masks in [0, 1] -> [B, G, G] mean per non-overlapping patch (AVG(m_ij) of Eq. 9)."""
+    return F.avg_pool2d(masks.unsqueeze(1), (masks.shape[1] // grid, masks.shape[2] // grid)).squeeze(1)
+
+
+def anomaly_targets(scores, tolerance=1e-6):
+    """Eq. 9a/9b: [B, 4, G, G] first- and second-order targets from [B, G, G] patch scores, and the
+    [4, G, G] masks of the cells that have the neighbour(s) (first_valid, second_valid)."""
+    g = scores.shape[1]
+    first_valid, second_valid = valid_mask(g, 1).to(scores.device), valid_mask(g, 2).to(scores.device)
+    first, second = [], []
+    for k in range(4):
+        a = ((scores - neighbour_of(scores, k)).abs() > tolerance).to(scores.dtype) * first_valid[k]  # Eq. 9a
+        a2 = ((a - neighbour_of(a, k)).abs() > 0.5).to(scores.dtype) * second_valid[k]              # Eq. 9b
+        first.append(a)
+        second.append(a2)
+    return torch.stack(first, 1), torch.stack(second, 1), first_valid, second_valid
+
+
+def masked_mean_sum(per_cell, valid):
+    """Mean of per_cell [N, 4, (K,) G, G] over valid cells (and channels) per neighbour type, summed over the types."""
+    v = valid.unsqueeze(1) if per_cell.dim() == 5 else valid
+    dims = (0, 2, 3, 4) if per_cell.dim() == 5 else (0, 2, 3)
+    count = v.to(per_cell.dtype).expand_as(per_cell).sum(dims).clamp_min(1.0)
+    return ((per_cell * v.to(per_cell.dtype)).sum(dims) / count).sum()
+
+
+@dataclass
+class LossTerms:
+    total: torch.Tensor        # what is minimised
+    classifier: torch.Tensor   # BCE of the logit (before alpha)
+    first: torch.Tensor        # summed first-order term (before beta); 0 when not applicable
+    second: torch.Tensor       # summed second-order term (before gamma)
+
+
+def compute_loss(out, labels, scores, has_mask, mode="supervised", alpha=1.0, beta=1.0, gamma=1.0) -> LossTerms:
+    """The C++ compute_loss. labels [B] (0/1), scores [B, G, G] patch scores, has_mask [B] bool.
+
+    supervised (Eq. 10-11): alpha * BCE(logit) + beta * sum_* BCE(M_*, target_*) + gamma * sum_* BCE(M'_*, target'_*)
+        over real images (zero targets) and fakes with a mask; a fake without one gives its classifier term only.
+    weak (Eq. 12): alpha * BCE(logit) + beta * sum_* |M_*|_1 + gamma * sum_* |M'_*|_1 over real images only.
+    classifier: alpha * BCE(logit)."""
+    if mode not in ("supervised", "weak", "classifier"):
+        raise ValueError(f"loss mode must be supervised, weak or classifier, got '{mode}'")
+    classifier = F.binary_cross_entropy_with_logits(out.logit, labels.to(out.logit.dtype))
+    first = second = torch.zeros((), dtype=out.logit.dtype, device=out.logit.device)
+    if mode != "classifier":
+        if out.second_order is None:
+            raise ValueError(f"loss mode '{mode}' needs a model with anomaly maps (arch sola)")
+        is_real = labels < 0.5
+        if mode == "supervised":
+            use = is_real | (has_mask.bool() & ~is_real)
+            if bool(use.any()):
+                idx = use.nonzero().squeeze(1)
+                # Real images: zero targets whatever their mask column says.
+                s = scores.index_select(0, idx) * (~is_real).index_select(0, idx).to(scores.dtype).view(-1, 1, 1)
+                t1, t2, v1, v2 = anomaly_targets(s.float())
+                fl = out.first_order_logits.index_select(0, idx)
+                sl = out.second_order_logits.index_select(0, idx)
+                bce1 = F.binary_cross_entropy_with_logits(fl, t1.unsqueeze(2).expand_as(fl).to(fl.dtype), reduction="none")
+                bce2 = F.binary_cross_entropy_with_logits(sl, t2.to(sl.dtype), reduction="none")
+                first, second = masked_mean_sum(bce1, v1), masked_mean_sum(bce2, v2)
+        elif bool(is_real.any()):  # weak: single-side L1 on real images (targets all zero)
+            idx = is_real.nonzero().squeeze(1)
+            g = out.second_order.shape[-1]
+            v1, v2 = valid_mask(g, 1).to(out.second_order.device), valid_mask(g, 2).to(out.second_order.device)
+            first = masked_mean_sum(out.first_order.index_select(0, idx).abs(), v1)
+            second = masked_mean_sum(out.second_order.index_select(0, idx).abs(), v2)
+    return LossTerms(alpha * classifier + beta * first + gamma * second, classifier, first, second)

@@ -1,5 +1,6 @@
-// PyTorch interop: `sola export` files against the Python reference (reference/sola_ref.py), reading
-// torch.save'd state dicts, torchvision ResNet weights and sola models as initialisation.
+// PyTorch interop: `sola export` files and the losses against the Python reference
+// (reference/sola_ref.py), reading torch.save'd state dicts, torchvision ResNet weights and sola
+// models as initialisation.
 //
 // The parity and torchvision tests run Debian's /usr/bin/python3 (python3-torch); they are skipped
 // where it cannot import torch. Each runs Python once.
@@ -21,6 +22,7 @@
 
 #include "core/error.h"
 #include "data/image.h"
+#include "loss/anomaly_loss.h"
 #include "model/checkpoint.h"
 #include "model/export.h"
 #include "model/pretrained.h"
@@ -263,6 +265,131 @@ TEST(Reference, MatchesSolaWithoutNoiseAttentionOrLem) {
 
 TEST(Reference, MatchesResNetBaseline) {
   expect_reference_parity(ModelOptions{}.arch("resnet").input_size(64), 15);
+}
+
+// ---- the losses (Sec. 3.4, Eq. 9-12) against sola_ref.compute_loss ---------------------------
+
+const char* const kLossFields[] = {"logit", "first_order", "second_order", "first_order_logits", "second_order_logits"};
+
+/// A loss batch: the model outputs the loss reads (independent leaves), labels, patch scores, has_mask.
+struct LossCase {
+  std::string name;
+  std::map<std::string, torch::Tensor> leaves;  ///< by kLossFields
+  torch::Tensor labels, scores, has_mask;
+};
+
+LossCase random_loss_case(const std::string& name, std::vector<float> labels, std::vector<bool> has_mask,
+                          const torch::Tensor& masks) {
+  const int64_t b = static_cast<int64_t>(labels.size()), g = 8, k = 3;
+  LossCase c{name, {}, torch::tensor(labels), patch_scores(masks, g), torch::zeros({b}, torch::kBool)};
+  for (int64_t i = 0; i < b; ++i) c.has_mask[i] = static_cast<bool>(has_mask[i]);
+  c.leaves["logit"] = torch::randn({b}) * 2;
+  c.leaves["first_order_logits"] = torch::randn({b, 4, k, g, g}) * 2;
+  c.leaves["second_order_logits"] = torch::randn({b, 4, g, g}) * 2;
+  c.leaves["first_order"] = torch::rand({b, 4, k, g, g});
+  c.leaves["second_order"] = torch::rand({b, 4, g, g});
+  return c;
+}
+
+TEST(Reference, LossMatchesComputeLoss) {
+  test::TempDir dir;
+  torch::manual_seed(21);
+  // 64 x 64 masks on an 8 x 8 grid: rectangles off the patch borders give fractional patch scores;
+  // one mask is soft (0.6, a blend); the real images' and the unmasked fake's columns must be ignored.
+  auto masks = torch::zeros({6, 64, 64});
+  masks[0].narrow(0, 10, 20).narrow(1, 10, 20).fill_(1);   // real, has_mask: zero targets all the same
+  masks[1].narrow(0, 5, 30).narrow(1, 13, 27).fill_(1);
+  masks[2].narrow(0, 20, 40).narrow(1, 3, 22).fill_(1);    // fake without a mask: classifier term only
+  masks[4].narrow(0, 9, 50).narrow(1, 30, 31).fill_(0.6f);
+  masks[5].narrow(0, 33, 31).narrow(1, 0, 64).fill_(1);
+  masks[5].narrow(0, 0, 12).narrow(1, 40, 9).fill_(1);
+  const std::vector<LossCase> cases = {
+      random_loss_case("mixed", {0, 1, 1, 0, 1, 1}, {true, true, false, false, true, true}, masks),
+      random_loss_case("fakes_without_masks", {1, 1}, {false, false}, masks.narrow(0, 1, 2)),
+      random_loss_case("reals_only", {0, 0, 0}, {true, false, true}, masks.narrow(0, 0, 3))};
+  const double alpha = 0.7, beta = 1.3, gamma = 0.4;
+  const char* const modes[] = {"supervised", "weak", "classifier"};
+
+  c10::impl::GenericDict in(c10::StringType::get(), c10::AnyType::get());
+  std::string names;
+  for (const auto& c : cases) {
+    names += (names.empty() ? "" : ",") + c.name;
+    for (const auto& [field, t] : c.leaves) in.insert(c.name + "/" + field, t);
+    in.insert(c.name + "/labels", c.labels);
+    in.insert(c.name + "/scores", c.scores);
+    in.insert(c.name + "/has_mask", c.has_mask);
+  }
+  const std::string input_file = dir.file("loss_in.pt"), out_file = dir.file("loss_out.pt");
+  write_bytes(input_file, torch::pickle_save(in));
+  // Terms and the gradient of the total with respect to every output, per case and mode.
+  const std::string script =
+      "import sys\n"
+      "try:\n"
+      "    import torch\n"
+      "except ImportError as e:\n"
+      "    print(e); sys.exit(77)\n"
+      "sys.dont_write_bytecode = True\n"
+      "sys.path.insert(0, sys.argv[1])\n"
+      "import sola_ref\n"
+      "inp, res = torch.load(sys.argv[2]), {}\n"
+      "fields = ('logit', 'first_order', 'second_order', 'first_order_logits', 'second_order_logits')\n"
+      "for case in sys.argv[4].split(','):\n"
+      "    for mode in ('supervised', 'weak', 'classifier'):\n"
+      "        leaves = {f: inp[f'{case}/{f}'].clone().requires_grad_(True) for f in fields}\n"
+      "        out = sola_ref.Output(features=None, **leaves)\n"
+      "        t = sola_ref.compute_loss(out, inp[f'{case}/labels'], inp[f'{case}/scores'], inp[f'{case}/has_mask'],\n"
+      "                                  mode, alpha=" + std::to_string(alpha) + ", beta=" + std::to_string(beta) +
+      ", gamma=" + std::to_string(gamma) + ")\n"
+      "        for name in ('total', 'classifier', 'first', 'second'):\n"
+      "            res[f'{case}/{mode}/{name}'] = getattr(t, name).detach().reshape(())\n"
+      "        grads = torch.autograd.grad(t.total, [leaves[f] for f in fields], allow_unused=True)\n"
+      "        for f, g in zip(fields, grads):\n"
+      "            res[f'{case}/{mode}/grad_{f}'] = torch.zeros_like(leaves[f]) if g is None else g\n"
+      "torch.save(res, sys.argv[3])\n";
+  std::ofstream(dir.file("loss.py")) << script;
+  const CommandResult r = run(std::string(kPython) + " " + dir.file("loss.py") + " " + SOLA_SOURCE_DIR +
+                                  "/reference " + input_file + " " + out_file + " " + names,
+                              dir);
+  SKIP_WITHOUT_TORCH(r);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ref = load_pickled_dict(out_file);
+
+  double worst_term = 0, worst_grad = 0;
+  for (const auto& c : cases)
+    for (const char* mode : modes) {
+      const std::string key = c.name + "/" + mode + "/";
+      std::vector<torch::Tensor> leaves;
+      for (const char* field : kLossFields) leaves.push_back(c.leaves.at(field).clone().requires_grad_(true));
+      ModelOutput out;
+      out.logit = leaves[0];
+      out.first_order = leaves[1];
+      out.second_order = leaves[2];
+      out.first_order_logits = leaves[3];
+      out.second_order_logits = leaves[4];
+      const auto terms = compute_loss(out, c.labels, c.scores, c.has_mask,
+                                      LossOptions().mode(mode).alpha(alpha).beta(beta).gamma(gamma));
+      const std::pair<const char*, torch::Tensor> named[] = {
+          {"total", terms.total}, {"classifier", terms.classifier}, {"first", terms.first}, {"second", terms.second}};
+      for (const auto& [name, value] : named) {
+        const double diff = max_abs_diff(value.detach().reshape({}), entry(ref, key + name));
+        worst_term = std::max(worst_term, diff);
+        EXPECT_LT(diff, 1e-5) << key << name << ": C++ " << value.item<double>();
+      }
+      const auto grads = torch::autograd::grad({terms.total}, leaves, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                               /*create_graph=*/false, /*allow_unused=*/true);
+      for (size_t i = 0; i < leaves.size(); ++i) {
+        const auto mine = grads[i].defined() ? grads[i] : torch::zeros_like(leaves[i]);
+        const double diff = max_abs_diff(mine, entry(ref, key + "grad_" + kLossFields[i]));
+        worst_grad = std::max(worst_grad, diff);
+        EXPECT_LT(diff, 1e-6) << key << "gradient of " << kLossFields[i];
+      }
+    }
+  // The cases reach every term: the map terms are non-zero where images use them.
+  EXPECT_GT(entry(ref, "mixed/supervised/second").item<double>(), 0.1);
+  EXPECT_GT(entry(ref, "mixed/weak/first").item<double>(), 0.1);
+  EXPECT_EQ(entry(ref, "fakes_without_masks/supervised/first").item<double>(), 0.0);
+  std::cout << "[ loss     ] " << std::size(cases) << " batches x " << std::size(modes)
+            << " modes, max |C++ - Python|: terms " << worst_term << ", gradients " << worst_grad << "\n";
 }
 
 // ---- torchvision weights --------------------------------------------------------------------

@@ -1,4 +1,8 @@
 // Anomaly targets (Eq. 9a/9b) on hand-made masks, and the supervised / weak / classifier losses.
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -84,21 +88,173 @@ TEST(Loss, SupervisedRealImageHasZeroTargets) {
   EXPECT_NEAR(terms.total.item<double>(), cls + 6 * bce0, 1e-5);
 }
 
+// ---- the map terms on logits where the target matters --------------------------------------------
+// At logit 0 the BCE is log 2 for either target, so the tests below use logits that differ by cell,
+// neighbour type, channel and sample, and compute the expected terms by plain loops over target grids
+// written out by hand. Each also computes what a wrong loss would give (targets inverted, the valid
+// cells taken on the wrong side, a real image's mask used, the fake's maps penalised) and checks that
+// it is far from the expected value, so such a change to anomaly_loss.cpp fails the test.
+
+constexpr int64_t kG = 4, kK = 2;  // grid, first-order channels
+
+/// A logit that changes with every index (|x| < 3).
+double map_logit(int64_t b, int64_t k, int64_t c, int64_t i, int64_t j) {
+  return 0.45 * (j - 1.5) - 0.35 * (i - 1.5) + 0.3 * k - 0.4 * c + 0.6 * b - 0.1 * i * j / 3.0;
+}
+
+/// Batch 2, K = 2, G = 4, logits from map_logit (second order: channel index 2), logit (0.8, -1.1).
+ModelOutput varied_output() {
+  ModelOutput out;
+  out.logit = torch::tensor({0.8f, -1.1f});
+  out.first_order_logits = torch::zeros({2, 4, kK, kG, kG});
+  out.second_order_logits = torch::zeros({2, 4, kG, kG});
+  auto f = out.first_order_logits.accessor<float, 5>();
+  auto s = out.second_order_logits.accessor<float, 4>();
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t k = 0; k < 4; ++k)
+      for (int64_t i = 0; i < kG; ++i)
+        for (int64_t j = 0; j < kG; ++j) {
+          for (int64_t c = 0; c < kK; ++c) f[b][k][c][i][j] = static_cast<float>(map_logit(b, k, c, i, j));
+          s[b][k][i][j] = static_cast<float>(map_logit(b, k, 2, i, j));
+        }
+  out.first_order = torch::sigmoid(out.first_order_logits);
+  out.second_order = torch::sigmoid(out.second_order_logits);
+  return out;
+}
+
+double bce(double x, double t) { return std::max(x, 0.0) - x * t + std::log1p(std::exp(-std::abs(x))); }
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+/// Does cell (i, j) of neighbour type k have its neighbour(s) for a map of `order` (1 or 2)?
+/// `mirrored`: the wrong side (neighbours to the right / below).
+bool valid_cell(int k, int order, int64_t i, int64_t j, bool mirrored = false) {
+  const int64_t reach = (k % 2 == 0 ? 1 : 2) * order;  // v1 h1: distance 1, v2 h2: distance 2
+  const int64_t along = k < 2 ? j : i;                 // v*: neighbour on the left, h*: above
+  return mirrored ? along < kG - reach : along >= reach;
+}
+
+// Targets of the fake below (right half forged: patch score 1 in columns 2, 3), by hand:
+//   first order:  v1 1 in column 2 (|s(i,2) - s(i,1)|); v2 1 in columns 2, 3 (|s(i,j) - s(i,j-2)|);
+//                 h1, h2 0 (columns are constant).
+//   second order: v1 1 in columns 2, 3 (v1's first-order row 0 0 1 0 changes at j = 2 and 3);
+//                 v2, h2 have no valid cell at G = 4; h1 0.
+double fake_first_target(int k, int64_t j) { return (k == 0 && j == 2) || (k == 1 && j >= 2) ? 1 : 0; }
+double fake_second_target(int k, int64_t j) { return k == 0 && j >= 2 ? 1 : 0; }
+
+struct WrongLoss {
+  bool invert_targets = false, mirrored_cells = false, real_uses_mask = false;
+};
+
+/// The summed first- and second-order terms of Eq. 10 for varied_output() with sample 0 a masked
+/// fake and sample 1 a real image, both with the right-half mask column.
+std::pair<double, double> expected_supervised(WrongLoss wrong = {}) {
+  std::pair<double, double> terms{0, 0};
+  for (int k = 0; k < 4; ++k) {
+    double sum1 = 0, sum2 = 0;
+    int n1 = 0, n2 = 0;
+    for (int64_t b = 0; b < 2; ++b) {
+      const bool targets_from_mask = b == 0 || wrong.real_uses_mask;
+      for (int64_t i = 0; i < kG; ++i)
+        for (int64_t j = 0; j < kG; ++j) {
+          if (valid_cell(k, 1, i, j, wrong.mirrored_cells)) {
+            double t = targets_from_mask ? fake_first_target(k, j) : 0;
+            if (wrong.invert_targets) t = 1 - t;
+            for (int64_t c = 0; c < kK; ++c, ++n1) sum1 += bce(map_logit(b, k, c, i, j), t);
+          }
+          if (valid_cell(k, 2, i, j, wrong.mirrored_cells)) {
+            double t = targets_from_mask ? fake_second_target(k, j) : 0;
+            if (wrong.invert_targets) t = 1 - t;
+            sum2 += bce(map_logit(b, k, 2, i, j), t);
+            ++n2;
+          }
+        }
+    }
+    terms.first += n1 ? sum1 / n1 : 0;  // mean over valid cells, channels and samples, per type
+    terms.second += n2 ? sum2 / n2 : 0;
+  }
+  return terms;
+}
+
+torch::Tensor right_half_forged() {
+  auto scores = torch::zeros({2, kG, kG});
+  scores.narrow(2, 2, 2).fill_(1);  // both samples; the real one's column must be ignored
+  return scores;
+}
+
 TEST(Loss, SupervisedUsesMaskTargetsAndValidCellsOnly) {
-  auto out = fake_output(0.0f);  // sigmoid 0.5: BCE = log 2 for either target
-  auto scores = torch::zeros({2, 4, 4});
-  scores[0].narrow(1, 2, 2).fill_(1);  // right half forged
-  auto terms = compute_loss(out, torch::tensor({1.f, 0.f}), scores, torch::tensor({true, false}),
-                            LossOptions().mode("supervised").alpha(0).beta(2).gamma(3));
-  EXPECT_NEAR(terms.first.item<double>(), 4 * std::log(2.0), 1e-5);
-  EXPECT_NEAR(terms.second.item<double>(), 2 * std::log(2.0), 1e-5);  // v2, h2 second order: no valid cell at G=4
-  EXPECT_NEAR(terms.total.item<double>(), 2 * 4 * std::log(2.0) + 3 * 2 * std::log(2.0), 1e-4);
-  // Push the logits of invalid cells (column 0 of v1) around: the loss must not move.
-  auto out2 = fake_output(0.0f);
-  out2.first_order_logits.select(1, 0).select(3, 0).fill_(9.0f);
-  auto terms2 = compute_loss(out2, torch::tensor({1.f, 0.f}), scores, torch::tensor({true, false}),
-                             LossOptions().mode("supervised"));
-  EXPECT_NEAR(terms2.first.item<double>(), terms.first.item<double>(), 1e-6);
+  const auto out = varied_output();
+  const auto labels = torch::tensor({1.f, 0.f});
+  const auto has_mask = torch::tensor({true, true});
+  const auto terms = compute_loss(out, labels, right_half_forged(), has_mask,
+                                  LossOptions().mode("supervised").alpha(0.5).beta(2).gamma(3));
+  const auto [first, second] = expected_supervised();
+  EXPECT_NEAR(terms.first.item<double>(), first, 1e-5);
+  EXPECT_NEAR(terms.second.item<double>(), second, 1e-5);
+  const double cls = (bce(0.8, 1) + bce(-1.1, 0)) / 2;
+  EXPECT_NEAR(terms.classifier.item<double>(), cls, 1e-6);
+  EXPECT_NEAR(terms.total.item<double>(), 0.5 * cls + 2 * first + 3 * second, 1e-4);
+
+  // What a wrong loss would give is far (> 0.01) from the expected value (tolerance 1e-5).
+  const std::pair<const char*, WrongLoss> wrong_losses[] = {{"targets inverted", {true, false, false}},
+                                                            {"valid cells on the wrong side", {false, true, false}},
+                                                            {"a real image's mask used", {false, false, true}}};
+  for (const auto& [name, wrong] : wrong_losses) {
+    const auto [w1, w2] = expected_supervised(wrong);
+    EXPECT_GT(std::abs(w1 - first) + std::abs(w2 - second), 0.01) << name;
+  }
+
+  // The logits of invalid cells (column 0 of v1, rows 0-1 of h2's second order) do not count;
+  // those of a valid cell do.
+  auto moved = varied_output();
+  moved.first_order_logits.select(1, 0).select(3, 0).fill_(9.0f);
+  moved.second_order_logits.select(1, 3).narrow(1, 0, 2).fill_(-9.0f);
+  auto moved_terms = compute_loss(moved, labels, right_half_forged(), has_mask, LossOptions());
+  EXPECT_NEAR(moved_terms.first.item<double>(), first, 1e-5);
+  EXPECT_NEAR(moved_terms.second.item<double>(), second, 1e-5);
+  moved.first_order_logits[0][0][0][1][1] = 9.0f;  // v1, column 1: valid
+  EXPECT_GT(compute_loss(moved, labels, right_half_forged(), has_mask, LossOptions()).first.item<double>(), first + 0.1);
+}
+
+/// The summed terms of Eq. 12 for varied_output() with sample 0 real and sample 1 fake: the mean
+/// |M| over the real image's valid cells (and channels), per neighbour type.
+std::pair<double, double> expected_weak(bool mirrored_cells = false, bool include_fake = false,
+                                        bool target_one = false) {
+  std::pair<double, double> terms{0, 0};
+  for (int k = 0; k < 4; ++k) {
+    double sum1 = 0, sum2 = 0;
+    int n1 = 0, n2 = 0;
+    for (int64_t b = 0; b < (include_fake ? 2 : 1); ++b)
+      for (int64_t i = 0; i < kG; ++i)
+        for (int64_t j = 0; j < kG; ++j) {
+          if (valid_cell(k, 1, i, j, mirrored_cells))
+            for (int64_t c = 0; c < kK; ++c, ++n1) sum1 += std::abs(target_one - sigmoid(map_logit(b, k, c, i, j)));
+          if (valid_cell(k, 2, i, j, mirrored_cells)) {
+            sum2 += std::abs(target_one - sigmoid(map_logit(b, k, 2, i, j)));
+            ++n2;
+          }
+        }
+    terms.first += n1 ? sum1 / n1 : 0;
+    terms.second += n2 ? sum2 / n2 : 0;
+  }
+  return terms;
+}
+
+TEST(Loss, WeakIsL1OnRealImagesValidCells) {
+  const auto out = varied_output();
+  const auto labels = torch::tensor({0.f, 1.f});
+  const auto terms = compute_loss(out, labels, right_half_forged(), torch::tensor({true, true}),
+                                  LossOptions().mode("weak").alpha(0.5).beta(2).gamma(3));
+  const auto [first, second] = expected_weak();
+  EXPECT_NEAR(terms.first.item<double>(), first, 1e-5);
+  EXPECT_NEAR(terms.second.item<double>(), second, 1e-5);
+  const double cls = (bce(0.8, 0) + bce(-1.1, 1)) / 2;
+  EXPECT_NEAR(terms.total.item<double>(), 0.5 * cls + 2 * first + 3 * second, 1e-4);
+  const std::pair<const char*, std::pair<double, double>> wrong_losses[] = {
+      {"valid cells on the wrong side", expected_weak(true)},
+      {"the fake's maps penalised", expected_weak(false, true)},
+      {"target 1 instead of 0", expected_weak(false, false, true)}};
+  for (const auto& [name, wrong] : wrong_losses)
+    EXPECT_GT(std::abs(wrong.first - first) + std::abs(wrong.second - second), 0.01) << name;
 }
 
 TEST(Loss, FakeWithoutMaskGetsClassifierTermOnly) {

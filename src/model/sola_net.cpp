@@ -26,7 +26,8 @@ SolaNetImpl::SolaNetImpl(ModelOptions options) : DetectorImpl(std::move(options)
 
 void SolaNetImpl::reset() {
   const auto& o = options_;
-  auto trunk_opts = ResNetTrunkOptions().depth(o.backbone()).stages(3);
+  const int64_t stages = o.num_stages();  // the head reads the last of these stages
+  auto trunk_opts = ResNetTrunkOptions().depth(o.backbone()).stages(stages);
   rgb = register_module("rgb", ResNetTrunk(trunk_opts));
   const bool has_noise = o.noise() != "none";
   if (has_noise) {
@@ -36,7 +37,7 @@ void SolaNetImpl::reset() {
   dcam = register_module("dcam", nn::ModuleList());
   lem = register_module("lem", nn::ModuleList());
   lem_stages.clear();
-  for (int64_t s = 1; s <= 3; ++s) {
+  for (int64_t s = 1; s <= stages; ++s) {
     const int64_t c = rgb->stage_channels(s);
     dcam->push_back(Dcam(DcamOptions(c)
                              .reduction(o.dcam_reduction())
@@ -51,7 +52,7 @@ void SolaNetImpl::reset() {
       lem_stages.push_back(s);
     }
   }
-  head = register_module("head", SolaHead(SolaHeadOptions(rgb->stage_channels(3))
+  head = register_module("head", SolaHead(SolaHeadOptions(rgb->stage_channels(stages))
                                               .anomaly_channels(o.anomaly_channels())
                                               .classifier_channels(o.classifier_channels())
                                               .classifier_kernel(o.classifier_kernel())
@@ -64,7 +65,7 @@ ModelOutput SolaNetImpl::forward(const torch::Tensor& image) {
   torch::Tensor n;
   if (noise) n = noise->stem(asrm(image));
   size_t next_lem = 0;
-  for (int64_t s = 1; s <= 3; ++s) {
+  for (int64_t s = 1; s <= options_.num_stages(); ++s) {
     auto r = rgb->stage(s, x);
     if (noise) n = noise->stage(s, n);
     x = dcam[s - 1]->as<Dcam>()->forward(r, n);
@@ -92,8 +93,9 @@ void SolaNetImpl::after_optimizer_step() {
 ResNetClassifierImpl::ResNetClassifierImpl(ModelOptions options) : DetectorImpl(std::move(options)) { reset(); }
 
 void ResNetClassifierImpl::reset() {
-  trunk = register_module("trunk", ResNetTrunk(ResNetTrunkOptions().depth(options_.backbone()).stages(4)));
-  fc = register_module("fc", nn::Linear(trunk->stage_channels(4), 1));
+  const int64_t stages = options_.num_stages();
+  trunk = register_module("trunk", ResNetTrunk(ResNetTrunkOptions().depth(options_.backbone()).stages(stages)));
+  fc = register_module("fc", nn::Linear(trunk->stage_channels(stages), 1));
 }
 
 ModelOutput ResNetClassifierImpl::forward(const torch::Tensor& image) {

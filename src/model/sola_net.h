@@ -2,7 +2,7 @@
 // The detectors: SOLA (the paper's model) and the vanilla ResNet baseline, behind one interface
 // so training, evaluation and detection treat them alike.
 //
-// SOLA forward (Fig. 2), for stage s = 1..3 of a ResNet:
+// SOLA forward (Fig. 2), for stage s = 1..3 of a ResNet (ModelOptions::num_stages()):
 //   rgb_s   = layer_s^rgb(x_{s-1})           x_0 = stem^rgb(normalize(image))
 //   noise_s = layer_s^noise(noise_{s-1})     noise_0 = stem^noise(ASRM(image))
 //   x_s     = LEM_s(DCAM_s(rgb_s, noise_s))
@@ -62,7 +62,7 @@ class SolaNetImpl : public DetectorImpl {
   void after_optimizer_step() override;
 
   ResNetTrunk rgb{nullptr};
-  Asrm asrm{nullptr};        ///< empty when noise == "none" or fixed "srm" (then a buffer inside)
+  Asrm asrm{nullptr};        ///< empty only when noise == "none"; for fixed "srm" its weight is a buffer
   ResNetTrunk noise{nullptr};
   torch::nn::ModuleList dcam{nullptr};
   torch::nn::ModuleList lem{nullptr};  ///< entries only for stages where LEM is built

@@ -645,7 +645,7 @@ TEST(PrepareCli, TinyFaceForensicsTreeEndToEnd) {
 // and their Deepfakes, Face2Face and FaceSwap c23 videos (the first 4 s of each, not re-encoded).
 TEST(PrepareCli, RealFaceForensicsVideosGiveCropsLabelsMethodsAndGroupsAndAreScored) {
   SOLA_REQUIRE_SHARED_DATA(shared);
-  const fs::path root = fs::path(shared) / "ffpp-videos";
+  const fs::path root = (fs::path(shared) / "ffpp-videos").lexically_normal();
   if (!fs::exists(root)) GTEST_SKIP() << root << " not present";
   const CliResult help = run_sola("prepare --help");
   if (help.code != 0) GTEST_SKIP() << SOLA_CLI_PATH << " has no prepare subcommand";

@@ -558,8 +558,10 @@ const std::vector<Row>& rows() {
     };
     t.push_back(perturb_row("PerturbOk", "blur:1.5", ""));
     t.push_back(perturb_row("PerturbUnknownKind", "emboss:1", "expected blur:SIGMA"));
-    t.push_back(perturb_row("PerturbNotANumber", "jpeg:high", "is not a finite number"));
-    t.push_back(perturb_row("PerturbOverflow", "blur:1e400", "is not a finite number"));
+    t.push_back(perturb_row("PerturbNotANumber", "jpeg:high", "is not a finite decimal number"));
+    t.push_back(perturb_row("PerturbOverflow", "blur:1e400", "is not a finite decimal number"));
+    t.push_back(perturb_row("PerturbHexadecimal", "blur:0x1", "is not a finite decimal number"));
+    t.push_back(perturb_row("PerturbJpegQualityNotWhole", "jpeg:50.5", "JPEG quality '50.5' is not a whole number"));
     t.push_back(perturb_row("PerturbOutOfRange", "downscale:1", "out of range"));
     return t;
   }();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -39,10 +40,14 @@ void write_text(const fs::path& file, const std::string& text) {
   std::ofstream(file, std::ios::binary) << text;
 }
 
-/// The items by group; fails the test when a group appears twice.
-std::map<std::string, PrepareItem> by_group(const ImportResult& r) {
+/// The items by output folder (by group where the importer sets no folder: then groups are one per
+/// video); fails the test when one appears twice.
+std::map<std::string, PrepareItem> by_video(const ImportResult& r) {
   std::map<std::string, PrepareItem> out;
-  for (const PrepareItem& item : r.items) EXPECT_TRUE(out.emplace(item.group, item).second) << "duplicate group " << item.group;
+  for (const PrepareItem& item : r.items) {
+    const std::string& key = item.folder.empty() ? item.group : item.folder;
+    EXPECT_TRUE(out.emplace(key, item).second) << "duplicate folder " << key;
+  }
   return out;
 }
 
@@ -88,7 +93,7 @@ TEST(ImportFfpp, ListsOriginalsAndPresentMethodsWithSplitsGroupsAndMasks) {
   test::TempDir dir;
   const fs::path root = make_ffpp(dir.path);
   const ImportResult r = data::import_ffpp(root.string());
-  const auto items = by_group(r);
+  const auto items = by_video(r);
   ASSERT_EQ(r.items.size(), 12u) << notes_of(r);  // 6 originals, 4 Deepfakes, 1 Face2Face, 1 FaceShifter
 
   const PrepareItem& real = items.at("real/000");
@@ -96,6 +101,7 @@ TEST(ImportFfpp, ListsOriginalsAndPresentMethodsWithSplitsGroupsAndMasks) {
   EXPECT_EQ(real.label, 0);
   EXPECT_EQ(real.method, "real");
   EXPECT_EQ(real.split, "train");
+  EXPECT_EQ(real.group, "youtube/000");
   EXPECT_TRUE(real.mask.empty());
   EXPECT_EQ(items.at("real/003").split, "val");
   EXPECT_EQ(items.at("real/005").split, "test");
@@ -107,6 +113,11 @@ TEST(ImportFfpp, ListsOriginalsAndPresentMethodsWithSplitsGroupsAndMasks) {
   EXPECT_EQ(df.split, "train");
   EXPECT_EQ(df.input, (root / "manipulated_sequences/Deepfakes/c23/videos/001_000.mp4").string());
   EXPECT_EQ(df.mask, (root / "manipulated_sequences/Deepfakes/masks/videos/001_000.mp4").string());
+  // A fake TARGET_SOURCE is in its target video's group, the original's: 001_000 is 001 with 000's face.
+  EXPECT_EQ(df.group, "youtube/001");
+  EXPECT_EQ(items.at("Deepfakes/000_001").group, "youtube/000");
+  EXPECT_EQ(items.at("Face2Face/003_002").group, "youtube/003");
+  EXPECT_EQ(items.at("FaceShifter/004_005").group, "youtube/004");
   EXPECT_EQ(items.at("Deepfakes/002_003").split, "val");
   EXPECT_EQ(items.at("Deepfakes/005_004").split, "test");
   EXPECT_TRUE(items.at("Deepfakes/005_004").mask.empty());
@@ -128,8 +139,10 @@ TEST(ImportFfpp, ListsOriginalsAndPresentMethodsWithSplitsGroupsAndMasks) {
   EXPECT_EQ(items.count("actors/01__exit_phone_room"), 0u);
 
   // Order: youtube originals first, by name.
-  EXPECT_EQ(r.items.front().group, "real/000");
-  EXPECT_EQ(r.items[5].group, "real/005");
+  EXPECT_EQ(r.items.front().folder, "real/000");
+  EXPECT_EQ(r.items[5].folder, "real/005");
+  // An original and its fakes share a split as well as a group.
+  for (const PrepareItem& item : r.items) EXPECT_EQ(item.split, items.at("real/" + item.group.substr(8)).split) << item.input;
 
   const data::ImportCounts c = data::count_items(r.items);
   EXPECT_EQ(c.real, 6u);
@@ -149,7 +162,7 @@ TEST(ImportFfpp, SelectedMethodsWithoutMasks) {
   o.methods = {"deepfakes", "Deepfakes"};  // any case, repeated once
   o.include_masks = false;
   const ImportResult r = data::import_ffpp(root.string(), o);
-  const auto items = by_group(r);
+  const auto items = by_video(r);
   EXPECT_EQ(r.items.size(), 10u);
   for (const PrepareItem& item : r.items) {
     EXPECT_TRUE(item.mask.empty()) << item.group;
@@ -163,7 +176,7 @@ TEST(ImportFfpp, DeepFakeDetectionGoesToTestByDefaultAndIsConfigurable) {
   FfppOptions o;
   o.dfd = true;
   ImportResult r = data::import_ffpp(root.string(), o);
-  auto items = by_group(r);
+  auto items = by_video(r);
   ASSERT_EQ(r.items.size(), 15u) << notes_of(r);
   const PrepareItem& actor = items.at("actors/01__exit_phone_room");
   EXPECT_EQ(actor.label, 0);
@@ -176,14 +189,18 @@ TEST(ImportFfpp, DeepFakeDetectionGoesToTestByDefaultAndIsConfigurable) {
   EXPECT_EQ(fake.split, "test");
   EXPECT_EQ(fake.mask,
             (root / "manipulated_sequences/DeepFakeDetection/masks/videos/01_02__exit_phone_room__YVGY8LOK.mp4").string());
-  EXPECT_EQ(r.items.back().group, fake.group);  // DFD last
+  EXPECT_EQ(r.items.back().folder, fake.folder);  // DFD last
+  // A DFD fake TARGET_SOURCE__SCENE__ID is in the group of its original TARGET__SCENE.
+  EXPECT_EQ(actor.group, "actors/01__exit_phone_room");
+  EXPECT_EQ(fake.group, "actors/01__exit_phone_room");
+  EXPECT_EQ(items.at("actors/02__walking_outside").group, "actors/02__walking_outside");
 
   // Naming DeepFakeDetection as a method is the same as dfd; its split is configurable.
   o = FfppOptions{};
   o.methods = {"DeepFakeDetection"};
   o.dfd_split = "train";
   r = data::import_ffpp(root.string(), o);
-  items = by_group(r);
+  items = by_video(r);
   EXPECT_EQ(r.items.size(), 9u);  // 6 youtube + 2 actors + 1 DFD fake
   EXPECT_EQ(items.at("actors/02__walking_outside").split, "train");
   EXPECT_EQ(items.at("DeepFakeDetection/01_02__exit_phone_room__YVGY8LOK").split, "train");
@@ -243,6 +260,39 @@ TEST(ImportFfpp, MissingLayoutOrMethodNamesThePath) {
   EXPECT_NE(msg.find("FaceShifter/c23/videos: no video files"), std::string::npos) << msg;
 }
 
+TEST(ImportFfpp, OriginalsWithoutFakesAtTheCompressionAreRefused) {
+  test::TempDir dir;
+  const fs::path root = make_ffpp(dir.path);
+  // Originals at c40 too, fakes only at c23: before, 6 reals and rc 0, with notes only.
+  for (const char* id : {"000", "001", "002", "003", "004", "005"})
+    touch(root / "original_sequences/youtube/c40/videos" / (std::string(id) + ".mp4"));
+  FfppOptions o;
+  o.compression = "c40";
+  const std::string msg = test::error_message<IoError>([&] { data::import_ffpp(root.string(), o); });
+  EXPECT_NE(msg.find(root.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("originals but no fakes at compression c40"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fakes exist at c23"), std::string::npos) << msg;
+  // With DeepFakeDetection (fakes of its own) it is not an error.
+  fs::create_directories(root / "original_sequences/actors/c40/videos");
+  touch(root / "original_sequences/actors/c40/videos/01__exit_phone_room.mp4");
+  touch(root / "manipulated_sequences/DeepFakeDetection/c40/videos/01_02__exit_phone_room__YVGY8LOK.mp4");
+  o.dfd = true;
+  EXPECT_EQ(data::import_ffpp(root.string(), o).items.size(), 8u);
+}
+
+TEST(ImportFfpp, FakesNamedUnlikeTargetSourceAreTheirOwnGroupAndNoted) {
+  test::TempDir dir;
+  const fs::path root = make_ffpp(dir.path);
+  touch(root / "manipulated_sequences/Deepfakes/c23/videos/clip.mp4");
+  FfppOptions o;
+  o.methods = {"Deepfakes"};
+  o.splits_dir.clear();
+  fs::remove_all(root / "splits");
+  const ImportResult r = data::import_ffpp(root.string(), o);
+  EXPECT_EQ(by_video(r).at("Deepfakes/clip").group, "Deepfakes/clip");
+  EXPECT_TRUE(has_note(r, "Deepfakes: 1 videos are named unlike TARGET_SOURCE")) << notes_of(r);
+}
+
 TEST(ImportFfpp, SplitFiles) {
   test::TempDir dir;
   const fs::path root = make_ffpp(dir.path);
@@ -256,7 +306,7 @@ TEST(ImportFfpp, SplitFiles) {
   EXPECT_NE(msg.find((other / "val.json").string()), std::string::npos) << msg;
   write_text(other / "val.json", "[]");
   ImportResult r = data::import_ffpp(root.string(), o);
-  EXPECT_EQ(by_group(r).at("Deepfakes/002_003").split, "train");
+  EXPECT_EQ(by_video(r).at("Deepfakes/002_003").split, "train");
 
   o.splits_dir = (dir.path / "absent").string();
   msg = test::error_message<IoError>([&] { data::import_ffpp(root.string(), o); });
@@ -291,7 +341,7 @@ TEST(ImportFfpp, VideosInNoSplitAreLeftOutOrKept) {
   const fs::path root = make_ffpp(dir.path);
   write_text(root / "splits/test.json", "[]");  // 004 and 005 are now in no split
   ImportResult r = data::import_ffpp(root.string());
-  auto items = by_group(r);
+  auto items = by_video(r);
   EXPECT_EQ(r.items.size(), 8u);
   EXPECT_EQ(items.count("real/004"), 0u);
   EXPECT_EQ(items.count("Deepfakes/005_004"), 0u);
@@ -302,7 +352,7 @@ TEST(ImportFfpp, VideosInNoSplitAreLeftOutOrKept) {
   FfppOptions o;
   o.keep_unsplit = true;
   r = data::import_ffpp(root.string(), o);
-  items = by_group(r);
+  items = by_video(r);
   EXPECT_EQ(r.items.size(), 12u);
   EXPECT_EQ(items.at("real/004").split, "");
   EXPECT_EQ(items.at("FaceShifter/004_005").split, "");
@@ -322,7 +372,7 @@ TEST(ImportFfpp, ExtractedFrameFoldersAndRawCompression) {
   o.compression = "c0";
   o.methods = {"Deepfakes"};
   const ImportResult r = data::import_ffpp(root.string(), o);
-  const auto items = by_group(r);
+  const auto items = by_video(r);
   ASSERT_EQ(r.items.size(), 4u) << notes_of(r);
   EXPECT_EQ(items.at("real/001").input, (root / "original_sequences/youtube/raw/images/001").string());
   EXPECT_EQ(items.at("Deepfakes/000_001").input, (root / "manipulated_sequences/Deepfakes/raw/images/000_001").string());
@@ -331,7 +381,7 @@ TEST(ImportFfpp, ExtractedFrameFoldersAndRawCompression) {
             (root / "manipulated_sequences/Deepfakes/masks/videos/001_000.mp4").string());
   // c0 also finds a folder literally named c0.
   fs::rename(root / "original_sequences/youtube/raw", root / "original_sequences/youtube/c0");
-  EXPECT_EQ(by_group(data::import_ffpp(root.string(), o)).at("real/000").input,
+  EXPECT_EQ(by_video(data::import_ffpp(root.string(), o)).at("real/000").input,
             (root / "original_sequences/youtube/c0/images/000").string());
 }
 
@@ -355,7 +405,7 @@ TEST(ImportCelebDf, ListedVideosAreTestWithTheListLabelsInverted) {
                                      "\n"
                                      "0 Celeb-synthesis/id9_id8_0003.mp4\n");
   const ImportResult r = data::import_celebdf(root.string());
-  const auto items = by_group(r);
+  const auto items = by_video(r);
   ASSERT_EQ(r.items.size(), 6u);
   const PrepareItem& yt = items.at("YouTube-real/00170");
   EXPECT_EQ(yt.label, 0);
@@ -419,7 +469,7 @@ TEST(ImportFolders, VideosImagesAndFrameFoldersRecursively) {
   o.fake_method = "mixed";
   o.split = "test";
   const ImportResult r = data::import_folders(o);
-  const auto items = by_group(r);
+  const auto items = by_video(r);
   std::vector<std::string> groups;
   for (const PrepareItem& item : r.items) groups.push_back(item.group);
   EXPECT_EQ(groups, (std::vector<std::string>{"real/mine/clip", "real/mine/photo", "real/mine/frames",
@@ -441,7 +491,7 @@ TEST(ImportFolders, SameNamedFoldersAndSingleFiles) {
   data::FolderImportOptions o;
   o.real = {(dir.path / "a/videos").string(), (dir.path / "b/videos/").string()};
   o.fake = {(dir.path / "one.avi").string()};
-  const auto items = by_group(data::import_folders(o));
+  const auto items = by_video(data::import_folders(o));
   EXPECT_EQ(items.at("real/videos/v").input, (dir.path / "a/videos/v.mp4").string());
   EXPECT_EQ(items.at("real/videos-2/v").input, (dir.path / "b/videos/v.mp4").string());
   EXPECT_EQ(items.at("fake/" + dir.path.filename().string() + "/one").method, "fake");
@@ -564,12 +614,13 @@ TEST(PrepareCli, TinyFaceForensicsTreeEndToEnd) {
     groups.insert(s.group);
     EXPECT_EQ(s.method, s.label ? "Deepfakes" : "real") << s.path;
     if (!s.mask.empty()) {
-      EXPECT_EQ(s.group, "Deepfakes/000_001") << "only 000_001 has a mask video";
+      EXPECT_EQ(s.path.find((out / "train/Deepfakes/000_001/").string()), 0u) << "only 000_001 has a mask video";
     }
+    // A fake is in its target video's group: 000_001 with 000, 001_000 with 001.
+    const std::string stem = fs::path(s.path).parent_path().filename().string();
+    EXPECT_EQ(s.group, "youtube/" + stem.substr(0, 3)) << s.path;
   }
-  for (const std::string& g : groups) {
-    EXPECT_TRUE(g == "real/000" || g == "real/001" || g == "Deepfakes/000_001" || g == "Deepfakes/001_000") << g;
-  }
+  EXPECT_EQ(groups, (std::set<std::string>{"youtube/000", "youtube/001"}));
 
   // A second run finds everything done.
   r = run_sola(args);
@@ -577,10 +628,95 @@ TEST(PrepareCli, TinyFaceForensicsTreeEndToEnd) {
   j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["skipped_done"], 4);
 
+  // An input video replaced by another (as a re-download does) is cropped again; the rest is kept.
+  write_video(root / "original_sequences/youtube/c23/videos/001.mp4", face, 6);
+  r = run_sola(args);
+  ASSERT_EQ(r.code, 0) << r.all;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["skipped_done"], 3) << r.all;
+
   // A bad method name is a configuration error: exit 2, naming it.
   r = run_sola("prepare --ffpp " + root.string() + " --out " + out.string() + " --methods Deepfake");
   EXPECT_EQ(r.code, 2) << r.all;
   EXPECT_NE(r.all.find("'Deepfake'"), std::string::npos) << r.all;
+}
+
+// The real FaceForensics++ layout of ../shared/data/ffpp-videos (issue 26): originals 241 and 830
+// and their Deepfakes, Face2Face and FaceSwap c23 videos (the first 4 s of each, not re-encoded).
+TEST(PrepareCli, RealFaceForensicsVideosGiveCropsLabelsMethodsAndGroupsAndAreScored) {
+  SOLA_REQUIRE_SHARED_DATA(shared);
+  const fs::path root = (fs::path(shared) / "ffpp-videos").lexically_normal();
+  if (!fs::exists(root)) GTEST_SKIP() << root << " not present";
+  const CliResult help = run_sola("prepare --help");
+  if (help.code != 0) GTEST_SKIP() << SOLA_CLI_PATH << " has no prepare subcommand";
+
+  // The importer alone: 2 originals, 6 fakes, each fake in its target video's group.
+  const ImportResult imported = data::import_ffpp(root.string());
+  const auto items = by_video(imported);
+  ASSERT_EQ(items.size(), 8u) << notes_of(imported);
+  for (const char* method : {"Deepfakes", "Face2Face", "FaceSwap"}) {
+    for (const auto& [target, source] : {std::pair<std::string, std::string>{"241", "210"}, {"830", "828"}}) {
+      const PrepareItem& fake = items.at(std::string(method) + "/" + target + "_" + source);
+      EXPECT_EQ(fake.label, 1);
+      EXPECT_EQ(fake.method, method);
+      EXPECT_EQ(fake.group, "youtube/" + target);
+      EXPECT_EQ(fake.input, (root / "manipulated_sequences" / method / "c23/videos" / (target + "_" + source + ".mp4")).string());
+    }
+  }
+  EXPECT_EQ(items.at("real/241").group, "youtube/241");
+  EXPECT_EQ(items.at("real/830").method, "real");
+  EXPECT_TRUE(has_note(imported, "NeuralTextures: no manipulated_sequences/NeuralTextures/c23/videos")) << notes_of(imported);
+
+  // sola prepare on it: two frames a video, every video gives crops, rows as the importer said.
+  test::TempDir dir;
+  const fs::path out = dir.path / "out";
+  const CliResult r = run_sola("prepare --ffpp " + root.string() + " --compression c23 --out " + out.string() +
+                              " --frames 2 --size 64 --threads 2 --json");
+  ASSERT_EQ(r.code, 0) << r.all;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["inputs"], 8);
+  EXPECT_EQ(j["real"], 2);
+  EXPECT_EQ(j["fake"], 6);
+  EXPECT_EQ(j["methods"], (nlohmann::json{{"Deepfakes", 2}, {"Face2Face", 2}, {"FaceSwap", 2}, {"real", 2}}));
+  EXPECT_EQ(j["failed_inputs"], 0);
+  EXPECT_EQ(j["frames"], 16);
+  ASSERT_EQ(j["manifests"].size(), 1u) << r.all;
+  const data::Manifest m = data::read_manifest(j["manifests"][0].get<std::string>());
+  EXPECT_EQ(m.samples.size(), j["faces"].get<size_t>());
+  data::check_images(m, 1);  // every crop and mask in place and readable
+  std::map<std::string, int> crops_per_folder;
+  for (const data::Sample& s : m.samples) {
+    const fs::path rel = fs::path(s.path).lexically_relative(out / "all");
+    const std::string folder = rel.parent_path().generic_string();  // <method>/<video>
+    ++crops_per_folder[folder];
+    EXPECT_EQ(s.method, rel.begin()->string()) << s.path;
+    EXPECT_EQ(s.label, s.method == "real" ? 0 : 1) << s.path;
+    EXPECT_EQ(s.group, "youtube/" + rel.parent_path().filename().string().substr(0, 3)) << s.path;
+    EXPECT_TRUE(s.mask.empty()) << "this layout has no mask videos: " << s.path;
+    EXPECT_EQ(cv::imread(s.path).size(), cv::Size(64, 64)) << s.path;
+  }
+  EXPECT_EQ(crops_per_folder.size(), 8u) << "every video gives a face crop";
+
+  // sola detect scores the videos (the shipped model, two frames each): an original and its fake.
+  const std::string model = std::string(SOLA_SOURCE_DIR) + "/models/sola-dfdc.pt";
+  if (!fs::exists(model)) GTEST_SKIP() << model << " not present";
+  const std::string videos = (root / "original_sequences/youtube/c23/videos/241.mp4").string() + " " +
+                             (root / "manipulated_sequences/Deepfakes/c23/videos/241_210.mp4").string();
+  const CliResult d = run_sola("detect --json --frames 2 --threads 1 --model " + model + " " + videos);
+  ASSERT_EQ(d.code, 0) << d.all;
+  std::istringstream lines(d.out);
+  std::string line;
+  int scored = 0;
+  while (std::getline(lines, line)) {
+    const nlohmann::json v = nlohmann::json::parse(line);
+    EXPECT_EQ(v.at("kind"), "video") << line;
+    EXPECT_EQ(v.at("status"), "ok") << line;
+    EXPECT_GE(v.at("aggregation").at("frames_scored").get<int>(), 1) << line;
+    const double score = v.at("score").get<double>();
+    EXPECT_TRUE(score >= 0 && score <= 1) << line;
+    ++scored;
+  }
+  EXPECT_EQ(scored, 2) << d.all;
 }
 
 }  // namespace

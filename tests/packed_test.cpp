@@ -1,5 +1,8 @@
 // Packed bundles: sola pack's file read back by PackedDataset (labels, pixels, patch scores), the
 // size limit in whole groups, seeded augmentation, and a training run from bundles.
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -134,6 +137,60 @@ TEST_F(Bundle, SmallerSizesAreEncodedAgainAndMasksAreAreaMeans) {
       EXPECT_TRUE(torch::allclose(packed.get(i, 0).patch_scores, files.get(row, 0).patch_scores, 0, 0.02)) << p.path;
     }
   }
+}
+
+TEST_F(Bundle, MasksOfAnotherSizeAreRefusedAsTrainingRefusesThem) {
+  // Before: sola pack stretched them onto the crop, where sola train refuses the same manifest.
+  for (const cv::Size bad : {cv::Size(16, 16), cv::Size(32, 20)}) {
+    ASSERT_TRUE(cv::imwrite(dir.file("mask_0.png"), cv::Mat(bad, CV_8UC1, cv::Scalar(255))));
+    const std::string want = "mask '" + dir.file("mask_0.png") + "' is " + std::to_string(bad.width) + "x" +
+                             std::to_string(bad.height) + " but its image is 32x32";
+    const std::string msg = test::error_message<IoError>([&] { pack("bad.solapack", same_size()); });
+    EXPECT_NE(msg.find(dir.file("manifest.csv") + ":3: " + want), std::string::npos) << msg;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bad.solapack")));
+    // The same words as the check of sola train, which it shares.
+    const std::string train = test::error_message<Error>([&] { data::check_images(manifest, 1); });
+    EXPECT_NE(train.find(dir.file("manifest.csv") + ":3: " + want), std::string::npos) << train;
+  }
+  // Without masks in the bundle they are not read, so not refused.
+  data::PackOptions o = same_size();
+  o.masks = false;
+  EXPECT_NO_THROW(pack("nomasks.solapack", o));
+}
+
+TEST_F(Bundle, AnOutputThatCannotBeWrittenIsRefusedBeforeReadingSayingWhy) {
+  // Before: "write failed (disk full?)" after packing everything, or a raw "filesystem error".
+  const data::PackOptions o = same_size();
+  auto refusal = [&](const std::string& out) {
+    return test::error_message<IoError>([&] { data::pack_manifest(manifest, out, o, 1); });
+  };
+  std::string msg = refusal(dir.path.string());
+  EXPECT_NE(msg.find(dir.path.string() + ": is a folder: give the bundle's file name"), std::string::npos) << msg;
+  msg = refusal(dir.file("real_0.png") + "/x.solapack");
+  EXPECT_NE(msg.find("'" + dir.file("real_0.png") + "' is a file, not a folder"), std::string::npos) << msg;
+  msg = refusal(dir.file("none/deeper/x.solapack"));
+  EXPECT_NE(msg.find("folder '" + dir.file("none/deeper") + "' does not exist"), std::string::npos) << msg;
+  // A folder no file can be created in (root ignores permissions: the CLI runs as nobody then).
+  namespace fs = std::filesystem;
+  if (::geteuid() == 0 && !fs::exists("/usr/bin/setpriv")) GTEST_SKIP() << "root, and no setpriv to drop it";
+  fs::create_directories(dir.path / "ro");
+  fs::permissions(dir.path, fs::perms(0755));
+  for (const auto& e : fs::directory_iterator(dir.path))
+    if (e.is_regular_file()) fs::permissions(e.path(), fs::perms(0644));
+  fs::permissions(dir.path / "ro", fs::perms(0555));
+  const std::string cmd = std::string(::geteuid() == 0 ? "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups " : "") +
+                          SOLA_CLI_PATH + " pack --manifest " + dir.file("manifest.csv") + " --out " +
+                          dir.file("ro/x.solapack") + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) text.append(buf, n);
+  EXPECT_NE(pclose(pipe), 0) << text;
+  EXPECT_NE(text.find(dir.file("ro/x.solapack") + ": cannot write the bundle: permission denied"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("disk full"), std::string::npos) << text;
+  fs::permissions(dir.path / "ro", fs::perms(0755));
 }
 
 TEST_F(Bundle, SizeLimitKeepsWholeGroupsAndCountsWhatIsLeftOut) {

@@ -7,8 +7,10 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
+#include "core/parse.h"
 #include "data/augment.h"
 #include "data/perturb.h"
+#include "test_util.h"
 
 namespace sola {
 namespace {
@@ -65,6 +67,22 @@ TEST(Perturb, RefusesABadSpecNamingItAndTheAcceptedForms) {
       EXPECT_NE(what.find("blur:SIGMA"), std::string::npos) << what;
     }
   }
+}
+
+TEST(Perturb, SaysWhatIsWrongWithAValueThatIsNoDecimalOrWholeNumber) {
+  // Before: jpeg:50.5 was "out of range", and blur:0x1 was read as hexadecimal 1 and accepted.
+  std::string msg = test::error_message<ConfigError>([] { parse_perturbation("jpeg:50.5"); });
+  EXPECT_NE(msg.find("JPEG quality '50.5' is not a whole number"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("out of range"), std::string::npos) << msg;
+  for (const std::string bad : {"blur:0x1", "blur:0X1", "jpeg:0x32", "blur: 1", "blur:inf", "noise:nan", "blur:1,5"}) {
+    msg = test::error_message<ConfigError>([&] { parse_perturbation(bad); });
+    EXPECT_NE(msg.find("is not a finite decimal number"), std::string::npos) << bad << ": " << msg;
+    EXPECT_NE(msg.find("'" + bad + "'"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(parse_perturbation("jpeg:050").value, 50);
+  EXPECT_EQ(parse_perturbation("blur:.5e1").value, 5);
+  EXPECT_EQ(parse_double("0x1"), std::nullopt);
+  EXPECT_EQ(parse_double("-2.5"), -2.5);
 }
 
 TEST(Perturb, BlurIsTheAugmentationsGaussianAndRemovesDetail) {

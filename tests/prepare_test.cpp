@@ -1,5 +1,6 @@
 // Media inputs (videos, images) and `prepare`: face crops, mask crops, manifests, resumption.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -566,6 +567,79 @@ TEST(Prepare, OutputFoldersAreNamedAfterGroups) {
   EXPECT_NE(test::error_message<ConfigError>([&] { data::prepare({{dir.file("dirA/0.png"), "", 0, "//", "", ""}}, o); })
                 .find("group '//'"),
             std::string::npos);
+}
+
+TEST(Prepare, FoldersApartFromGroupsReplacedInputsAreRedoneAndShortMasksNoted) {
+  const cv::Mat face = face_photo();
+  if (face.empty()) GTEST_SKIP() << "no face photo (libdlib19.1 docs or shared data) on this machine";
+  test::TempDir dir;
+  // A fake of 6 frames whose mask video has 2: sampled frames 1, 3, 5 -> only frame 1 has a mask.
+  std::vector<cv::Mat> frames(6, face);
+  cv::Mat m(face.size(), CV_8UC3, cv::Scalar::all(0));
+  m(cv::Rect(face.cols / 4, face.rows / 4, face.cols / 2, face.rows / 2)).setTo(cv::Scalar::all(255));
+  write_video(dir.path / "fake.avi", frames);
+  write_video(dir.path / "mask.avi", {m, m});
+  write_video(dir.path / "real.avi", frames);
+  // FF++-like: the fake's group is its original's; the folders stay one per video.
+  std::vector<PrepareItem> items = {
+      {dir.file("real.avi"), "", 0, "youtube/000", "real", "", "real/000"},
+      {dir.file("fake.avi"), dir.file("mask.avi"), 1, "youtube/000", "Deepfakes", "", "Deepfakes/000_001"},
+  };
+  const fs::path out = dir.path / "out";
+  PrepareOptions o = small_options(out);
+  o.threads = 1;
+  auto report = data::prepare(items, o);
+  ASSERT_EQ(report.faces, 6u) << (report.problems.empty() ? "" : report.problems.front());
+  std::vector<std::string> rows = manifest_rows(out / "all/manifest.csv");
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[0], "Deepfakes/000_001/000001.png,1,Deepfakes/000_001/000001_mask.png,youtube/000,Deepfakes");
+  EXPECT_EQ(rows[1], "Deepfakes/000_001/000003.png,1,,youtube/000,Deepfakes");
+  EXPECT_EQ(rows[3], "real/000/000001.png,0,,youtube/000,real");
+  // Before: two crops without a mask, and not a word.
+  ASSERT_EQ(report.notes.size(), 1u);
+  EXPECT_NE(report.notes[0].find(dir.file("fake.avi") + ": its mask '" + dir.file("mask.avi") +
+                                 "' has no frame for 2 of its 3 crops"),
+            std::string::npos)
+      << report.notes[0];
+  // Done by an earlier run: skipped, and the note is given again.
+  report = data::prepare(items, o);
+  EXPECT_EQ(report.skipped_done, 2u);
+  EXPECT_EQ(report.notes.size(), 1u);
+
+  // Another group only: the records and the manifest change, no crop is made again.
+  items[0].group = items[1].group = "ffpp/000";
+  report = data::prepare(items, o);
+  EXPECT_EQ(report.skipped_done, 2u);
+  EXPECT_EQ(report.frames, 0u);
+  rows = manifest_rows(out / "all/manifest.csv");
+  EXPECT_EQ(rows[3], "real/000/000001.png,0,,ffpp/000,real");
+
+  // A mask video replaced by a whole one: the fake is cropped again, and every crop has its mask.
+  write_video(dir.path / "mask.avi", std::vector<cv::Mat>(6, m));
+  report = data::prepare(items, o);
+  EXPECT_EQ(report.skipped_done, 1u);
+  EXPECT_TRUE(report.notes.empty()) << report.notes.front();
+  rows = manifest_rows(out / "all/manifest.csv");
+  EXPECT_EQ(rows[1], "Deepfakes/000_001/000003.png,1,Deepfakes/000_001/000003_mask.png,ffpp/000,Deepfakes");
+
+  // An input replaced by another (before: the old crops were kept): here the real, now faceless.
+  write_video(dir.path / "real.avi", std::vector<cv::Mat>(6, cv::Mat(face.size(), CV_8UC3, cv::Scalar::all(90))));
+  report = data::prepare(items, o);
+  EXPECT_EQ(report.skipped_done, 1u);
+  EXPECT_EQ(report.no_face, 3u);
+  EXPECT_FALSE(fs::exists(out / "all/real/000/000001.png"));
+  EXPECT_EQ(manifest_rows(out / "all/manifest.csv").size(), 3u);
+  // The same bytes with a new modification time count as replaced too (a copy over the file).
+  fs::last_write_time(dir.path / "fake.avi", fs::last_write_time(dir.path / "fake.avi") + std::chrono::seconds(5));
+  EXPECT_EQ(data::prepare(items, o).skipped_done, 1u);
+
+  // Two inputs of one folder are refused naming the folders.
+  items[1].folder = "real/000";
+  items[1].method = "real";
+  items[1].mask.clear();
+  items[1].label = 0;
+  const std::string msg = test::error_message<ConfigError>([&] { data::prepare(items, o); });
+  EXPECT_NE(msg.find("(folder 'real/000')"), std::string::npos) << msg;
 }
 
 TEST(Prepare, FakesAreCroppedAtTheFaceScaleAroundTheMask) {

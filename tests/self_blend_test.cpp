@@ -1,6 +1,8 @@
 // Self-blended pseudo-fakes: the mask/changed-pixel invariant, reproducibility, shapes, fallbacks,
-// option checks, and the landmark helper on a real DFDC crop.
+// option checks, and the landmark helper on a real DFDC crop; `sola synth` on inputs it cannot use.
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -372,6 +374,28 @@ TEST(SelfBlend, FindLandmarksOnADfdcCropKeepsTheInvariant) {
   box = cv::Rect2f(1, 1, 1, 1);
   EXPECT_TRUE(data::find_landmarks(cv::Mat(224, 224, CV_8UC3, cv::Scalar::all(128)), *detector, predictor, &box).empty());
   EXPECT_TRUE(box.empty());
+}
+
+TEST(SynthCli, InputsOfWhichNoneIsAnImageAreRefusedWritingNothing) {
+  // Before: rc 1 and a manifest of a header only, which read_manifest then refuses.
+  test::TempDir dir;
+  for (const char* name : {"a.jpg", "b.png", "notes/c.jpg"}) {
+    std::filesystem::create_directories(std::filesystem::path(dir.file("in/" + std::string(name))).parent_path());
+    std::ofstream(dir.file("in/" + std::string(name))) << "not an image\n";
+  }
+  const std::string out = dir.file("out");
+  const std::string cmd = std::string(SOLA_CLI_PATH) + " synth --images " + dir.file("in") + " --out " + out + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) text.append(buf, n);
+  const int status = pclose(pipe);
+  EXPECT_NE(status, 0) << text;
+  EXPECT_NE(text.find("none of the 3 input files is an image sola can read"), std::string::npos) << text;
+  EXPECT_NE(text.find("'" + dir.file("in/a.jpg") + "'"), std::string::npos) << text;
+  EXPECT_NE(text.find("nothing written to " + out), std::string::npos) << text;
+  EXPECT_FALSE(std::filesystem::exists(out)) << "nothing is written";
 }
 
 }  // namespace

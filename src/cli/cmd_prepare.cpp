@@ -85,6 +85,7 @@ int run_prepare(const PrepareCliOptions& opts) {
   fmt::print(human, "no-face frames:  {}\n", report.no_face);
   fmt::print(human, "failed inputs:   {}\n", report.failed_inputs);
   for (const std::string& p : report.problems) fmt::print(human, "  {}\n", p);
+  for (const std::string& n : report.notes) fmt::print(human, "  note: {}\n", n);
   for (const std::string& m : report.manifests) fmt::print(human, "wrote {}\n", m);
   std::fflush(human);
 
@@ -98,6 +99,7 @@ int run_prepare(const PrepareCliOptions& opts) {
                      {"splits", counts.splits},
                      {"methods", counts.methods},
                      {"notes", imported.notes},
+                     {"prepare_notes", report.notes},
                      {"skipped_done", report.skipped_done},
                      {"frames", report.frames},
                      {"faces", report.faces},

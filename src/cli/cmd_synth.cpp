@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/runtime.h"
 #include "data/face.h"
+#include "data/image_header.h"
 #include "data/manifest.h"
 #include "data/self_blend.h"
 #include "data/video.h"
@@ -170,6 +171,23 @@ std::vector<Input> collect_inputs(const SynthCliOptions& opts) {
   return inputs;
 }
 
+/// Refuses inputs of which not one has the header of an image (a folder of files named .jpg that are
+/// not images), before anything is written: they would all fail, and the manifest would hold no row.
+void check_some_image_readable(const std::vector<Input>& inputs, const SynthCliOptions& opts) {
+  std::vector<std::string> examples;
+  for (const Input& in : inputs) {
+    if (data::probe_image_file(in.path).ok()) return;
+    if (examples.size() < 3) examples.push_back("'" + in.path + "'");
+  }
+  std::string list;
+  for (const std::string& e : examples) list += (list.empty() ? "" : ", ") + e;
+  if (inputs.size() > examples.size()) list += ", ...";
+  const std::string given = opts.manifest.empty() ? "--images" : opts.manifest;
+  throw Error(fmt::format("{}: none of the {} input files is an image sola can read (a JPEG, PNG, BMP, WebP or TIFF "
+                          "with a readable header: {}); nothing written to {}",
+                          given, inputs.size(), list, opts.out));
+}
+
 /// The settings that decide the output images; a folder made with others cannot be resumed.
 nlohmann::json settings_json(const SynthCliOptions& opts, const data::SelfBlendOptions& blend) {
   return {{"version", kSettingsVersion},
@@ -288,6 +306,7 @@ int run_synth(const SynthCliOptions& opts) {
   blend.validate();
 
   const std::vector<Input> inputs = collect_inputs(opts);
+  check_some_image_readable(inputs, opts);
   data::FaceDetectorOptions detector = opts.detector;
   detector.landmarks = false;  // find_landmarks predicts them for the largest face only
   // The first worker is made before anything is written, so a bad detector or landmark file fails first.
@@ -357,6 +376,14 @@ int run_synth(const SynthCliOptions& opts) {
     landmarks += o.landmarks;
     no_face += !o.face;
     for (const auto& [shape, n] : o.shapes) shapes[shape] += n;
+  }
+  if (failed == inputs.size()) {
+    // A manifest with a header only is one that read_manifest refuses: write none.
+    bar.finish("no image could be read");
+    std::string list;
+    for (size_t i = 0; i < problems.size() && i < 3; ++i) list += "\n  " + problems[i];
+    throw Error(fmt::format("none of the {} input images could be read, so no manifest was written to {}:{}",
+                            inputs.size(), (out / "manifest.csv").string(), list));
   }
   size_t n_real = 0;
   const size_t n_fake = write_manifest(out, inputs, outcomes, opts, n_real);

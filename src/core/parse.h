@@ -6,9 +6,16 @@
 
 namespace sola {
 
-/// `text` as a double when the whole of it is one number in std::stod's syntax; nullopt for empty
-/// text, trailing characters, or a value beyond double's range.
+/// `text` as a double when the whole of it is one decimal number (digits, an optional sign, point
+/// and exponent: "1.5", "-2", ".5e-3"); nullopt for empty text, spaces, trailing characters, a value
+/// beyond double's range, and the other forms std::stod reads: hexadecimal ("0x1"), "inf", "nan".
 inline std::optional<double> parse_double(const std::string& text) {
+  bool digit = false;
+  for (const char c : text) {
+    if (c >= '0' && c <= '9') digit = true;
+    else if (c != '+' && c != '-' && c != '.' && c != 'e' && c != 'E') return std::nullopt;
+  }
+  if (!digit) return std::nullopt;
   size_t used = 0;
   double value = 0;
   try {

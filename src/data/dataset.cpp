@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "data/face.h"
+#include "data/mask_size.h"
 
 namespace sola::data {
 
@@ -198,9 +199,8 @@ Example FaceDataset::get(size_t index, uint64_t epoch) const {
   } else if (!s.mask.empty() && s.label == 1) {
     mask = cv::imread(s.mask, cv::IMREAD_GRAYSCALE);
     if (mask.empty()) throw IoError(s.mask, "cannot decode mask (" + where(s) + ")");
-    if (mask.size() != image.size())
-      throw IoError(s.mask, "mask is " + std::to_string(mask.cols) + "x" + std::to_string(mask.rows) + ", image is " +
-                                std::to_string(image.cols) + "x" + std::to_string(image.rows) + " (" + where(s) + ")");
+    const std::string problem = mask_size_problem(s.mask, mask.cols, mask.rows, image.cols, image.rows);
+    if (!problem.empty()) throw IoError(where(s), problem);
   }
   const int size = static_cast<int>(options_.input_size());
   if (image.rows != size || image.cols != size) {

@@ -272,23 +272,57 @@ MaskIndex index_masks(const fs::path& method_dir) {
   return idx;
 }
 
+/// The group of youtube video `stem` and of every fake made on it.
+std::string youtube_group(const std::string& stem) { return "youtube/" + stem; }
+
+/// The group of a FF++ fake "TARGET_SOURCE" (000_003): its target video's, "youtube/000"; empty
+/// when the name is not of that form.
+std::string ffpp_fake_group(const std::string& stem) {
+  const size_t us = stem.find('_');
+  if (us == 0 || us == std::string::npos || us + 1 == stem.size()) return {};
+  return youtube_group(stem.substr(0, us));
+}
+
+/// The group of DFD original `stem` (01__exit_phone_room) and of its fakes.
+std::string actors_group(const std::string& stem) { return "actors/" + stem; }
+
+/// The group of a DFD fake "TARGET_SOURCE__SCENE__ID" (01_02__exit_phone_room__YVGY8LOK): that of
+/// the original TARGET__SCENE, "actors/01__exit_phone_room"; empty when the name is not of that form.
+std::string dfd_fake_group(const std::string& stem) {
+  const size_t sep = stem.find("__");
+  if (sep == std::string::npos) return {};
+  const std::string pair = stem.substr(0, sep);
+  const size_t scene_end = stem.find("__", sep + 2);
+  const std::string scene = stem.substr(sep + 2, scene_end == std::string::npos ? std::string::npos : scene_end - sep - 2);
+  const size_t us = pair.find('_');
+  if (us == 0 || us == std::string::npos || us + 1 == pair.size() || scene.empty()) return {};
+  return actors_group(pair.substr(0, us) + "__" + scene);
+}
+
 /// Adds the items of one FF++ source to `out`, splitting and noting as the options say.
 class FfppBuilder {
  public:
   FfppBuilder(const FfppOptions& options, const Splits& splits, ImportResult& out)
       : options_(options), splits_(splits), out_(out) {}
 
-  /// `name`: method or "youtube"/"actors" for notes; `split_of(stem)` -> split or nullptr when in none.
-  template <class SplitOf>
+  /// `name`: method or "youtube"/"actors" for notes; `split_of(stem)` -> split or nullptr when in none;
+  /// `group_of(stem)` -> the group (of the original the video was made from), or empty when the
+  /// name does not say (the video then gets a group of its own, its folder, and a note).
+  template <class SplitOf, class GroupOf>
   void add(const std::vector<Medium>& media, const std::string& name, int label, const std::string& method,
-           const std::string& group_prefix, const MaskIndex* masks, SplitOf split_of) {
-    std::vector<std::string> unsplit, unmasked;
+           const std::string& folder_prefix, const MaskIndex* masks, SplitOf split_of, GroupOf group_of) {
+    std::vector<std::string> unsplit, unmasked, ungrouped;
     for (const Medium& m : media) {
       PrepareItem item;
       item.input = m.path;
       item.label = label;
       item.method = method;
-      item.group = group_prefix + "/" + m.stem;
+      item.folder = folder_prefix + "/" + m.stem;
+      item.group = group_of(m.stem);
+      if (item.group.empty()) {
+        item.group = item.folder;
+        ungrouped.push_back(m.stem);
+      }
       if (splits_.used) {
         const std::string* split = split_of(m.stem);
         if (!split) {
@@ -312,6 +346,11 @@ class FfppBuilder {
     if (!unmasked.empty()) {
       out_.notes.push_back(name + ": " + std::to_string(unmasked.size()) + " imported videos have no mask (" +
                            examples(unmasked) + ")");
+    }
+    if (!ungrouped.empty()) {
+      out_.notes.push_back(name + ": " + std::to_string(ungrouped.size()) +
+                           " videos are named unlike TARGET_SOURCE, so their original is unknown: each is a group "
+                           "of its own (" + examples(ungrouped) + ")");
     }
   }
 
@@ -495,10 +534,13 @@ ImportResult import_ffpp(const std::string& root_str, const FfppOptions& options
 
   // Youtube originals: the real half of FaceForensics++.
   const auto youtube = ffpp_media(root, "original_sequences/youtube", comps, "");
-  builder.add(youtube, "youtube", 0, "real", "real", nullptr, [&](const std::string& stem) -> const std::string* {
-    auto it = splits.video.find(stem);
-    return it == splits.video.end() ? nullptr : &it->second;
-  });
+  builder.add(
+      youtube, "youtube", 0, "real", "real", nullptr,
+      [&](const std::string& stem) -> const std::string* {
+        auto it = splits.video.find(stem);
+        return it == splits.video.end() ? nullptr : &it->second;
+      },
+      youtube_group);
   auto pair_split = [&](const std::string& stem) -> const std::string* {
     auto it = splits.pair.find(stem);
     return it == splits.pair.end() ? nullptr : &it->second;
@@ -515,6 +557,7 @@ ImportResult import_ffpp(const std::string& root_str, const FfppOptions& options
     return masks;
   };
 
+  size_t methods_found = 0;
   for (const std::string& method : methods) {
     const std::string source = "manipulated_sequences/" + method;
     if (!explicit_methods && find_media_dir(root, source, comps).dir.empty()) {
@@ -523,18 +566,40 @@ ImportResult import_ffpp(const std::string& root_str, const FfppOptions& options
     }
     const auto media = ffpp_media(root, source, comps, " (method " + method + " was asked for)");
     const MaskIndex masks = masks_of(method, source);
-    builder.add(media, method, 1, method, method, masks.present ? &masks : nullptr, pair_split);
+    builder.add(media, method, 1, method, method, masks.present ? &masks : nullptr, pair_split, ffpp_fake_group);
+    ++methods_found;
+  }
+  if (!methods.empty() && methods_found == 0 && !dfd) {
+    // Originals alone: nothing to tell fakes from. Say where fakes are, if at another compression.
+    std::vector<std::string> elsewhere;
+    for (const char* c : {"raw", "c23", "c40"}) {
+      const std::vector<std::string> other = compression_folders(c);
+      if (other == comps) continue;
+      for (const std::string& method : methods) {
+        if (!find_media_dir(root, "manipulated_sequences/" + method, other).dir.empty()) {
+          elsewhere.push_back(std::string(c));
+          break;
+        }
+      }
+    }
+    throw IoError(root_str, "originals but no fakes at compression " + options.compression + ": none of " +
+                                join(methods, ", ") + " has manipulated_sequences/<method>/" + comps.front() +
+                                "/videos (or images)" +
+                                (elsewhere.empty() ? std::string()
+                                                   : "; fakes exist at " + join(elsewhere, ", ") +
+                                                         " (choose it with --compression)"));
   }
 
   if (dfd) {
     // DeepFakeDetection: its own reals (actors) and fakes, in no official split.
     auto dfd_split = [&](const std::string&) -> const std::string* { return &options.dfd_split; };
     const auto actors = ffpp_media(root, "original_sequences/actors", comps, " (DeepFakeDetection reals)");
-    builder.add(actors, "actors", 0, "real", "actors", nullptr, dfd_split);
+    builder.add(actors, "actors", 0, "real", "actors", nullptr, dfd_split, actors_group);
     const std::string source = std::string("manipulated_sequences/") + kDfdMethod;
     const auto fakes = ffpp_media(root, source, comps, " (DeepFakeDetection fakes)");
     const MaskIndex masks = masks_of(kDfdMethod, source);
-    builder.add(fakes, kDfdMethod, 1, kDfdMethod, kDfdMethod, masks.present ? &masks : nullptr, dfd_split);
+    builder.add(fakes, kDfdMethod, 1, kDfdMethod, kDfdMethod, masks.present ? &masks : nullptr, dfd_split,
+                dfd_fake_group);
   }
   if (!splits.used) {
     out.notes.push_back("no splits folder (" + normal(root / "splits") +

@@ -17,8 +17,15 @@
 // Splits: originals a and b of a pair [a, b] go to that file's split, and so do the fakes a_b and
 // b_a. The DeepFakeDetection part (actors + DeepFakeDetection) is in no official split.
 //
-// Groups (one per video, unique): "real/000" (youtube), "actors/01__exit_phone_room",
-// "<M>/000_003" (fakes). Reals always have method "real" (the evaluator's per-method AUC needs it).
+// Groups tie a fake to its original: FaceForensics++ names a fake TARGET_SOURCE (000_003 is video
+// 000 with the face of 003 swapped in; its frames are 000's), so every fake is in the group of its
+// target video, as FF++'s own split files pair them: "youtube/000" for 000.mp4 and every
+// <M>/000_*.mp4; "actors/01__exit_phone_room" for that DFD original and its fakes
+// 01_*__exit_phone_room__*.mp4 (a DFD fake whose name does not parse keeps a group of its own,
+// "DeepFakeDetection/<stem>", and is noted). A split by group therefore never puts an original
+// and its fakes on both sides. The output folders stay one per video (PrepareItem::folder):
+// "real/000", "actors/01__exit_phone_room", "<M>/000_003". Reals always have method "real" (the
+// evaluator's per-method AUC needs it).
 //
 // Celeb-DF v2: ROOT/Celeb-real/id0_0000.mp4, ROOT/YouTube-real/00000.mp4 (reals, method "real"),
 // ROOT/Celeb-synthesis/id0_id1_0000.mp4 (fakes, method "celeb-df") and
@@ -68,7 +75,9 @@ struct FfppOptions {
 /// Lists the FaceForensics++ inputs under `root`, in order: youtube originals, the methods, actors,
 /// DeepFakeDetection; by name within each. Throws ConfigError for a bad option value (naming it
 /// and the valid ones), IoError naming the root when the layout or a requested method is missing
-/// or empty, naming the file when a split file is missing or malformed.
+/// or empty, or when no manipulation has videos at the chosen compression (originals alone
+/// cannot train or test a detector; the message names the compressions where fakes exist), naming
+/// the file when a split file is missing or malformed.
 ImportResult import_ffpp(const std::string& root, const FfppOptions& options = {});
 
 struct CelebDfOptions {

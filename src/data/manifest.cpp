@@ -1,6 +1,7 @@
 #include "data/manifest.h"
 
 #include "data/image_header.h"
+#include "data/mask_size.h"
 #include "data/video.h"
 
 #include <algorithm>
@@ -252,11 +253,9 @@ std::vector<std::string> sample_problems(const Sample& s) {
     const cv::Mat mask = decode(s.mask, cv::IMREAD_GRAYSCALE, "mask", problem);
     if (!problem.empty()) {
       out.push_back(located(s.source, s.line, problem));
-    } else if (!img.empty() && mask.size() != img.size()) {
-      out.push_back(located(s.source, s.line,
-                            "mask '" + s.mask + "' is " + std::to_string(mask.cols) + "x" +
-                                std::to_string(mask.rows) + " but its image is " + std::to_string(img.cols) +
-                                "x" + std::to_string(img.rows)));
+    } else if (!img.empty()) {
+      problem = mask_size_problem(s.mask, mask.cols, mask.rows, img.cols, img.rows);
+      if (!problem.empty()) out.push_back(located(s.source, s.line, problem));
     }
   } catch (const std::exception& e) {
     out.push_back(located(s.source, s.line, std::string("cannot check image and mask: ") + e.what()));

@@ -1,7 +1,12 @@
 #include "data/pack.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +18,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
+#include "data/mask_size.h"
 #include "data/packed.h"
 #include "data/sample_source.h"
 
@@ -56,12 +62,54 @@ PackedSample pack_sample(const Sample& s, const PackOptions& o, bool& reencoded)
   if (o.masks && s.label == 1 && !s.mask.empty()) {
     const cv::Mat mask = cv::imread(s.mask, cv::IMREAD_GRAYSCALE);
     if (mask.empty()) throw IoError(s.mask, "cannot decode mask (" + where(s) + ")");
+    // The check of `sola train` (check_images): a mask of another size would be stretched onto the crop.
+    const std::string problem = mask_size_problem(s.mask, mask.cols, mask.rows, image.cols, image.rows);
+    if (!problem.empty()) throw IoError(where(s), problem);
     cv::Mat small;
     cv::resize(mask, small, cv::Size(o.mask_size, o.mask_size), 0, 0, cv::INTER_AREA);
     p.mask = encode(small, ".png", {cv::IMWRITE_PNG_COMPRESSION, 9}, s);
     p.sample.mask = s.mask;
   }
   return p;
+}
+
+/// Refuses an output file that cannot be written, before any image is read: a folder, a path below
+/// a regular file or a missing folder, a folder where no file can be created (permissions, a
+/// read-only file system). Throws IoError naming `out` and what is wrong.
+void check_out_path(const std::string& out) {
+  namespace fs = std::filesystem;
+  if (out.empty()) throw ConfigError("pack: no output file given");
+  std::error_code ec;
+  const fs::path path(out);
+  if (fs::is_directory(path, ec)) {
+    throw IoError(out, "is a folder: give the bundle's file name, e.g. " + (path / "train.solapack").string());
+  }
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent, ec)) {
+    // The nearest part of the path that exists says why: a regular file, or nothing at all.
+    for (fs::path p = parent; !p.empty(); p = p.parent_path()) {
+      const fs::file_status st = fs::status(p, ec);
+      if (st.type() == fs::file_type::not_found || ec) {
+        if (p == p.parent_path()) break;
+        continue;
+      }
+      if (!fs::is_directory(st)) throw IoError(out, "'" + p.string() + "' is a file, not a folder");
+      break;
+    }
+    throw IoError(out, "folder '" + parent.string() + "' does not exist (sola pack does not create folders)");
+  }
+  // Create (and remove) a file where the bundle's temporary file will go: the one true test.
+  const std::string probe = (parent / ("." + path.filename().string() + ".probe." + std::to_string(::getpid()))).string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    std::string why = std::strerror(err);
+    if (err == EACCES || err == EPERM) why = "permission denied: no file can be created in folder '" + parent.string() + "'";
+    if (err == EROFS) why = "folder '" + parent.string() + "' is on a read-only file system";
+    throw IoError(out, "cannot write the bundle: " + why);
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 }  // namespace
@@ -73,6 +121,7 @@ PackReport pack_manifest(const Manifest& m, const std::string& out_path, const P
     throw ConfigError("pack: mask size " + std::to_string(o.mask_size) + " is not in 1..1024");
   if (!(o.max_mib >= 0)) throw ConfigError("pack: the size limit must be >= 0 MiB");
   if (m.samples.empty()) throw ConfigError("pack: the manifests hold no samples");
+  check_out_path(out_path);
 
   // Groups in first-appearance order, then a seeded order of them.
   std::vector<std::vector<size_t>> groups;

@@ -31,7 +31,11 @@ struct PackReport {
 };
 
 /// Packs `manifest` into `out_path` on `threads` threads (0: all cores). Throws ConfigError for
-/// bad options, IoError naming the file and manifest line of an image or mask that cannot be read.
+/// bad options; IoError naming `out_path` and the reason when it cannot be written (checked before
+/// any image is read: a folder, a missing folder, a file where a folder should be, a read-only or
+/// forbidden folder); IoError naming the file and manifest line of an image or mask that cannot be
+/// read, or of a mask whose size differs from its image's (check_images' check: it is refused,
+/// not stretched).
 PackReport pack_manifest(const Manifest& manifest, const std::string& out_path, const PackOptions& options,
                          unsigned threads = 0);
 

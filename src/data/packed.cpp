@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -147,6 +148,7 @@ void write_packed(const std::string& path, int64_t image_size, int64_t mask_size
   put_le(header, index.size(), 8);
   write_atomically(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out.is_open()) throw IoError(tmp, std::string("cannot create: ") + std::strerror(errno));
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     out.write(index.data(), static_cast<std::streamsize>(index.size()));
     for (const auto& s : samples) {

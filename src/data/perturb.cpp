@@ -51,12 +51,14 @@ Perturbation parse_perturbation(const std::string& spec) {
   const std::string text = spec.substr(colon + 1);
   const std::optional<double> parsed = parse_double(text);
   if (!parsed || !std::isfinite(*parsed))
-    throw ConfigError(fmt::format("perturbation '{}': '{}' is not a finite number; {}", spec, text, kForms));
+    throw ConfigError(fmt::format("perturbation '{}': '{}' is not a finite decimal number; {}", spec, text, kForms));
   const double value = *parsed;
+  if (kind->kind == Perturbation::Kind::Jpeg && text.find_first_not_of("+0123456789") != std::string::npos)
+    throw ConfigError(fmt::format("perturbation '{}': JPEG quality '{}' is not a whole number; {}", spec, text, kForms));
   bool ok = false;
   switch (kind->kind) {
     case Perturbation::Kind::Blur: ok = value > 0 && value <= 8; break;
-    case Perturbation::Kind::Jpeg: ok = value >= 1 && value <= 100 && value == std::floor(value); break;
+    case Perturbation::Kind::Jpeg: ok = value >= 1 && value <= 100; break;
     case Perturbation::Kind::Downscale: ok = value > 0 && value < 1; break;
     case Perturbation::Kind::Noise: ok = value > 0 && value <= 64; break;
     case Perturbation::Kind::Sharpen: ok = value > 0 && value <= 8; break;

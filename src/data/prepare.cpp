@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -159,17 +160,23 @@ std::vector<Task> plan(const std::vector<PrepareItem>& items, const PrepareOptio
     } else {
       t.group = item.group;
     }
-    const std::string folder = group_folder(t.group, t.method);
-    if (folder.empty()) throw ConfigError(what + ": group '" + t.group + "' gives no folder name");
+    const std::string& folder_of = item.folder.empty() ? t.group : item.folder;
+    const std::string folder = group_folder(folder_of, t.method);
+    if (folder.empty()) {
+      throw ConfigError(what + ": " + (item.folder.empty() ? "group '" : "folder '") + folder_of +
+                        "' gives no folder name");
+    }
     t.folder = t.method + "/" + folder;
     t.out = fs::path(o.out_dir) / t.split / t.folder;
     t.record = fs::path(o.out_dir) / kRecordDir / (record_key(t.split, t.folder) + ".json");
     const auto [it, fresh] = places.emplace(t.split + "/" + t.folder, tasks.size());
     if (!fresh) {
       const Task& other = tasks[it->second];
-      throw ConfigError(what + " (group '" + t.group + "') and '" + other.item->input + "' (group '" + other.group +
-                        "') would both be written to '" + t.out.string() +
-                        "': give them groups that differ in letters or digits, or different methods");
+      const std::string which = item.folder.empty() ? "group" : "folder";
+      throw ConfigError(what + " (" + which + " '" + folder_of + "') and '" + other.item->input + "' (" + which +
+                        " '" + (other.item->folder.empty() ? other.group : other.item->folder) +
+                        "') would both be written to '" + t.out.string() + "': give them " + which +
+                        "s that differ in letters or digits, or different methods");
     }
     tasks.push_back(std::move(t));
   }
@@ -281,15 +288,65 @@ std::string missing_file(const json& record, const fs::path& out_dir) {
   return {};
 }
 
-/// True when `t` was finished by an earlier run with the same item and settings.
-bool already_done(const Task& t, const json& current_settings, const fs::path& out_dir) {
-  const json r = read_record(t.record);
-  if (r.is_null()) return false;
+/// Size and modification time of a file: {"size": bytes, "mtime": ns}; null when it cannot be read.
+json file_stamp(const fs::path& file) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(file, ec);
+  if (ec) return nullptr;
+  const auto mtime = fs::last_write_time(file, ec);
+  if (ec) return nullptr;
+  return {{"size", size},
+          {"mtime", static_cast<int64_t>(
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count())}};
+}
+
+/// What a rerun compares to tell whether the input at `path` changed: the file's stamp, or for a
+/// folder of frames a hash of its image files' names, sizes and modification times; null for ""
+/// and for what cannot be read (which then never matches a record).
+json input_stamp(const std::string& path) {
+  if (path.empty()) return nullptr;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return file_stamp(path);
+  std::vector<std::string> lines;
+  for (const fs::directory_entry& e : fs::directory_iterator(path, ec)) {
+    if (!e.is_regular_file(ec) || !is_image_file(e.path().string())) continue;
+    const json st = file_stamp(e.path());
+    lines.push_back(e.path().filename().string() + "\t" + st.dump());
+  }
+  if (ec) return nullptr;
+  std::sort(lines.begin(), lines.end());
+  std::string all;
+  for (const std::string& l : lines) all += l + "\n";
+  return {{"files", lines.size()}, {"hash", fnv1a_hex(all)}};
+}
+
+/// Whether an earlier run's record covers `t`.
+enum class Done {
+  kNo,         ///< no record, or one of another input, file version or settings: redo
+  kYes,        ///< the same: skip
+  kRegrouped,  ///< the same but for the group: skip, and rewrite the record with the new group
+};
+
+/// Compares `t` (whose files have stamps `input` and `mask`) with its record `r` (null: none).
+Done already_done(const Task& t, const json& r, const json& input, const json& mask, const json& current_settings,
+                  const fs::path& out_dir) {
+  if (r.is_null()) return Done::kNo;
   const PrepareItem& item = *t.item;
-  return r.value("input", "") == item.input && r.value("mask", "") == item.mask && r.value("label", -1) == item.label &&
-         r.value("group", "") == t.group && r.value("method", "") == t.method && r.value("split", "") == t.split &&
-         r.value("folder", "") == t.folder && r.value("settings", json()) == current_settings &&
-         missing_file(r, out_dir).empty();
+  const bool same = r.value("input", "") == item.input && r.value("mask", "") == item.mask &&
+                    r.value("label", -1) == item.label && r.value("method", "") == t.method &&
+                    r.value("split", "") == t.split && r.value("folder", "") == t.folder &&
+                    r.value("settings", json()) == current_settings && !input.is_null() &&
+                    r.value("input_stamp", json()) == input && (item.mask.empty() || !mask.is_null()) &&
+                    r.value("mask_stamp", json()) == mask && missing_file(r, out_dir).empty();
+  if (!same) return Done::kNo;
+  return r.value("group", "") == t.group ? Done::kYes : Done::kRegrouped;
+}
+
+/// The note for an input with `n` of its `crops` without a mask frame, or empty for none.
+std::string mask_short_note(const std::string& input, const std::string& mask, size_t n, size_t crops) {
+  if (n == 0) return {};
+  return input + ": its mask '" + mask + "' has no frame for " + std::to_string(n) + " of its " +
+         std::to_string(crops) + " crops (the mask is shorter than the input?): those crops have no mask";
 }
 
 // ---- frames -------------------------------------------------------------------------------------
@@ -379,6 +436,7 @@ cv::Point2f mean_point(const std::vector<cv::Point2f>& pts, size_t from, size_t 
 /// What one input produced.
 struct Outcome {
   size_t frames = 0, faces = 0, no_face = 0;
+  size_t mask_missing = 0;  ///< crops of a fake with a mask source for which it has no frame
   json rows = json::array();
 };
 
@@ -401,7 +459,8 @@ Outcome prepare_input(const Task& t, const PrepareOptions& o, FaceDetector& dete
   input.for_each_sampled(o.frames_per_video, [&](int64_t index, cv::Mat& frame) {
     ++out.frames;
     cv::Mat mask;
-    if (mask_source && mask_source->frame(index, mask)) {
+    const bool has_mask_frame = mask_source && mask_source->frame(index, mask);
+    if (has_mask_frame) {
       if (mask.size() != frame.size()) {
         throw IoError(item.mask, "mask frame " + std::to_string(index) + " is " + std::to_string(mask.cols) + "x" +
                                      std::to_string(mask.rows) + " but the input's is " + std::to_string(frame.cols) +
@@ -443,6 +502,7 @@ Outcome prepare_input(const Task& t, const PrepareOptions& o, FaceDetector& dete
     const int interpolation = region.width > o.size ? cv::INTER_AREA : cv::INTER_LINEAR;
     write_image(t.out / crop_name, crop_square(frame, region, o.size, interpolation), params);
     json row = {{"path", t.folder + "/" + crop_name}, {"mask", ""}};
+    if (mask_source && !has_mask_frame) ++out.mask_missing;
     if (!mask.empty()) {
       const std::string mask_name = std::string(stem) + "_mask.png";
       write_image(t.out / mask_name, crop_square(mask, region, o.size, cv::INTER_NEAREST), {});
@@ -565,18 +625,40 @@ PrepareReport prepare(const std::vector<PrepareItem>& items, const PrepareOption
   auto run_one = [&](const Task& t, FaceDetector& detector) {
     bool skipped = false, failed = false;
     Outcome outcome;
-    std::string problem;
-    if (already_done(t, current, out_dir)) {
+    std::string problem, note;
+    // Stamped before reading: a file replaced while it is read does not match the record next time.
+    const json input_st = input_stamp(t.item->input), mask_st = input_stamp(t.item->mask);
+    json record = read_record(t.record);
+    const Done done_before = already_done(t, record, input_st, mask_st, current, out_dir);
+    if (done_before != Done::kNo) {
       skipped = true;
+      if (done_before == Done::kRegrouped) {  // only the manifest's group column changes
+        record["group"] = t.group;
+        write_atomically(t.record, record.dump(1));
+      }
+      note = mask_short_note(t.item->input, t.item->mask, record.value("mask_missing", size_t{0}),
+                             record.value("faces", size_t{0}));
     } else {
       try {
         outcome = prepare_input(t, options, detector);
-        json record = {{"version", kRecordVersion},  {"input", t.item->input}, {"mask", t.item->mask},
-                       {"label", t.item->label},      {"group", t.group},       {"method", t.method},
-                       {"split", t.split},            {"folder", t.folder},     {"settings", current},
-                       {"frames", outcome.frames},    {"faces", outcome.faces}, {"no_face", outcome.no_face},
-                       {"rows", outcome.rows}};
+        record = {{"version", kRecordVersion},
+                  {"input", t.item->input},
+                  {"mask", t.item->mask},
+                  {"input_stamp", input_st},
+                  {"mask_stamp", mask_st},
+                  {"label", t.item->label},
+                  {"group", t.group},
+                  {"method", t.method},
+                  {"split", t.split},
+                  {"folder", t.folder},
+                  {"settings", current},
+                  {"frames", outcome.frames},
+                  {"faces", outcome.faces},
+                  {"no_face", outcome.no_face},
+                  {"mask_missing", outcome.mask_missing},
+                  {"rows", outcome.rows}};
         write_atomically(t.record, record.dump(1));
+        note = mask_short_note(t.item->input, t.item->mask, outcome.mask_missing, outcome.faces);
       } catch (const WriteError&) {
         throw;
       } catch (const IoError& e) {
@@ -594,6 +676,7 @@ PrepareReport prepare(const std::vector<PrepareItem>& items, const PrepareOption
     }
     std::lock_guard<std::mutex> lock(mutex);
     if (skipped) ++report.skipped_done;
+    if (!note.empty()) report.notes.push_back(note);
     if (failed) {
       ++report.failed_inputs;
       ++failed_by_split[t.split];
@@ -627,6 +710,7 @@ PrepareReport prepare(const std::vector<PrepareItem>& items, const PrepareOption
   if (failure) std::rethrow_exception(failure);
 
   std::sort(report.problems.begin(), report.problems.end());
+  std::sort(report.notes.begin(), report.notes.end());
   write_manifests(out_dir, failed_by_split, report);
   return report;
 }

@@ -7,12 +7,12 @@
 //   out/.prepare/<key>.json                        one record per finished input (resumption)
 //
 // <frame> is the frame number in the video (the position in the sorted folder; 0 for an image),
-// 6 digits. <folder> is the item's group (unique per video, as the importers make them) made
-// safe as a path: '/' and '\' separate nested folders (empty parts dropped), a leading
+// 6 digits. <folder> is the item's `folder`, or where that is empty its group (then unique per
+// video, as the folder importers make them), made safe as a path: '/' and '\' separate nested folders (empty parts dropped), a leading
 // "<method>/" is dropped when more follows (the method folder says it already), every byte but
 // ASCII letters and digits, '-', '_', '.', '+' and non-ASCII bytes becomes '_', a part starting
 // with '.' gets a '_' in front, a part longer than 100 bytes is cut and ends in a hash of it. So
-// group "Deepfakes/000_003" of method Deepfakes -> Deepfakes/000_003/, "real/000" -> real/000/,
+// folder "Deepfakes/000_003" of method Deepfakes -> Deepfakes/000_003/, "real/000" -> real/000/,
 // "fake/dirA/sub/0" -> fake/dirA/sub/0/. Two inputs of a split that land in the same folder (e.g.
 // groups "a b" and "a_b") are a ConfigError. An input owns the files directly in its folder, not
 // its subfolders (group "a/b" is a subfolder of group "a"'s folder).
@@ -29,15 +29,18 @@
 //     the mask's box, the side is crop_scale x the mask's box.
 // With `align`, the frame and mask are first rotated about that face's centre so the eyes are
 // level. Masks are read as gray and thresholded at 127; a mask frame that is missing (mask video
-// shorter than the input) leaves that row without a mask.
+// shorter than the input) leaves that row without a mask, and the report notes the input.
 //
 // A split whose inputs give no crop at all (every frame faceless, every input failed, every
 // record dropped) gets no manifest -- a manifest needs at least one sample -- and a stale one from
 // an earlier run is removed; the report lists it in empty_splits and problems.
 //
-// An input whose record exists and matches (same input, mask, label, group and the settings that
-// shape the crops) is skipped, so a killed run resumes where it stopped; any other input is redone
-// from scratch (the files of its folder removed first). Manifests are rewritten from all records in out/.prepare
+// An input whose record exists and matches (same input, mask, label, folder and the settings that
+// shape the crops, and input and mask files of the same size and modification time -- for a folder
+// of frames, those of its image files) is skipped, so a killed run resumes where it stopped; a
+// record that differs only in its group is rewritten with the new group, without cropping again.
+// Any other input is redone from scratch (the files of its folder removed first): a video that was
+// replaced, or whose mask was, is cropped again. Manifests are rewritten from all records in out/.prepare
 // at the end, including those of earlier runs with other items.
 #include <cstddef>
 #include <functional>
@@ -53,12 +56,14 @@ struct PrepareItem {
   std::string input;
   std::string mask;    ///< mask video / image / folder of frames aligned with `input`, or empty
   int label = 0;       ///< 0 real, 1 fake
-  /// Manifest group (video id; must be unique per video), also the output folder (see above).
-  /// Empty: the input's file stem (a folder's name).
+  /// Manifest group: inputs that must stay on one side of a split (a video and the fakes made from
+  /// it). Empty: the input's file stem (a folder's name).
   std::string group;
   std::string method;  ///< "real" or the manipulation name; empty: "real" / "fake" by label
   std::string split;   ///< train | val | test | "" (written as "all")
   // split and method become folder names: not empty, no '/' or '\', not starting with '.'.
+  /// Output folder below <split>/<method>/ (see above), unique per input. Empty: the group's.
+  std::string folder;
 };
 
 struct PrepareOptions {
@@ -86,6 +91,9 @@ struct PrepareReport {
   /// and "out/<split>: no crops in split ..." for each of empty_splits.
   std::vector<std::string> problems;
   std::vector<std::string> manifests;  ///< manifest files written
+  /// "input: remark" for inputs that were prepared but not as asked, e.g. a mask video shorter
+  /// than its input (crops without a mask). Also for inputs done by an earlier run. Sorted.
+  std::vector<std::string> notes;
   /// Splits (of this run's inputs, of records, or with a manifest of an earlier run) without any
   /// crop: no manifest was written for them and a stale one was removed. Sorted.
   std::vector<std::string> empty_splits;

@@ -83,7 +83,7 @@ const std::vector<Kind> kKinds = {
     {"huge_dimensions", 1, {422}},     // PNG header claiming 100000 x 100000
     {"traversal", 2, {404}},           // /../etc/passwd and encoded variants
     {"bad_http", 1, {400}},            // not HTTP at all
-    {"stalled", 1, {0, 400}},          // headers and part of the body, then silence
+    {"stalled", 1, {0, 408}},          // headers and part of the body, then silence (408 at the read timeout)
     {"trickle", 1, {0, 400, 408}},     // the request head one byte every 100 ms, then silence (408 at the header deadline)
 };
 

@@ -2,10 +2,15 @@
 // Video clips of faces made from Debian's dlib example photos (libdlib19.1's examples/faces), for
 // the tests and the video benchmark: one face or a group, still or moving, at a chosen frame height,
 // with a little sensor noise so that the codec has real work, as in a camera's video.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -87,6 +92,44 @@ inline bool write_face_clip(const std::string& path, const ClipSpec& s) {
   cv::theRNG().state = 12345;
   for (int i = 0; i < frames; ++i) writer.write(clip_frame(s, photo, i, frames));
   return true;
+}
+
+/// An MJPG AVI of `frames` noise frames (w x h, `fps`) written by FFmpeg through a pipe, as
+/// `ffmpeg ... -f avi - > out.avi` writes it: the header is never filled in (OpenCV reads its frame
+/// count as 2^30) and there is no index. Returns the file's bytes ("" when the writer cannot be opened).
+inline std::string piped_avi(int frames, int w, int h, double fps) {
+  char dir_template[] = "/tmp/sola-pipe-XXXXXX";
+  if (!::mkdtemp(dir_template)) return "";
+  const std::string fifo = std::string(dir_template) + "/pipe.avi";
+  std::string bytes;
+  if (::mkfifo(fifo.c_str(), 0600) == 0) {
+    std::thread reader([&] {  // the writer's open blocks until this end is open
+      const int fd = ::open(fifo.c_str(), O_RDONLY);
+      if (fd < 0) return;
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) bytes.append(buf, static_cast<size_t>(n));
+      ::close(fd);
+    });
+    {
+      cv::VideoWriter writer(fifo, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, cv::Size(w, h));
+      if (writer.isOpened()) {
+        cv::Mat frame(h, w, CV_8UC3);
+        cv::theRNG().state = 7;
+        for (int i = 0; i < frames; ++i) {
+          cv::randu(frame, cv::Scalar::all(0), cv::Scalar::all(255));
+          writer.write(frame);
+        }
+      } else {  // unblock the reader
+        const int fd = ::open(fifo.c_str(), O_WRONLY);
+        if (fd >= 0) ::close(fd);
+      }
+    }
+    reader.join();
+    ::unlink(fifo.c_str());
+  }
+  ::rmdir(dir_template);
+  return bytes;
 }
 
 }  // namespace sola::test

@@ -8,7 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <stdexcept>
+
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -372,6 +375,91 @@ TEST(VideoCli, JsonAndTimelineOfAClip) {
   for (const auto& e : fs::directory_iterator(out))
     heatmaps += e.path().filename().string().rfind("clip_f", 0) == 0 ? 1 : 0;
   EXPECT_EQ(heatmaps, 1);  // the face of the highest-scoring frame
+}
+
+/// Runs `sola ARGS` with stdout captured; (exit status, stdout). stderr goes to `err_file`.
+std::pair<int, std::string> run_cli(const std::string& args, const std::string& err_file) {
+  const std::string cmd = std::string(SOLA_CLI_PATH) + " " + args + " 2>" + err_file;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, ""};
+  std::string text;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) text.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(VideoCli, AnOutputFolderThatCannotBeWrittenIsRefusedBeforeAnyInput) {
+  SKIP_WITHOUT_PHOTOS();
+  test::TempDir dir;
+  const std::string clip = small_clip(dir, 10);
+  // /proc exists and is a folder, but nobody (root included) can create a file in it.
+  for (const std::string option : {"--timeline", "--heatmaps"}) {
+    const auto [code, out] = run_cli("detect --frames 2 --threads 1 --model " + std::string(SOLA_SOURCE_DIR) +
+                                         "/models/sola-dfdc.pt " + option + " /proc " + clip,
+                                     dir.file("err.txt"));
+    const std::string err = file_text(dir.file("err.txt"));
+    EXPECT_EQ(code, 1) << out << err;
+    EXPECT_NE(err.find("/proc: cannot write in the output folder"), std::string::npos) << err;
+    EXPECT_EQ(out.find("clip.avi"), std::string::npos) << "an input was read before the folder was checked: " << out;
+  }
+}
+
+TEST(VideoCli, APictureThatCannotBeWrittenFailsItsInputAndTheRunGoesOn) {
+  SKIP_WITHOUT_PHOTOS();
+  test::TempDir dir;
+  fs::create_directories(dir.path / "a");
+  fs::create_directories(dir.path / "b");
+  const std::string a = (dir.path / "a" / "one.avi").string(), b = (dir.path / "b" / "two.avi").string();
+  fs::copy_file(small_clip(dir, 10), a);
+  fs::rename(dir.file("clip.avi"), b);
+  const std::string out = dir.file("pictures");
+  fs::create_directories(out + "/one_timeline.png");  // a folder where the first video's timeline goes
+  const auto [code, text] = run_cli("detect --json --frames 2 --threads 1 --model " + std::string(SOLA_SOURCE_DIR) +
+                                        "/models/sola-dfdc.pt --timeline " + out + " " + a + " " + b,
+                                    dir.file("err.txt"));
+  const std::string err = file_text(dir.file("err.txt"));
+  EXPECT_EQ(code, 1) << text << err;  // a failure, reported ...
+  std::istringstream lines(text);
+  std::vector<nlohmann::json> results;
+  for (std::string line; std::getline(lines, line);) results.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(results.size(), 2u) << text << err;  // ... but both videos have their score
+  EXPECT_EQ(results[0].at("status"), "ok");
+  EXPECT_TRUE(results[0].at("score").is_number());
+  EXPECT_NE(results[0].at("output_error").get<std::string>().find("one_timeline.png"), std::string::npos) << results[0];
+  EXPECT_EQ(results[1].at("status"), "ok");
+  EXPECT_FALSE(results[1].contains("output_error"));
+  EXPECT_TRUE(fs::is_regular_file(out + "/two_timeline.png"));
+  EXPECT_NE(err.find("1 whose pictures could not be written"), std::string::npos) << err;
+}
+
+TEST(VideoDetect, AnAviWrittenThroughAPipeHasItsTrueLength) {
+  // FFmpeg cannot go back to fill in the header of an AVI written to a pipe: OpenCV reads 2^30 frames.
+  test::TempDir dir;
+  const std::string bytes = test::piped_avi(30, 32, 32, 10);
+  ASSERT_FALSE(bytes.empty());
+  const std::string file = dir.file("piped.avi");
+  std::ofstream(file, std::ios::binary) << bytes;
+  data::VideoReader reader(file);
+  EXPECT_EQ(reader.frame_count(), 0);  // unknown: more frames than bytes cannot be
+  EXPECT_EQ(reader.width(), 32);
+  EXPECT_EQ(reader.height(), 32);
+  EXPECT_EQ(reader.count_frames(20), 20);
+  EXPECT_EQ(reader.count_frames(1000), 30);
+  detect::DetectOptions o;
+  o.crops = true;
+  o.frames = 4;
+  detect::Detector det(small_model(), o);
+  const auto r = det.detect_file(file);
+  ASSERT_EQ(r.status, "ok") << r.error;
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();  // before: "ends after 30 of the 1073741824 frames"
+  EXPECT_EQ(r.frames_read, 4);
 }
 
 }  // namespace

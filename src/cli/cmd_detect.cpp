@@ -4,6 +4,9 @@
 // crops, decoding is a small part of the time and it makes no measurable difference).
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -44,7 +47,22 @@ struct DetectCliOptions {
 
 struct Counts {
   size_t inputs = 0, fake = 0, real = 0, no_face = 0, failed = 0, damaged = 0, faces = 0;
+  size_t unwritten = 0;  ///< inputs scored whose pictures could not be written
 };
+
+/// Creates the output folder `dir` and checks that a file can be written in it (a probe file, removed
+/// again): an unwritable folder is refused before any input is read. Throws IoError naming it.
+void require_writable_folder(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw IoError(dir, "cannot create the output folder" + (ec ? ": " + ec.message() : ""));
+  std::string probe = (fs::path(dir) / ".sola-write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw IoError(dir, std::string("cannot write in the output folder: ") + std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
 
 /// A path for one table row: control characters (a newline in a file name) written as \n, \t, \xHH.
 std::string table_path(const std::string& path) {
@@ -116,13 +134,8 @@ int run_detect(const DetectCliOptions& opts) {
   options.maps = !opts.heatmap_dir.empty() || !opts.timeline_dir.empty();
   options.calibration = eval::calibration_from_json(loaded.metadata.value("calibration", nlohmann::json()), model_path);
   detect::Detector detector(loaded.model, options);
-  for (const std::string& dir : {opts.heatmap_dir, opts.timeline_dir}) {
-    if (dir.empty()) continue;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec || !fs::is_directory(dir))
-      throw IoError(dir, "cannot create the output folder" + (ec ? ": " + ec.message() : ""));
-  }
+  for (const std::string& dir : {opts.heatmap_dir, opts.timeline_dir})
+    if (!dir.empty()) require_writable_folder(dir);
   const std::vector<std::string> inputs = detect::expand_inputs(opts.inputs);
   if (inputs.empty()) {
     std::string given;
@@ -157,10 +170,16 @@ int run_detect(const DetectCliOptions& opts) {
     for (const auto& r : results) {
       ++counts.inputs;
       counts.faces += r.faces.size();
+      std::string unwritten;  // a picture that cannot be written fails that input's output, not the run
       if (r.ok()) {
         ++(r.fake ? counts.fake : counts.real);
         if (!r.warnings.empty()) ++counts.damaged;
-        write_pictures(opts, r, options.threshold, stems);
+        try {
+          write_pictures(opts, r, options.threshold, stems);
+        } catch (const Error& e) {
+          unwritten = e.what();
+          ++counts.unwritten;
+        }
       } else if (r.status == "no_face") {
         ++counts.no_face;
       } else {
@@ -172,8 +191,12 @@ int run_detect(const DetectCliOptions& opts) {
                    table_path(r.path));
         if (!r.ok() && r.status != "no_face") fmt::print(stderr, "sola detect: {}\n", r.error);
         for (const auto& w : r.warnings) fmt::print(stderr, "sola detect: warning: {}\n", w);
+        if (!unwritten.empty()) fmt::print(stderr, "sola detect: {}\n", unwritten);
       } else {
-        fmt::print("{}\n", json_line(r.to_json()));
+        nlohmann::json j = r.to_json();
+        if (!unwritten.empty()) j["output_error"] = unwritten;
+        fmt::print("{}\n", json_line(j));
+        if (!unwritten.empty()) fmt::print(stderr, "sola detect: {}\n", unwritten);
       }
     }
     std::fflush(stdout);
@@ -182,9 +205,10 @@ int run_detect(const DetectCliOptions& opts) {
   if (bar) bar->finish(fmt::format("{} fake", counts.fake));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const std::string summary =
-      fmt::format("{} inputs: {} fake, {} real, {} no face, {} failed{}; {:.1f} inputs/s, {:.1f} faces/s", counts.inputs,
+      fmt::format("{} inputs: {} fake, {} real, {} no face, {} failed{}{}; {:.1f} inputs/s, {:.1f} faces/s", counts.inputs,
                   counts.fake, counts.real, counts.no_face, counts.failed,
                   counts.damaged ? fmt::format(" ({} scored despite damage)", counts.damaged) : "",
+                  counts.unwritten ? fmt::format(", {} whose pictures could not be written", counts.unwritten) : "",
                   counts.inputs / seconds, counts.faces / seconds);
   if (table)
     fmt::print("{}\n", summary);
@@ -192,7 +216,7 @@ int run_detect(const DetectCliOptions& opts) {
     fmt::print(stderr, "{}\n", summary);
   if (!opts.heatmap_dir.empty()) fmt::print(stderr, "heat maps in {}\n", opts.heatmap_dir);
   if (!opts.timeline_dir.empty()) fmt::print(stderr, "video timelines in {}\n", opts.timeline_dir);
-  return counts.failed ? kFailure : kOk;
+  return counts.failed || counts.unwritten ? kFailure : kOk;
 }
 
 }  // namespace
@@ -240,7 +264,9 @@ void setup_detect(CLI::App& app) {
   add_threads_option(sub, opts->threads);
   sub->footer(
       "Exit status: 0 when every input was processed (an input without a face counts as processed),\n"
-      "1 when an input was unreadable or unsupported, 2 for a usage or configuration error.\n");
+      "1 when an input was unreadable or unsupported or its pictures could not be written (the run goes on),\n"
+      "or an output folder cannot be written (refused before any input is read), 2 for a usage or\n"
+      "configuration error.\n");
   sub->callback([opts] {
     if (int code = run_detect(*opts); code != kOk) throw CLI::RuntimeError(code);
   });

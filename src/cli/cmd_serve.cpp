@@ -107,7 +107,13 @@ void setup_serve(CLI::App& app) {
                   "longest video in seconds, from its header (longer: 413; decoding time grows with the length)")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
-  sub->add_option("--max-side", o.max_image_side, "largest image side in pixels, read from the header (larger: 422)")
+  sub->add_option("--max-video-frames", o.max_video_frames,
+                  "most frames in a video, from its header or, where it gives none, counted up to this (more: 413; "
+                  "decoding reads every frame up to the last one sampled)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  sub->add_option("--max-side", o.max_image_side,
+                  "largest image or video frame side in pixels, read from the header (larger: 422)")
       ->capture_default_str()
       ->check(CLI::Range(16, 65535));
   sub->add_option("--max-in-flight", o.max_in_flight, "detections at once (more requests: 503 with Retry-After)")

@@ -104,7 +104,16 @@ VideoReader::VideoReader(const std::string& path) : impl_(std::make_unique<Impl>
   require_file(path, "video file");
   open();
   const double count = impl_->capture.get(cv::CAP_PROP_FRAME_COUNT);
-  reported_ = std::isfinite(count) && count > 0 && count < 1e12 ? static_cast<int64_t>(std::llround(count)) : 0;
+  std::error_code ec;
+  const auto bytes = fs::file_size(path, ec);  // a frame takes at least a byte: more frames is a header never filled in
+  const double most = ec ? 1e12 : static_cast<double>(bytes);
+  reported_ = std::isfinite(count) && count > 0 && count < 1e12 && count <= most ? static_cast<int64_t>(std::llround(count)) : 0;
+  auto side = [this](int prop) {
+    const double v = impl_->capture.get(prop);
+    return std::isfinite(v) && v > 0 && v < 1e9 ? static_cast<int>(v) : 0;
+  };
+  width_ = side(cv::CAP_PROP_FRAME_WIDTH);
+  height_ = side(cv::CAP_PROP_FRAME_HEIGHT);
   const double fps = impl_->capture.get(cv::CAP_PROP_FPS);
   fps_ = std::isfinite(fps) && fps > 0 && fps < 1e4 ? fps : 0;
 }
@@ -157,6 +166,13 @@ int64_t VideoReader::count_frames() {
   while (impl_->capture.grab()) ++next_;
   end_ = next_;
   return end_;
+}
+
+int64_t VideoReader::count_frames(int64_t limit) {
+  if (end_ >= 0) return end_;
+  while (next_ < limit && impl_->capture.grab()) ++next_;
+  if (next_ < limit) end_ = next_;
+  return next_;
 }
 
 // ---- sampling -----------------------------------------------------------------------------------

@@ -37,7 +37,9 @@ class VideoReader {
   VideoReader& operator=(VideoReader&&) noexcept;
 
   const std::string& path() const { return path_; }
-  /// Frame count as the container reports it (may be approximate; 0 when unknown).
+  /// Frame count as the container reports it (may be approximate; 0 when unknown, and when it is more
+  /// than the file's size in bytes -- a frame takes at least a byte -- as in an AVI written through a
+  /// pipe, whose header is never filled in and reads as 2^30 frames).
   int64_t frame_count() const { return reported_; }
   /// Frames per second as the container reports it (0 when unknown or implausible).
   double fps() const { return fps_; }
@@ -45,8 +47,14 @@ class VideoReader {
   /// index reopens the video). False when the video ends before `index` or the frame cannot be decoded.
   /// `time_s`, when given, receives the frame's time stamp (see VideoFrame::time_s).
   bool read(int64_t index, cv::Mat& bgr, double* time_s = nullptr);
+  /// Frame width and height from the stream header (no frame decoded; 0 when unknown).
+  int width() const { return width_; }
+  int height() const { return height_; }
   /// Reads through the rest of the video (grabbing only) and returns its true frame count.
   int64_t count_frames();
+  /// Reads on (grabbing only) until the video ends or `limit` frames have been read, and returns the
+  /// frames read: the true count when it is below `limit`.
+  int64_t count_frames(int64_t limit);
   /// The true frame count once a read has reached the end of the video, else -1.
   int64_t frames_at_end() const { return end_; }
 
@@ -57,6 +65,7 @@ class VideoReader {
   std::string path_;
   int64_t reported_ = 0;
   double fps_ = 0;
+  int width_ = 0, height_ = 0;
   int64_t next_ = 0;  ///< index of the frame the next grab returns
   int64_t end_ = -1;
 };

@@ -504,6 +504,20 @@ InputResult Detector::detect_file(const std::string& path, const Progress& progr
   return std::move(one.front());
 }
 
+InputResult Detector::detect_video(const std::string& path, const Progress& progress) {
+  InputResult r;
+  r.path = path;
+  r.kind = "video";
+  r.threshold = options_.threshold;
+  std::vector<InputResult> one;
+  if (const std::string problem = data::input_file_problem(path, "video file"); !problem.empty())
+    one.push_back(failed(r, "unreadable", IoError(path, problem).what()));
+  else
+    one.push_back(prepare_video(std::move(r), progress));
+  score(one);
+  return std::move(one.front());
+}
+
 InputResult Detector::detect_image(const cv::Mat& bgr, const std::string& name) {
   std::vector<InputResult> one{prepare_image(bgr, name)};
   score(one);

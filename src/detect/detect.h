@@ -168,6 +168,8 @@ class Detector {
   /// Any input file: image or video by extension, crop when options.crops. Never throws for a bad
   /// input: the status says what went wrong and `error` names the file.
   InputResult detect_file(const std::string& path, const Progress& progress = {});
+  /// A video whatever its path's extension (e.g. an upload read through /proc/self/fd/N), as detect_file.
+  InputResult detect_video(const std::string& path, const Progress& progress = {});
   /// An image already in memory (8-bit BGR; gray and BGRA are converted), e.g. an upload.
   /// `name` is used in messages.
   InputResult detect_image(const cv::Mat& bgr, const std::string& name = "image");

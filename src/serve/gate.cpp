@@ -33,6 +33,10 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
 }
 
+/// The connection the worker thread is serving (-1: none), and why a read of it ended at a timeout.
+thread_local int t_serving_fd = -1;
+thread_local std::string t_read_timeout;
+
 /// How long a refused connection is drained (its request read and dropped) before it is closed, so
 /// that the client reads the answer instead of a connection reset.
 constexpr int64_t kLingerMs = 2000;
@@ -41,15 +45,23 @@ constexpr int64_t kLingerMs = 2000;
 /// slowly the bytes come. Buffered like httplib's own SocketStream (its line reader reads byte by byte).
 class DeadlineStream : public httplib::Stream {
  public:
-  DeadlineStream(int fd, int64_t read_deadline_ms, int read_timeout_s, int write_timeout_s)
-      : fd_(fd), deadline_ms_(read_deadline_ms), read_timeout_ms_(read_timeout_s * 1000), write_timeout_ms_(write_timeout_s * 1000) {}
+  /// `request_timeout_s` is only for the message of a read that ends at the deadline.
+  DeadlineStream(int fd, int64_t read_deadline_ms, int read_timeout_s, int write_timeout_s, int request_timeout_s)
+      : fd_(fd), deadline_ms_(read_deadline_ms), read_timeout_ms_(read_timeout_s * 1000), write_timeout_ms_(write_timeout_s * 1000),
+        request_timeout_s_(request_timeout_s) {}
 
   bool is_readable() const override { return pos_ < len_ || wait(POLLIN, read_timeout_ms_, true); }
   bool is_writable() const override { return wait(POLLOUT, write_timeout_ms_, false); }
 
   ssize_t read(char* ptr, size_t size) override {
     if (pos_ < len_) return take(ptr, size);
-    if (!wait(POLLIN, read_timeout_ms_, true)) return -1;
+    if (!wait(POLLIN, read_timeout_ms_, true)) {
+      if (timed_out_)
+        t_read_timeout = now_ms() >= deadline_ms_
+                             ? "request not complete within " + std::to_string(request_timeout_s_) + " s of connecting"
+                             : "upload stalled: no data from the client for " + std::to_string(read_timeout_ms_ / 1000) + " s";
+      return -1;
+    }
     if (size >= buffer_.size()) return recv_some(ptr, size);
     const ssize_t n = recv_some(buffer_.data(), buffer_.size());
     if (n <= 0) return n;
@@ -69,13 +81,18 @@ class DeadlineStream : public httplib::Stream {
 
  private:
   bool wait(short events, int timeout_ms, bool until_deadline) const {
+    timed_out_ = false;
     for (;;) {
       int64_t ms = timeout_ms;
       if (until_deadline) ms = std::min(ms, deadline_ms_ - now_ms());
-      if (ms <= 0) return false;
+      if (ms <= 0) {
+        timed_out_ = true;
+        return false;
+      }
       pollfd p{fd_, events, 0};
       const int r = ::poll(&p, 1, static_cast<int>(ms));
       if (r < 0 && errno == EINTR) continue;
+      timed_out_ = r == 0;
       return r > 0;
     }
   }
@@ -107,7 +124,8 @@ class DeadlineStream : public httplib::Stream {
 
   int fd_;
   int64_t deadline_ms_;
-  int read_timeout_ms_, write_timeout_ms_;
+  int read_timeout_ms_, write_timeout_ms_, request_timeout_s_;
+  mutable bool timed_out_ = false;  ///< the last wait ended at a timeout
   std::array<char, 4096> buffer_{};
   size_t pos_ = 0, len_ = 0;
 };
@@ -415,12 +433,29 @@ bool GatedServer::process_and_close_socket(socket_t sock) {
 }
 
 void GatedServer::serve_connection(socket_t sock, int64_t read_deadline_ms) {
-  DeadlineStream stream(sock, read_deadline_ms, gate_->limits.read_timeout_s, gate_->limits.write_timeout_s);
+  const GateLimits& l = gate_->limits;
+  DeadlineStream stream(sock, read_deadline_ms, l.read_timeout_s, l.write_timeout_s, l.request_timeout_s);
+  t_serving_fd = sock;
+  t_read_timeout.clear();
   bool connection_closed = false;
   try {  // handlers' exceptions are answered 500 by httplib; anything else must not end the worker
     process_request(stream, /*close_connection=*/true, connection_closed, nullptr);
   } catch (...) {
   }
+  if (!t_read_timeout.empty()) {
+    std::lock_guard<std::mutex> lock(gate_->mutex);
+    ++gate_->counts.timed_out;
+  }
+  t_serving_fd = -1;
+  t_read_timeout.clear();
 }
+
+bool GatedServer::client_gone() {
+  if (t_serving_fd < 0) return false;
+  pollfd p{t_serving_fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+std::string GatedServer::read_timeout_reason() { return t_read_timeout; }
 
 }  // namespace sola::serve

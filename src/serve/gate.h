@@ -11,7 +11,9 @@
 // complete requests waiting for a worker (max_queued; beyond: 503 with Retry-After), worker threads
 // (threads). The header must arrive in full within header_timeout_s of the connection, and header and
 // body within request_timeout_s, however slowly the client trickles bytes; each read and write also
-// has its own timeout. One request per connection (answers carry Connection: close).
+// has its own timeout. A body read that ends at either timeout is answered 408 (through the server's
+// error handler: read_timeout_reason) and counted in timed_out. One request per connection (answers
+// carry Connection: close).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -43,7 +45,7 @@ struct GateStats {
   int busy = 0;            ///< being served by a worker
   uint64_t accepted = 0;
   uint64_t refused = 0;    ///< answered 503 (too many connections or a full queue)
-  uint64_t timed_out = 0;  ///< answered 408 (header not complete in time)
+  uint64_t timed_out = 0;  ///< answered 408: header not complete in time, or a body read that timed out
 };
 
 class GatedServer : public httplib::Server {
@@ -56,6 +58,14 @@ class GatedServer : public httplib::Server {
 
   GateStats stats() const;
   const GateLimits& limits() const;
+
+  /// For handlers, on the worker thread serving the request: true when its client has closed the
+  /// connection (or shut down its sending side: it has sent the whole request and will read no
+  /// answer from a server that waits for more) or the connection failed. False on other threads.
+  static bool client_gone();
+  /// For handlers, on the worker thread serving the request: why a read of its body ended at a
+  /// timeout (httplib then answers 400; the server answers 408 with this), or "" when none did.
+  static std::string read_timeout_reason();
 
  private:
   // httplib's accept loop hands every accepted socket here (on the listening thread): it joins the

@@ -42,6 +42,9 @@ constexpr std::array<Route, 3> kRoutes{{{"/", "GET, HEAD"}, {"/healthz", "GET, H
 /// Options a detect request may set (query string or form fields).
 constexpr std::array<const char*, 4> kRequestOptions{"threshold", "crops", "heatmap", "progress"};
 
+/// Thrown from a video detection's progress callback when its client has gone.
+struct ClientGone {};
+
 /// An error answered as {"error": message} with `status`.
 struct HttpError {
   int status;
@@ -136,6 +139,7 @@ void ServeOptions::validate() const {
   if (max_upload_bytes < 1) bad("max_upload_bytes", "0", "must be at least 1");
   if (max_video_bytes < 1) bad("max_video_bytes", "0", "must be at least 1");
   if (!(max_video_seconds > 0)) bad("max_video_seconds", std::to_string(max_video_seconds), "must be positive");
+  if (max_video_frames < 1) bad("max_video_frames", std::to_string(max_video_frames), "must be at least 1");
   if (max_image_side < 1) bad("max_image_side", std::to_string(max_image_side), "must be at least 1");
   if (max_in_flight < 1) bad("max_in_flight", std::to_string(max_in_flight), "must be at least 1");
   if (read_timeout_s < 1) bad("read_timeout_s", std::to_string(read_timeout_s), "must be at least 1 second");
@@ -396,6 +400,12 @@ struct Server::Impl {
     http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
                                                                      httplib::Response& res) {
       if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;  // our own JSON error
+      if (res.status == 400) {  // a body read that ended at a timeout: the client stalled, not a bad request
+        if (const std::string why = GatedServer::read_timeout_reason(); !why.empty()) {
+          set_error(res, 408, why);
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
       std::string message;
       switch (res.status) {
         case 400: message = "bad request: malformed HTTP request"; break;
@@ -446,6 +456,7 @@ struct Server::Impl {
                  {{"max_upload_bytes", opts.max_upload_bytes},
                   {"max_video_bytes", opts.max_video_bytes},
                   {"max_video_seconds", opts.max_video_seconds},
+                  {"max_video_frames", opts.max_video_frames},
                   {"max_image_side", opts.max_image_side},
                   {"max_in_flight", opts.max_in_flight},
                   {"threads", opts.threads},
@@ -459,18 +470,20 @@ struct Server::Impl {
                 {"crops", opts.detect.crops}};
   }
 
-  /// The upload's bytes, a name for messages and its declared type.
+  /// The upload's bytes, a name for messages, its declared type and its form field ("" for a raw body).
   struct Upload {
     const std::string* bytes;
-    std::string name, type;
+    std::string name, type, field;
   };
   static Upload upload_of(const httplib::Request& req) {
     if (req.is_multipart_form_data()) {
+      if (req.has_file("image") && req.has_file("video"))
+        throw HttpError{400, "the upload has both an 'image' and a 'video' field: send one image or video per request"};
       const char* field = req.has_file("image") ? "image" : req.has_file("video") ? "video" : nullptr;
       if (!field) throw HttpError{400, "no image: the multipart/form-data upload has no field 'image' (or 'video')"};
       const auto it = req.files.find(field);
       std::string name = printable(it->second.filename, 120, /*utf8=*/true);
-      return {&it->second.content, name.empty() ? "upload" : name, it->second.content_type};
+      return {&it->second.content, name.empty() ? "upload" : name, it->second.content_type, field};
     }
     const std::string type = req.get_header_value("Content-Type");
     if (req.body.empty())
@@ -479,7 +492,7 @@ struct Server::Impl {
       throw HttpError{415, "Content-Type '" + printable(type, 60) +
                                "' is not accepted: send multipart/form-data with field 'image' or a raw image/* "
                                "or video/* body"};
-    return {&req.body, "upload", type};
+    return {&req.body, "upload", type, ""};
   }
 
   /// The header of the upload, checked: a known format with sides within the limit.
@@ -526,7 +539,7 @@ struct Server::Impl {
     const Upload upload = upload_of(req);
     const std::string* bytes = upload.bytes;
     const std::string& name = upload.name;
-    if (bytes->empty()) throw HttpError{400, "empty upload: the field 'image' holds no data"};
+    if (bytes->empty()) throw HttpError{400, "empty upload: the field '" + upload.field + "' holds no data"};
     if (is_video_upload(upload)) {
       detect_video_request(upload, VideoRequest{threshold, crops, heatmap, progress, t0}, res);
       return;
@@ -572,10 +585,13 @@ struct Server::Impl {
     Clock::time_point t0;
   };
 
-  /// A video by its first bytes, or one that says it is (type video/*, a video file name) but is not
-  /// a container we read (then detect_video_request refuses it with 415).
+  /// A video by its first bytes, or one that says it is (type video/*, a video file name) but is
+  /// neither an image nor a container we read (then detect_video_request refuses it with 415). The
+  /// bytes decide: an image named clip.mp4 is an image.
   static bool is_video_upload(const Upload& u) {
-    return !probe_video_container(*u.bytes).empty() || u.type.rfind("video/", 0) == 0 || data::is_video_file(u.name);
+    if (!probe_video_container(*u.bytes).empty()) return true;
+    if (!data::probe_image_header(*u.bytes).format.empty()) return false;
+    return u.type.rfind("video/", 0) == 0 || data::is_video_file(u.name);
   }
 
   /// Checks the upload, takes a slot, writes the video to a temporary file and answers with its result:
@@ -598,35 +614,33 @@ struct Server::Impl {
     }
     if (opts.on_detect) opts.on_detect();
     auto file = std::make_shared<TempFile>(*upload.bytes, "." + format);
-    VideoLength length;
-    try {
-      length = video_length(file->path());
-    } catch (const IoError&) {
-      throw HttpError{400, "cannot decode video " + name + ": not a readable " + format + " file (corrupt, truncated "
-                               "or an unsupported codec)"};
-    }
-    if (length.seconds > opts.max_video_seconds) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "video %s is %.1f s long: the limit is %.0f s", name.c_str(), length.seconds,
-                    opts.max_video_seconds);
-      throw HttpError{413, buf};
-    }
+    const VideoLength length = checked_length(file->path(), name, format);
     json video{{"format", format}, {"bytes", upload.bytes->size()}, {"frames", length.frames},
-               {"fps", std::round(length.fps * 1000) / 1000}};
+               {"fps", std::round(length.fps * 1000) / 1000}, {"width", length.width}, {"height", length.height}};
     video["duration_s"] = length.seconds >= 0 ? json(std::round(length.seconds * 1000) / 1000) : json(nullptr);
     auto shared_lease = std::make_shared<DetectorPool::Lease>(std::move(*lease));
-    auto run = [this, shared_lease, file, rq, name, video](const detect::Detector::Progress& progress) {
-      detect::InputResult r = shared_lease->detector(rq.crops, rq.heatmap).detect_file(file->path(), progress);
+    auto on_frame = opts.on_video_frame;
+    auto run = [this, shared_lease, file, rq, name, video, on_frame](const detect::Detector::Progress& progress) {
+      detect::InputResult r = shared_lease->detector(rq.crops, rq.heatmap).detect_video(file->path(), [&](int64_t done, int64_t total) {
+        if (on_frame) on_frame(done);
+        progress(done, total);
+      });
       return video_json(std::move(r), file->path(), name, video, rq);
     };
     if (!rq.progress) {
-      const json j = run({});
-      set_json(res, 200, j);
+      // A client that closes the connection stops the detection at the next frame (its slot is freed).
+      try {
+        const json j = run([](int64_t, int64_t) {
+          if (GatedServer::client_gone()) throw ClientGone{};
+        });
+        set_json(res, 200, j);
+      } catch (const ClientGone&) {
+        set_error(res, 400, "cancelled: the client closed the connection");
+      }
       return;
     }
     // Streamed: the detection runs while the answer is written (on this connection's thread, in
     // its slot); a client that goes away stops it at the next frame.
-    struct Gone {};
     res.status = 200;
     res.set_chunked_content_provider("application/x-ndjson", [run](size_t, httplib::DataSink& sink) {
       auto line = [&sink](const json& j) {
@@ -636,10 +650,12 @@ struct Server::Impl {
       json last;
       try {
         last = run([&](int64_t done, int64_t total) {
-          if (!line(json{{"progress", {{"frames_done", done}, {"frames_total", total}}}})) throw Gone{};
+          if (!line(json{{"progress", {{"frames_done", done}, {"frames_total", total}}}})) throw ClientGone{};
         });
-      } catch (const Gone&) {
+      } catch (const ClientGone&) {
         return false;
+      } catch (const HttpError& e) {
+        last = json{{"error", e.message}};
       } catch (const std::exception& e) {
         last = json{{"error", std::string("internal error: ") + e.what()}};
       }
@@ -649,13 +665,62 @@ struct Server::Impl {
     });
   }
 
+  /// The video's length and frame size from its header, checked against the limits (413, 422); a
+  /// header without a plausible frame count has its frames counted, up to max_video_frames.
+  VideoLength checked_length(const std::string& path, const std::string& name, const std::string& format) const {
+    const std::string unreadable = "cannot decode video " + name + ": not a readable " + format +
+                                   " file (corrupt, truncated or an unsupported codec)";
+    VideoLength length;
+    try {
+      length = video_length(path);
+    } catch (const IoError&) {
+      throw HttpError{400, unreadable};
+    }
+    if (length.width <= 0 || length.height <= 0)
+      throw HttpError{400, "cannot decode video " + name + ": its header gives no frame size"};
+    if (std::max(length.width, length.height) > opts.max_image_side)
+      throw HttpError{422, "video " + name + " has frames of " + std::to_string(length.width) + "x" +
+                               std::to_string(length.height) + ": the longest side may be at most " +
+                               std::to_string(opts.max_image_side) + " pixels"};
+    if (length.frames > opts.max_video_frames)
+      throw HttpError{413, "video " + name + " has " + std::to_string(length.frames) + " frames: the limit is " +
+                               std::to_string(opts.max_video_frames)};
+    if (length.frames <= 0) {  // no length in the header (e.g. an AVI written through a pipe): count, bounded
+      int64_t counted = 0;
+      try {
+        counted = count_video_frames(path, opts.max_video_frames + 1);
+      } catch (const IoError&) {
+        throw HttpError{400, unreadable};
+      }
+      if (counted > opts.max_video_frames)
+        throw HttpError{413, "video " + name + " has more than " + std::to_string(opts.max_video_frames) +
+                                 " frames (its header gives no length): the limit is " + std::to_string(opts.max_video_frames)};
+      if (counted == 0) throw HttpError{400, "cannot decode video " + name + ": it has no readable frames"};
+      length.frames = counted;
+      if (length.fps > 0) length.seconds = static_cast<double>(counted) / length.fps;
+    }
+    if (length.seconds > opts.max_video_seconds) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "video %s is %.1f s long: the limit is %.0f s", name.c_str(), length.seconds,
+                    opts.max_video_seconds);
+      throw HttpError{413, buf};
+    }
+    return length;
+  }
+
   /// The answer for a scored video: to_json with the upload's name (not the temporary file's),
   /// heat maps of the faces that have maps (those of the highest-scoring frame), video and timing.
   static json video_json(detect::InputResult r, const std::string& temp_path, const std::string& name,
                          const json& video, const VideoRequest& rq) {
     r.apply_threshold(rq.threshold);
     r.path = name;
-    for (size_t at; (at = r.error.find(temp_path)) != std::string::npos;) r.error.replace(at, temp_path.size(), name);
+    auto rename = [&](std::string& text) {  // messages name the upload, not the temporary file
+      for (size_t at; (at = text.find(temp_path)) != std::string::npos;) text.replace(at, temp_path.size(), name);
+    };
+    rename(r.error);
+    for (auto& w : r.warnings) rename(w);
+    // A video that cannot be read is a bad upload, whether its header already said so or its frames did.
+    if (r.status == "unreadable") throw HttpError{400, "cannot decode video " + r.error};
     json j = r.to_json();
     if (rq.heatmap)
       for (size_t i = 0; i < r.faces.size() && i < j["faces"].size(); ++i)

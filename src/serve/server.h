@@ -9,7 +9,8 @@
 // Routes (nothing else is served: no static files, so no path can reach the file system):
 //   GET  /            the web page (drop an image, see score, label and heat maps)
 //   GET  /healthz     {"status":"ok","version","torch","model":{arch,backbone,input_size,grid},
-//                     "limits":{max_upload_bytes,max_image_side,max_in_flight,threads,max_connections,max_queued,
+//                     "limits":{max_upload_bytes,max_video_bytes,max_video_seconds,max_video_frames,max_image_side,
+//                     max_in_flight,threads,max_connections,max_queued,
 //                     header_timeout_s,request_timeout_s},"in_flight","connections":{open,waiting_for_header,
 //                     queued,busy,accepted,refused_busy,timed_out},"threshold","crops"}
 //   POST /v1/detect   multipart/form-data field "image" (or "video"), or a raw body with Content-Type
@@ -21,7 +22,7 @@
 //                     200 answer with status "no_face".
 //                     Videos (MP4, MOV, WebM, AVI, told by their first bytes): to_json() with the
 //                     per-frame "timeline" and the "aggregation", plus "video":{format,bytes,frames,fps,
-//                     duration_s} and "timing":{decode_ms,face_ms,model_ms,total_ms}; with heatmap=1 the
+//                     duration_s,width,height} and "timing":{decode_ms,face_ms,model_ms,total_ms}; with heatmap=1 the
 //                     faces of the highest-scoring frame have "heatmap_png". With progress=1 the answer is
 //                     streamed as JSON lines (application/x-ndjson): {"progress":{"frames_done","frames_total"}}
 //                     after each sampled frame, then the result as above (or {"error":...}) as the last line.
@@ -30,8 +31,13 @@
 // Every error is JSON {"error": "..."}: 400 bad request / undecodable image, 404 unknown route,
 // 405 wrong method, 411 chunked upload (a Content-Length is required), 413 body too large,
 // 415 unsupported Content-Type or Content-Encoding, or a video container other than MP4, MOV, WebM
-// and AVI, 413 also for a video longer than max_video_seconds, 422 image side above the limit,
-// 503 busy (all max_in_flight detection slots taken; Retry-After: 1), 500 anything unexpected.
+// and AVI (told by the bytes: an image named clip.mp4 is an image), 413 also for a video longer than
+// max_video_seconds or with more than max_video_frames frames (a header without a plausible length:
+// the frames are counted, up to the limit), 422 image or video frame side above the limit (a video's
+// from its stream header), 400 also for a video with no readable frame, 408 an upload that stalls
+// (read timeout) or is not complete at request_timeout_s, 503 busy (all max_in_flight detection slots
+// taken; Retry-After: 1), 500 anything unexpected. A video detection stops when its client closes the
+// connection (its slot is free at the next frame).
 // Connections (serve/gate.h): a connection waits for its request header in a poller thread, not a
 // worker, and must send the whole header within header_timeout_s (else 408) and header and body
 // within request_timeout_s (else it is dropped), however slowly it trickles; each socket read and
@@ -54,7 +60,8 @@ struct ServeOptions {
   size_t max_upload_bytes = 10u << 20;      ///< larger image uploads are answered 413 (never stored)
   size_t max_video_bytes = 100u << 20;      ///< larger video uploads are answered 413 (never stored)
   double max_video_seconds = 300;           ///< longer videos (by their header) are answered 413
-  int max_image_side = 4096;                ///< larger images are answered 422, checked from the header before decoding
+  int64_t max_video_frames = 18000;         ///< videos with more frames are answered 413 (counted, bounded, when the header has no length)
+  int max_image_side = 4096;                ///< larger images and video frames are answered 422, checked from the header before decoding
   int max_in_flight = 4;                    ///< detections at once; requests beyond get 503 with Retry-After
   int read_timeout_s = 10;                  ///< per socket read (a stalled client is dropped after this)
   int write_timeout_s = 10;                 ///< per socket write
@@ -68,6 +75,8 @@ struct ServeOptions {
   /// Test hook: called by a detect request while it holds a detection slot, before the image is
   /// decoded. Lets a test hold a slot deterministically; empty in production.
   std::function<void()> on_detect;
+  /// Test hook: called by a video request after each sampled frame (frames done so far); empty in production.
+  std::function<void(int64_t)> on_video_frame;
 
   /// Throws ConfigError naming the field and the bad value.
   void validate() const;

@@ -43,25 +43,34 @@ TempFile::TempFile(const std::string& bytes, const std::string& extension) {
   std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/sola-upload-XXXXXX" + extension;
   std::vector<char> name(pattern.begin(), pattern.end());
   name.push_back('\0');
-  const int fd = ::mkstemps(name.data(), static_cast<int>(extension.size()));  // mode 0600
-  if (fd < 0) throw IoError(pattern, std::string("cannot create a temporary file for the upload: ") + std::strerror(errno));
-  path_ = name.data();
+  fd_ = ::mkostemps(name.data(), static_cast<int>(extension.size()), O_CLOEXEC);  // mode 0600
+  if (fd_ < 0) throw IoError(pattern, std::string("cannot create a temporary file for the upload: ") + std::strerror(errno));
+  name_ = path_ = name.data();
+  // Read through the descriptor, the name gone: a killed server leaves nothing behind.
+  const std::string by_fd = "/proc/self/fd/" + std::to_string(fd_);
+  if (::access(by_fd.c_str(), R_OK) == 0 && ::unlink(name_.c_str()) == 0) {
+    path_ = by_fd;
+    name_.clear();
+  }
   size_t written = 0;
   while (written < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + written, bytes.size() - written);
+    const ssize_t w = ::write(fd_, bytes.data() + written, bytes.size() - written);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(path_.c_str());
-      throw IoError(path_, "cannot write the upload to a temporary file: " + why);
+      const std::string why = w < 0 ? std::strerror(errno) : "no space written";
+      const std::string where = name_.empty() ? pattern : name_;
+      ::close(fd_);
+      if (!name_.empty()) ::unlink(name_.c_str());
+      throw IoError(where, "cannot write the upload to a temporary file: " + why);
     }
     written += static_cast<size_t>(w);
   }
-  ::close(fd);
 }
 
-TempFile::~TempFile() { ::unlink(path_.c_str()); }
+TempFile::~TempFile() {
+  if (!name_.empty()) ::unlink(name_.c_str());
+  ::close(fd_);
+}
 
 VideoLength video_length(const std::string& path) {
   data::VideoReader reader(path);
@@ -69,7 +78,14 @@ VideoLength video_length(const std::string& path) {
   v.frames = reader.frame_count();
   v.fps = reader.fps();
   if (v.frames > 0 && v.fps > 0) v.seconds = static_cast<double>(v.frames) / v.fps;
+  v.width = reader.width();
+  v.height = reader.height();
   return v;
+}
+
+int64_t count_video_frames(const std::string& path, int64_t limit) {
+  data::VideoReader reader(path);
+  return reader.count_frames(limit);
 }
 
 }  // namespace sola::serve

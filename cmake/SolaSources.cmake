@@ -6,6 +6,7 @@
 set(SOLA_CORE_SOURCES
   src/core/error.cpp
   src/core/runtime.cpp
+  src/core/precision.cpp
   src/model/options.cpp
   src/model/resnet.cpp
   src/model/asrm.cpp
@@ -47,6 +48,7 @@ set(SOLA_PIPELINE_SOURCES
   src/data/video.cpp
   src/data/face.cpp
   src/data/face_track.cpp
+  src/data/framing.cpp
   src/data/prepare.cpp
   src/data/importers.cpp
   src/data/self_blend.cpp

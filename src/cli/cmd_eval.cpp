@@ -38,7 +38,7 @@ struct EvalOptions {
   int64_t batch_size = 64;
   int workers = 2;
   double threshold = 0.5;
-  bool bf16 = false;
+  std::string precision = "auto";
   int threads = 0;
 };
 
@@ -92,6 +92,7 @@ int run_eval(const EvalOptions& opts) {
   // The data column names the degradation: "gan-faces +blur:1".
   const std::string perturbed = perturbations.empty() ? "" : " +" + data::perturbation_specs(perturbations);
   configure_threads(opts.threads);
+  const bool bf16 = resolve_inference_precision(opts.precision, "sola eval").bf16();
   struct Cell {
     std::string model, data;
     eval::Report report;
@@ -126,7 +127,7 @@ int run_eval(const EvalOptions& opts) {
                                                 .perturb(perturbations));
         ProgressBar bar(fmt::format("{} on {}{}", model_name(model_path), data_name(opts.data[d]), perturbed), ds.size());
         auto scored = eval::score_dataset(*loaded->model, ds, opts.batch_size, opts.workers,
-                                          [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
+                                          [&](size_t done, size_t) { bar.update(done); }, bf16);
         Cell cell{model_name(model_path), data_name(opts.data[d]), eval::summarize(scored, opts.threshold),
                   eval::roc_curve(scored.scores, scored.labels)};
         bar.finish(fmt::format("frame AUC {}", pct(cell.report.frame.auc)));
@@ -239,7 +240,7 @@ void setup_eval(CLI::App& app) {
   sub->add_option("--batch", opts->batch_size, "batch size")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_option("--workers", opts->workers, "decoding threads")->capture_default_str()->check(CLI::Range(1, 64));
   sub->add_option("--threshold", opts->threshold, "score threshold for accuracy")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  sub->add_flag("--bf16", opts->bf16, "bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX)");
+  add_precision_option(sub, opts->precision);
   add_threads_option(sub, opts->threads);
   sub->callback([opts] {
     if (int code = run_eval(*opts); code != kOk) throw CLI::RuntimeError(code);

@@ -39,7 +39,7 @@ namespace sola {
   X(std::string, init, "", "initial weights: torchvision:FILE (ImageNet ResNet, both branches) or sola:FILE (empty: random)") \
   X(bool, pseudo_fakes, false, "pair every real training image with a self-blended pseudo-fake of it, made on the fly") \
   X(double, pseudo_fake_share, 0.0, "share of the fake samples replaced, anew each epoch, by a self-blended pseudo-fake of a real (its group's real where there is one), with its exact mask") \
-  X(std::string, precision, "bf16", "training arithmetic: bf16 (autocast: convolutions in bfloat16; weights, ASRM, SOLA head, losses and metrics in fp32) or fp32") \
+  X(std::string, precision, "auto", "training arithmetic: auto (bf16 where the device runs it natively: a CPU with AVX512-BF16 or AMX-BF16, a GPU of compute capability >= 8; else fp32), bf16 (autocast: convolutions in bfloat16; weights, ASRM, SOLA head, losses and metrics in fp32) or fp32") \
   X(bool, channels_last, true, "channels-last (NHWC) weights and batches in training") \
   X(std::string, device, "cpu", "where the model trains: cpu, or cuda (cuda:N for the N-th GPU); batches are moved there") \
   X(int64_t, workers, 2, "data-loading threads")                                                      \

@@ -5,7 +5,7 @@
 //
 //   sola_bench_train [--batch 32] [--size 256] [--grid G] [--variant sola-r18] [--threads N] [--repeats 5]
 //                    [--warmup 2] [--channels-last] [--dtype fp32|bf16|auto] [--device cpu|cuda] [--json]
-//                    [--profile TRACE.json]
+//                    [--profile TRACE.json] [--clock wall|cpu]
 //
 // --channels-last stores the convolution weights and the input channels-last; --dtype bf16 runs the
 // forward pass under bf16 autocast (fp32 master weights; ASRM, SOLA head and losses in fp32);
@@ -13,7 +13,8 @@
 // AMX-BF16, else fp32). `sola train`'s default step is `--channels-last --dtype auto`. Every line
 // names the CPU model and the features that decide (avx2, avx512f, avx512_bf16, amx_bf16). --profile records one more step after the timed ones with LibTorch's
 // autograd profiler and writes its trace (chrome://tracing format; benchmarks/profile_ops.py sums it
-// per operator).
+// per operator). --clock cpu times the process's CPU time instead of the wall clock: with --threads 1,
+// a figure that other work on a busy machine disturbs much less.
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -79,6 +80,9 @@ int main(int argc, char** argv) {
     const std::string dtype = precision.resolved;
     const bool bf16 = precision.bf16();
     const std::string profile = args.get("profile", "");
+    const std::string clock = args.get("clock", "wall");
+    if (clock != "wall" && clock != "cpu") throw std::invalid_argument("--clock must be wall or cpu, got '" + clock + "'");
+    sola::bench::use_cpu_clock() = clock == "cpu";
     args.check();
 
     torch::manual_seed(0);
@@ -135,7 +139,8 @@ int main(int argc, char** argv) {
                                 {"img_s", 1000.0 * batch / m},
                                 {"peak_rss_mib", sola::bench::peak_rss_mib()},
                                 {"repeats", repeats},
-                                {"dtype_requested", requested}};
+                                {"dtype_requested", requested},
+                                {"clock", clock}};
     result.update(precision.capabilities.to_json());  // the CPU model and the features that decide
     if (as_json)
       std::cout << result.dump() << std::endl;

@@ -222,7 +222,9 @@ EOF
 if [ -n "$TABLES" ]; then print_tables "$TABLES"; exit 0; fi
 [ -n "$TRAIN_SIZES" ] || TRAIN_SIZES="128 $SIZE"
 
-for exe in sola sola_bench_forward sola_bench_train sola_bench_auc; do
+needed="sola sola_bench_forward sola_bench_train sola_bench_auc"
+[ -n "$TRAIN_ONLY" ] && needed=sola_bench_train
+for exe in $needed; do
   [ -x "$BIN/$exe" ] || { echo "compare_reference.sh: $BIN/$exe not found (build it, or pass --bin)" >&2; exit 2; }
 done
 [ -f "$MODEL" ] || { echo "compare_reference.sh: model $MODEL not found" >&2; exit 2; }

@@ -66,7 +66,9 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
 busy = open(sys.argv[2]).read().strip()
 def pick(**kw):
-    return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
+    # A figure taken with --dtype auto is asked for by dtype_requested="auto" only.
+    auto = kw.get("dtype_requested") == "auto"
+    return [r for r in rows if all(r.get(k) == v for k, v in kw.items()) and (auto or r.get("dtype_requested") != "auto")]
 def one(**kw):
     found = pick(**kw)
     return found[-1] if found else None
@@ -130,7 +132,8 @@ if not train_only:
                 print(f"| {b} | {cfg} | {f(r1['img_s'])} | {f(rn['img_s'])} | {ratio(rn['img_s'], r1['img_s'])} |")
     print()
 print(f"### Training, one Adam step with the supervised loss, images/s\n")
-print("`sola train` runs channels-last + bf16 (its defaults). The reference's best configuration is channels-last + bf16 autocast.\n")
+print("`sola train` runs channels-last with precision=auto (its defaults): bf16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX-BF16), fp32 elsewhere. "
+      "The reference's best configuration is the fastest of its three on this machine.\n")
 print("| size | config | batch | sola | reference | **sola / reference** | peak RSS MiB sola / ref. |")
 print("|---|---|---|---|---|---|---|")
 train_sizes = sorted({r["size"] for r in pick(bench="train")})
@@ -142,6 +145,20 @@ for sz in train_sizes:
             rs = f(r['img_s'], 2) if r else "–"
             print(f"| {sz} | {cfg.replace('_', '-')} {dt} | {s['batch']} | {f(s['img_s'], 2)} | {rs} | {ratio(s['img_s'], r['img_s']) if r else '–'} | {f(s['peak_rss_mib'], 0)} / {f(r['peak_rss_mib'], 0) if r else '–'} |")
 print()
+def best_reference(sz):
+    found = pick(bench="train", impl="reference", size=sz)
+    return max(found, key=lambda r: r["img_s"]) if found else None
+auto_rows = [(sz, one(bench="train", impl="sola", dtype_requested="auto", size=sz)) for sz in train_sizes]
+if any(a for _, a in auto_rows):
+    print("`sola train`'s step on this machine (channels-last, precision=auto) against PyTorch's best configuration here:\n")
+    print("| size | auto chose | sola img/s | reference best here | reference img/s | **sola / reference best** |")
+    print("|---|---|---|---|---|---|")
+    for sz, a in auto_rows:
+        rb = best_reference(sz)
+        if a:
+            rname = f"{rb['config'].replace('_', '-')} {rb['dtype']}" if rb else "–"
+            print(f"| {sz} | {a['dtype']} | {f(a['img_s'], 2)} | {rname} | {f(rb['img_s'], 2) if rb else '–'} | {ratio(a['img_s'], rb['img_s']) if rb else '–'} |")
+    print()
 print("Targets, as ratios of this run: sola's bf16 step against sola's fp32 step (both channels-last) and against the reference's best configuration.\n")
 print("| size | sola bf16 / sola fp32 (target >= 2.0) | sola bf16 / reference channels-last bf16 (target >= 1.2) |")
 print("|---|---|---|")
@@ -205,7 +222,9 @@ EOF
 if [ -n "$TABLES" ]; then print_tables "$TABLES"; exit 0; fi
 [ -n "$TRAIN_SIZES" ] || TRAIN_SIZES="128 $SIZE"
 
-for exe in sola sola_bench_forward sola_bench_train sola_bench_auc; do
+needed="sola sola_bench_forward sola_bench_train sola_bench_auc"
+[ -n "$TRAIN_ONLY" ] && needed=sola_bench_train
+for exe in $needed; do
   [ -x "$BIN/$exe" ] || { echo "compare_reference.sh: $BIN/$exe not found (build it, or pass --bin)" >&2; exit 2; }
 done
 [ -f "$MODEL" ] || { echo "compare_reference.sh: model $MODEL not found" >&2; exit 2; }
@@ -265,6 +284,8 @@ for tsize in $TRAIN_SIZES; do
     run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$tsize" "${cl[@]}" --dtype "$2" --json
     run "$PY" "$ROOT/reference/bench.py" train --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$tsize" "${cl[@]}" --dtype "$2"
   done
+  # sola train's own step here (precision=auto: bf16 where this CPU has it natively, else fp32)
+  run "$BIN/sola_bench_train" --batch "$TRAIN_BATCH" --threads "$THREADS" --repeats "$TRAIN_REPEATS" --size "$tsize" --channels-last --dtype auto --json
 done
 
 # ---- end to end: sola detect --crops on DFDC val crops vs the reference's own loop ----
@@ -277,14 +298,13 @@ for f in $(ls "$VAL/fake" | sort | head -n $((CROPS - half))); do ln -s "$VAL/fa
 "$BIN/sola" export --model "$MODEL" --out "$WORK/model.export.pt" > /dev/null
 for round in 1 2 3; do
   log "end to end, round $round"
-  for bf16 in "" "--bf16"; do
-    dtype=$([ -n "$bf16" ] && echo bf16 || echo fp32)
+  for dtype in fp32 bf16; do  # explicit: sola detect's default (auto) depends on the CPU
     t0=$(date +%s.%N)
-    "$BIN/sola" detect --crops --json $bf16 --threads "$THREADS" --model "$MODEL" "$CROPDIR" > "$WORK/sola_detect.jsonl" 2> "$WORK/sola_detect.err"
+    "$BIN/sola" detect --crops --json --precision $dtype --threads "$THREADS" --model "$MODEL" "$CROPDIR" > "$WORK/sola_detect.jsonl" 2> "$WORK/sola_detect.err"
     t1=$(date +%s.%N)
     rate=$(sed -n 's/.* \([0-9.]*\) inputs\/s.*/\1/p' "$WORK/sola_detect.err" | tail -n 1)
     echo "{\"bench\": \"detect\", \"impl\": \"sola\", \"dtype\": \"$dtype\", \"images\": $(wc -l < "$WORK/sola_detect.jsonl"), \"img_s\": $rate, \"total_s\": $("$PY" -c "print($t1 - $t0)")}" | tee -a "$RESULTS" >&2
-    [ -z "$bf16" ] && cp "$WORK/sola_detect.jsonl" "$WORK/sola_detect_fp32.jsonl"
+    [ "$dtype" = fp32 ] && cp "$WORK/sola_detect.jsonl" "$WORK/sola_detect_fp32.jsonl"
   done
   for decode in parity pil; do
     t0=$(date +%s.%N)

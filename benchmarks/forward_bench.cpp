@@ -36,6 +36,7 @@
 
 #include "bench_util.h"
 #include "core/compat.h"
+#include "core/precision.h"
 #include "core/runtime.h"
 #include "model/checkpoint.h"
 #include "model/flops.h"
@@ -129,10 +130,31 @@ double gflops_per_image(sola::DetectorImpl& model, int64_t size) {
   return sola::count_macs([&] { model.forward(x); }).flops() / 1e9;
 }
 
-std::vector<std::string> dtypes_of(const std::string& arg) {
+/// The machine every JSON line names: the CPU model and the features that decide the precision
+/// (avx2, avx512f, avx512_bf16, amx_bf16), and "dtype_requested" where --dtype was auto.
+json& machine() {
+  static json m = json::object();
+  return m;
+}
+
+json with_machine(json line) {
+  line.update(machine());
+  return line;
+}
+
+/// --dtype: fp32, bf16, both, or auto (what `sola detect --precision auto` would choose here).
+std::vector<std::string> dtypes_of(const std::string& arg, const torch::Device& device) {
+  const sola::DeviceCapabilities caps = sola::device_capabilities(device.str());
+  machine() = caps.to_json();
   if (arg == "both") return {"fp32", "bf16"};
   if (arg == "fp32" || arg == "bf16") return {arg};
-  throw std::invalid_argument("--dtype must be fp32, bf16 or both, got " + arg);
+  if (arg == "auto") {
+    const sola::PrecisionChoice choice = sola::resolve_precision("auto", caps);
+    machine()["dtype_requested"] = "auto";
+    fmt::print(stderr, "--dtype auto: {}\n", choice.describe());
+    return {choice.resolved};
+  }
+  throw std::invalid_argument("--dtype must be fp32, bf16, both or auto, got " + arg);
 }
 
 // ---- modes ----------------------------------------------------------------------------------
@@ -158,9 +180,9 @@ int run_levers(const ModelSource& source, int64_t size, const std::vector<long l
       for (size_t i = 0; i < configs().size(); ++i) {
         const double m = median(ms[i]);
         if (as_json) {
-          std::cout << json{{"bench", "levers"}, {"config", configs()[i].name}, {"dtype", dtype}, {"batch", batch},
-                            {"size", size}, {"median_ms", m}, {"img_s", 1000.0 * batch / m},
-                            {"speedup_vs_eager", eager / m}, {"repeats", repeats}}
+          std::cout << with_machine({{"bench", "levers"}, {"config", configs()[i].name}, {"dtype", dtype}, {"batch", batch},
+                                     {"size", size}, {"median_ms", m}, {"img_s", 1000.0 * batch / m},
+                                     {"speedup_vs_eager", eager / m}, {"repeats", repeats}})
                            .dump()
                     << std::endl;
         } else {
@@ -183,11 +205,11 @@ int run_one(const ModelSource& source, int64_t size, const Config& c, long long 
   std::vector<double> ms;
   for (int r = 0; r < repeats; ++r) ms.push_back(forward_ms(*model, x, c, bf16));
   const double m = median(ms);
-  std::cout << json{{"bench", "infer"},  {"impl", "sola"},      {"config", c.name}, {"device", source.device.str()},
-                    {"dtype", dtype},    {"batch", batch},      {"size", size},
-                    {"threads", threads}, {"median_ms", m},     {"min_ms", *std::min_element(ms.begin(), ms.end())},
-                    {"img_s", 1000.0 * batch / m}, {"gflops_per_img", gflops}, {"peak_rss_mib", sola::bench::peak_rss_mib()},
-                    {"repeats", repeats}}
+  std::cout << with_machine({{"bench", "infer"},  {"impl", "sola"},      {"config", c.name}, {"device", source.device.str()},
+                             {"dtype", dtype},    {"batch", batch},      {"size", size},
+                             {"threads", threads}, {"median_ms", m},     {"min_ms", *std::min_element(ms.begin(), ms.end())},
+                             {"img_s", 1000.0 * batch / m}, {"gflops_per_img", gflops},
+                             {"peak_rss_mib", sola::bench::peak_rss_mib()}, {"repeats", repeats}})
                    .dump()
             << std::endl;
   return 0;
@@ -252,8 +274,8 @@ int run_peak(int repeats, bool as_json, const torch::Device& device) {
     for (int r = 0; r < repeats; ++r) ms.push_back(time_ms(k.run));
     const double m = median(ms);
     if (as_json)
-      std::cout << json{{"bench", "peak"}, {"kernel", k.name}, {"device", device.str()}, {"gflop", k.gflop}, {"median_ms", m},
-                        {"gflop_s", k.gflop / (m / 1000.0)}}
+      std::cout << with_machine({{"bench", "peak"}, {"kernel", k.name}, {"device", device.str()}, {"gflop", k.gflop},
+                                 {"median_ms", m}, {"gflop_s", k.gflop / (m / 1000.0)}})
                        .dump()
                 << std::endl;
     else
@@ -283,11 +305,12 @@ int main(int argc, char** argv) {
     source.size = size_arg.empty() ? (source.file.empty() ? 256 : sola::load_model(source.file).options.input_size())
                                    : std::stoll(size_arg);
     const auto batches = args.get_list("batch", mode == "levers" ? "1,32" : "1");
-    const auto dtypes = dtypes_of(args.get("dtype", mode == "one" ? "fp32" : "both"));
+    const auto dtypes = dtypes_of(args.get("dtype", mode == "one" ? "fp32" : "both"), source.device);
     const std::string config = args.get("config", "prepared");
     args.check();
     if (!as_json)
-      fmt::print("torch {}, {} threads, median of {} runs\n", sola::torch_version(), threads, repeats);
+      fmt::print("torch {}, {} threads, median of {} runs, {}\n", sola::torch_version(), threads, repeats,
+                 machine().dump());
     if (mode == "levers") return run_levers(source, source.size, batches, dtypes, repeats, warmup, as_json);
     if (mode == "one") return run_one(source, source.size, find_config(config), batches.at(0), dtypes.at(0), repeats, warmup, threads);
     if (mode == "variants") return run_variants(source.size, batches.at(0), dtypes, repeats, warmup, source.device);

@@ -4,15 +4,17 @@
 // `reference/bench.py train` (benchmarks/compare_reference.sh runs both).
 //
 //   sola_bench_train [--batch 32] [--size 256] [--grid G] [--variant sola-r18] [--threads N] [--repeats 5]
-//                    [--warmup 2] [--channels-last] [--dtype fp32|bf16] [--device cpu|cuda] [--json]
-//                    [--profile TRACE.json]
+//                    [--warmup 2] [--channels-last] [--dtype fp32|bf16|auto] [--device cpu|cuda] [--json]
+//                    [--profile TRACE.json] [--clock wall|cpu]
 //
 // --channels-last stores the convolution weights and the input channels-last; --dtype bf16 runs the
-// forward pass under bf16 autocast (fp32 master weights; ASRM, SOLA head and losses in fp32).
-// `sola train` does both by default (precision=bf16, channels_last=true): that step is
-// `--channels-last --dtype bf16`. --profile records one more step after the timed ones with LibTorch's
+// forward pass under bf16 autocast (fp32 master weights; ASRM, SOLA head and losses in fp32);
+// --dtype auto chooses as `sola train`'s precision=auto does (bf16 where the CPU has AVX512-BF16 or
+// AMX-BF16, else fp32). `sola train`'s default step is `--channels-last --dtype auto`. Every line
+// names the CPU model and the features that decide (avx2, avx512f, avx512_bf16, amx_bf16). --profile records one more step after the timed ones with LibTorch's
 // autograd profiler and writes its trace (chrome://tracing format; benchmarks/profile_ops.py sums it
-// per operator).
+// per operator). --clock cpu times the process's CPU time instead of the wall clock: with --threads 1,
+// a figure that other work on a busy machine disturbs much less.
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -25,6 +27,7 @@
 
 #include "bench_util.h"
 #include "core/compat.h"
+#include "core/precision.h"
 #include "core/runtime.h"
 #include "loss/anomaly_loss.h"
 #include "model/sola_net.h"
@@ -68,11 +71,18 @@ int main(int argc, char** argv) {
     const int warmup = static_cast<int>(args.get_int("warmup", 2));
     const bool channels_last = args.flag("channels-last");
     const bool as_json = args.flag("json");
-    const std::string dtype = args.get("dtype", "fp32");
-    if (dtype != "fp32" && dtype != "bf16") throw std::invalid_argument("--dtype must be fp32 or bf16, got '" + dtype + "'");
-    const bool bf16 = dtype == "bf16";
+    const std::string requested = args.get("dtype", "fp32");
+    if (requested != "fp32" && requested != "bf16" && requested != "auto")
+      throw std::invalid_argument("--dtype must be fp32, bf16 or auto, got '" + requested + "'");
     const torch::Device device(args.get("device", "cpu"));
+    // auto: what `sola train` (precision=auto) chooses on this device.
+    const sola::PrecisionChoice precision = sola::resolve_precision(requested, sola::device_capabilities(device.str()));
+    const std::string dtype = precision.resolved;
+    const bool bf16 = precision.bf16();
     const std::string profile = args.get("profile", "");
+    const std::string clock = args.get("clock", "wall");
+    if (clock != "wall" && clock != "cpu") throw std::invalid_argument("--clock must be wall or cpu, got '" + clock + "'");
+    sola::bench::use_cpu_clock() = clock == "cpu";
     args.check();
 
     torch::manual_seed(0);
@@ -114,7 +124,7 @@ int main(int argc, char** argv) {
       torch::autograd::profiler::RecordProfile record(profile);
       step();
     }
-    const nlohmann::json result{{"bench", "train"},
+    nlohmann::json result{{"bench", "train"},
                                 {"impl", "sola"},
                                 {"config", channels_last ? "channels_last" : "eager"},
                                 {"dtype", dtype},
@@ -128,13 +138,17 @@ int main(int argc, char** argv) {
                                 {"min_ms", *std::min_element(ms.begin(), ms.end())},
                                 {"img_s", 1000.0 * batch / m},
                                 {"peak_rss_mib", sola::bench::peak_rss_mib()},
-                                {"repeats", repeats}};
+                                {"repeats", repeats},
+                                {"dtype_requested", requested},
+                                {"clock", clock}};
+    result.update(precision.capabilities.to_json());  // the CPU model and the features that decide
     if (as_json)
       std::cout << result.dump() << std::endl;
     else
-      fmt::print("{} {}x{}, batch {}, {} threads{}, {}: median {:.1f} ms per step ({} steps), {:.2f} img/s, peak RSS {:.0f} MiB\n",
-                 variant, size, size, batch, threads, channels_last ? ", channels-last" : "", dtype, m, repeats,
-                 1000.0 * batch / m, sola::bench::peak_rss_mib());
+      fmt::print("{} {}x{}, batch {}, {} threads{}, {} ({}): median {:.1f} ms per step ({} steps), {:.2f} img/s, peak RSS "
+                 "{:.0f} MiB; {}\n",
+                 variant, size, size, batch, threads, channels_last ? ", channels-last" : "", dtype, precision.reason, m,
+                 repeats, 1000.0 * batch / m, sola::bench::peak_rss_mib(), precision.capabilities.to_json().dump());
     return 0;
   });
 }

@@ -7,6 +7,7 @@ set(SOLA_CORE_SOURCES
   src/core/error.cpp
   src/core/runtime.cpp
   src/core/json_diff.cpp
+  src/core/precision.cpp
   src/model/options.cpp
   src/model/resnet.cpp
   src/model/asrm.cpp
@@ -50,6 +51,7 @@ set(SOLA_PIPELINE_SOURCES
   src/data/video.cpp
   src/data/face.cpp
   src/data/face_track.cpp
+  src/data/framing.cpp
   src/data/prepare.cpp
   src/data/importers.cpp
   src/data/self_blend.cpp

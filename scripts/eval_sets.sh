@@ -53,7 +53,7 @@ run_kept() {
     local sets=() manifests=() m
     IFS=';' read -ra manifests <<< "$data"
     for m in "${manifests[@]}"; do sets+=(--data "$m"); done
-    "$SOLA" eval --model "$out/best.pt" --model "$out/last.pt" "${sets[@]}" --threads "$THREADS" \
+    "$SOLA" eval --model "$out/best.pt" --model "$out/last.pt" "${sets[@]}" --threads "$THREADS" --precision fp32 \
       --json "$out.eval.json.tmp" >&2
     mv "$out.eval.json.tmp" "$out.eval.json"
   fi

@@ -4,7 +4,8 @@
 #   bash scripts/gpu_train.sh --pack        here: pack/ = the data bundles and the headers the GPU
 #                                           machine lacks, within the size that travels (64 MiB)
 #   OUT=dir bash scripts/gpu_train.sh       there: build against its CUDA LibTorch without OpenCV,
-#                                           train (256 px, bf16, channels-last; batch size and
+#                                           train (256 px, bf16 on a GPU that has it (precision=auto),
+#                                           channels-last; batch size and
 #                                           epochs from measured speed), validate on dfdc/val,
 #                                           write the results into $OUT
 #   OUT=dir bash scripts/gpu_train.sh --rehearse
@@ -173,7 +174,7 @@ case "$MODE" in
     BUILD_ARGS=(-DTORCH_CUDA_ARCH_LIST=9.0 -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_CXX_STANDARD="$CXX_STD")
     # The paper's recipe: 256 px, 50 epochs, batch 32 when they fit, else the fastest probed batch.
     TRAIN_ARGS=(--batch-sizes 32,64,128 --probe-steps 40 --threads 1
-      --set device=cuda --set input_size=256 --set grid=16 --set precision=bf16 --set channels_last=true
+      --set device=cuda --set input_size=256 --set grid=16 --set channels_last=true
       --set epochs=50 --set "workers=$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))" --set eval_batch_size=256 --set log_every=20)
     run_training build-gpu "${PACK:-pack}" $(( ${GPU_MINUTES:-9} * 60 - 20 ))
     ;;
@@ -190,7 +191,7 @@ case "$MODE" in
     TORCH_ABI=1
     BUILD_ARGS=()
     TRAIN_ARGS=(--batch-sizes 8,16 --probe-steps 6
-      --set device=cpu --set input_size=64 --set grid=8 --set precision=bf16 --set channels_last=true
+      --set device=cpu --set input_size=64 --set grid=8 --set channels_last=true
       --set epochs=2 --set max_steps_per_epoch=4 --set workers=2 --set eval_batch_size=32 --set log_every=1)
     run_training build-rehearse/cmake "$PACK" 900
     ;;

@@ -43,7 +43,7 @@ THREADS=${THREADS:-2}
 RECIPE=(--set input_size=128 --set grid=8 --set epochs=50 --set batch_size=32 --set lr=1e-3
         --set classifier_input=logits --set lr_schedule=cosine --set warmup_epochs=1 --set pseudo_fake_share=0.25
         --set loss=supervised
-        --set precision=bf16 --set seed=0 --set checkpoint_every=100 --set workers=2
+        --set seed=0 --set checkpoint_every=100 --set workers=2
         --set patience=5)  # stop when neither validation AUC has improved over the last 5 epochs
 if [ "$VARIANT" = resnet18 ]; then
   # The same compute as SOLA's 50 epochs: 50 x (the baseline's images per second / SOLA's), from the
@@ -122,7 +122,7 @@ if [ "${1:-}" = "--readout" ]; then
   ckpt=${2:-$RUNS/best.pt}
   GAN_MANIFEST=$(gan_crops_manifest)
   "$SOLA" eval --model "$ckpt" --data "$DATA/dfdc/val/manifest.csv" --data "$(pseudo_val_manifest)" \
-    --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --json "$RUNS/readout.json" >&2
+    --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --precision fp32 --json "$RUNS/readout.json" >&2
   mkdir -p "$STATE"
   readout_line "$RUNS/readout.json" "$ckpt" >> "$STATE/evals.jsonl"
   tail -n 1 "$STATE/evals.jsonl"

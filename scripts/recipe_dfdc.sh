@@ -35,7 +35,7 @@ GAN_MANIFEST=$(gan_crops_manifest)
 # The base recipe (that of scripts/long_run.sh, at this budget) and one change per run.
 BASE=(--set input_size=128 --set grid=8 --set batch_size=$BATCH --set lr=1e-3 --set classifier_input=logits
       --set lr_schedule=cosine --set warmup_epochs=0.25 --set pseudo_fake_share=0.25 --set loss=supervised
-      --set precision=bf16 --set seed=0 --set epochs=$EPOCHS --set workers=2)
+      --set seed=0 --set epochs=$EPOCHS --set workers=2)
 declare -A CHANGE=(
   [base]=""
   # The base again with another seed: the noise every difference against base is read against.
@@ -64,8 +64,8 @@ declare -A CHANGE=(
 )
 ORDER=(base base_seed1 pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur sharpen blur_sharpen constant_lr resnet18 size_256 size_256_grid_16)
 
-# The cost of a training step per model and geometry (bf16, channels-last, batch 32: sola train's
-# step), measured once.
+# The cost of a training step per model and geometry (channels-last, batch 32, the precision
+# sola train's precision=auto chooses on this CPU: sola train's step), measured once.
 geometry() {  # the variant, input size and grid a run's change sets (else the base's)
   local variant=sola-r18 size=128 grid=8 prev="" a
   for a in ${CHANGE[$1]}; do
@@ -80,7 +80,7 @@ if [ ! -f "$KEEP/costs.json" ]; then
   : > "$KEEP/costs.json.tmp"
   for g in "sola-r18 128 8" "sola-r18 256 8" "sola-r18 256 16" "resnet18 128 8"; do
     set -- $g
-    "$BENCH" --variant "$1" --size "$2" --grid "$3" --batch $BATCH --channels-last --dtype bf16 --threads "$THREADS" \
+    "$BENCH" --variant "$1" --size "$2" --grid "$3" --batch $BATCH --channels-last --dtype auto --threads "$THREADS" \
       --repeats 5 --json >> "$KEEP/costs.json.tmp"
   done
   mv "$KEEP/costs.json.tmp" "$KEEP/costs.json"

@@ -88,7 +88,7 @@ for n in $main_done; do [ -f "$RUNS/$n/best.pt" ] || have_checkpoints=0; done
 if [ "$REPORT_ONLY" = 0 ] && [ -n "$main_done" ] && [ "$have_checkpoints" = 1 ]; then
   models=()
   for n in $main_done; do models+=(--model "$RUNS/$n/best.pt"); done
-  "$SOLA" eval "${models[@]}" --data "$DATA/dfdc/test/manifest.csv" --threads "$THREADS" --roc docs/figures --json /dev/null >&2
+  "$SOLA" eval "${models[@]}" --data "$DATA/dfdc/test/manifest.csv" --threads "$THREADS" --precision fp32 --roc docs/figures --json /dev/null >&2
 fi
 # The sharpness of the training, validation and gan-faces crops per class (once: results/dfdc/sharpness.json),
 # when the gan-faces crops are there.

@@ -32,7 +32,7 @@ for p in "${PERTURBS[@]}"; do
   [ "$p" = none ] || args=(--perturb "$p")
   echo "== $MODEL on dfdc/test and gan-faces, ${p}" >&2
   "$SOLA" eval --model "$MODEL" --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" "${args[@]}" \
-    --threads "$THREADS" --json "$f.tmp" >&2
+    --threads "$THREADS" --precision fp32 --json "$f.tmp" >&2
   mv "$f.tmp" "$f"
 done
 /usr/bin/python3 - "$MODEL" "$SHA" "$CACHE" "$OUT" "${PERTURBS[@]}" <<'PY'

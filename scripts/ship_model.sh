@@ -53,7 +53,7 @@ echo "== export float16 ($CKPT, epoch $epoch)" >&2
 
 echo "== read-outs: the checkpoint and the float16 file on val, pseudo-val, dfdc/test, gan-faces" >&2
 "$SOLA" eval --model "$CKPT" --model "$STAGE/sola-dfdc.pt" --data "$DATA/dfdc/val/manifest.csv" \
-  --data "$PSEUDO_MANIFEST" --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" \
+  --data "$PSEUDO_MANIFEST" --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --precision fp32 \
   --json "$STAGE/card/eval.json" >&2
 
 echo "== where it looks: heat maps of dfdc/val and gan-faces crops" >&2

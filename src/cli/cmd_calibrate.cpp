@@ -26,7 +26,7 @@ struct CalibrateOptions {
   bool half = false;
   int64_t batch_size = 64;
   int workers = 2;
-  bool bf16 = false;
+  std::string precision = "auto";
   int threads = 0;
 };
 
@@ -42,6 +42,7 @@ int run_calibrate(const CalibrateOptions& opts) {
   std::vector<data::Manifest> manifests;
   for (const auto& m : opts.data) manifests.push_back(data::read_manifest(m));  // all checked before scoring
   configure_threads(opts.threads);
+  const bool bf16 = resolve_inference_precision(opts.precision, "sola calibrate").bf16();
   const LoadedModel loaded = load_model(opts.model_file);
   std::vector<double> logits;
   std::vector<int> labels;
@@ -50,7 +51,7 @@ int run_calibrate(const CalibrateOptions& opts) {
                          data::DatasetOptions().input_size(loaded.options.input_size()).grid(loaded.options.grid()));
     ProgressBar bar(fmt::format("scoring {}", opts.data[d]), ds.size());
     const auto scored = eval::score_dataset(*loaded.model, ds, opts.batch_size, opts.workers,
-                                            [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
+                                            [&](size_t done, size_t) { bar.update(done); }, bf16);
     bar.finish("");
     logits.insert(logits.end(), scored.logits.begin(), scored.logits.end());
     labels.insert(labels.end(), scored.labels.begin(), scored.labels.end());
@@ -89,7 +90,7 @@ void setup_calibrate(CLI::App& app) {
   sub->add_flag("--half", opts->half, "store weights as float16 (half the size)");
   sub->add_option("--batch", opts->batch_size, "batch size")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_option("--workers", opts->workers, "decoding threads")->capture_default_str()->check(CLI::Range(1, 64));
-  sub->add_flag("--bf16", opts->bf16, "bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX)");
+  add_precision_option(sub, opts->precision);
   add_threads_option(sub, opts->threads);
   sub->callback([opts] {
     if (int code = run_calibrate(*opts); code != kOk) throw CLI::RuntimeError(code);

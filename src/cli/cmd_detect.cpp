@@ -43,6 +43,7 @@ struct DetectCliOptions {
   bool json = false;
   int threads = 0;
   double scale = 0;
+  std::string precision = "auto";
 };
 
 struct Counts {
@@ -130,7 +131,14 @@ int run_detect(const DetectCliOptions& opts) {
   const std::string model_path = opts.model_file.empty() ? detect::default_model_path() : opts.model_file;
   auto loaded = load_model(model_path);
   detect::DetectOptions options = opts.detect;
-  options.crop_scale = static_cast<float>(opts.scale > 0 ? opts.scale : detect::model_crop_scale(loaded.metadata));
+  // The framing the model learned: its crop_scale (sola train measures it), --scale, else 2.6.
+  const detect::CropScaleChoice crop = detect::choose_crop_scale(opts.scale, loaded.metadata);
+  options.crop_scale = static_cast<float>(crop.scale);
+  if (!options.crops) {
+    fmt::print(stderr, "sola detect: {}\n", crop.describe());
+    if (!crop.warning.empty()) fmt::print(stderr, "sola detect: warning: {}\n", crop.warning);
+  }
+  options.bf16 = resolve_inference_precision(opts.precision, "sola detect").bf16();
   options.maps = !opts.heatmap_dir.empty() || !opts.timeline_dir.empty();
   options.calibration = eval::calibration_from_json(loaded.metadata.value("calibration", nlohmann::json()), model_path);
   detect::Detector detector(loaded.model, options);
@@ -260,7 +268,7 @@ void setup_detect(CLI::App& app) {
   sub->add_option("--batch", opts->detect.batch_size, "faces per forward pass")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
-  sub->add_flag("--bf16", opts->detect.bf16, "bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX)");
+  add_precision_option(sub, opts->precision);
   add_threads_option(sub, opts->threads);
   sub->footer(
       "Exit status: 0 when every input was processed (an input without a face counts as processed),\n"

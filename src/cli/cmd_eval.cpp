@@ -41,8 +41,8 @@ struct EvalOptions {
   int64_t batch_size = 64;
   int workers = 2;
   double threshold = 0.5;
-  bool bf16 = false;
   bool no_calibration = false;
+  std::string precision = "auto";
   int threads = 0;
 };
 
@@ -114,6 +114,7 @@ int run_eval(const EvalOptions& opts) {
   std::vector<data::Perturbation> perturbations;
   for (const auto& spec : opts.perturb) perturbations.push_back(data::parse_perturbation(spec));
   configure_threads(opts.threads);
+  const bool bf16 = resolve_inference_precision(opts.precision, "sola eval").bf16();
 
   eval::EvalTables tables;
   tables.models = eval::unique_names(opts.models, model_name);
@@ -154,7 +155,7 @@ int run_eval(const EvalOptions& opts) {
                                                 .perturb(perturbations));
         ProgressBar bar(fmt::format("{} on {}{}", tables.models[mi], tables.data[d], tables.data_suffix), ds.size());
         auto scored = eval::score_dataset(*loaded->model, ds, opts.batch_size, opts.workers,
-                                          [&](size_t done, size_t) { bar.update(done); }, opts.bf16);
+                                          [&](size_t done, size_t) { bar.update(done); }, bf16);
         // The model's calibration (sola calibrate), as sola detect applies it: the scores move, the ranking not.
         if (!calibration.identity())
           for (size_t i = 0; i < scored.scores.size(); ++i) scored.scores[i] = calibration.apply(scored.logits[i]);
@@ -244,7 +245,7 @@ void setup_eval(CLI::App& app) {
   sub->add_option("--batch", opts->batch_size, "batch size")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_option("--workers", opts->workers, "decoding threads")->capture_default_str()->check(CLI::Range(1, 64));
   sub->add_option("--threshold", opts->threshold, "score threshold for accuracy")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  sub->add_flag("--bf16", opts->bf16, "bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX)");
+  add_precision_option(sub, opts->precision);
   sub->add_flag("--no-calibration", opts->no_calibration,
                 "score with the model's raw sigmoid, ignoring a calibration stored by sola calibrate (the 'before')");
   add_threads_option(sub, opts->threads);

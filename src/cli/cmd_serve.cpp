@@ -27,6 +27,7 @@ struct ServeArgs {
   int torch_threads = 0;
   int timeout_s = 10;
   double scale = 0;
+  std::string precision = "auto";
 };
 
 std::string url_host(const std::string& host) {
@@ -49,10 +50,12 @@ int run_serve(ServeArgs& args) {
   opts.validate();
   const std::string path = args.model_file.empty() ? detect::default_model_path() : args.model_file;
   LoadedModel loaded = load_model(path);
-  if (args.scale > 0)
-    opts.detect.crop_scale = static_cast<float>(args.scale);
-  else
-    opts.detect.crop_scale = static_cast<float>(detect::model_crop_scale(loaded.metadata));
+  // The framing the model learned: its crop_scale (sola train measures it), --scale, else 2.6.
+  const detect::CropScaleChoice crop = detect::choose_crop_scale(args.scale, loaded.metadata);
+  opts.detect.crop_scale = static_cast<float>(crop.scale);
+  std::cerr << "sola serve: " << crop.describe() << "\n";
+  if (!crop.warning.empty()) std::cerr << "sola serve: warning: " << crop.warning << "\n";
+  opts.detect.bf16 = resolve_inference_precision(args.precision, "sola serve").bf16();
   opts.detect.calibration = eval::calibration_from_json(loaded.metadata.value("calibration", nlohmann::json()), path);
   // Intra-op threads are shared by all detections at once: split the cores between them.
   const int threads = configure_threads(args.torch_threads > 0 ? args.torch_threads
@@ -141,12 +144,14 @@ void setup_serve(CLI::App& app) {
                   "LibTorch threads per detection (0: the cores divided by --max-in-flight)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
-  sub->add_option("--scale", args->scale, "face crop side as a multiple of the face box (0: the model's, from its metadata)")
+  sub->add_option("--scale", args->scale, "face crop side as a multiple of the face box (0: the model's, from its metadata; 2.6 as in the "
+                                         "paper when it has none)")
       ->capture_default_str();
   sub->add_option("--threshold", o.detect.threshold, "default score threshold for the label 'fake'")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   sub->add_flag("--crops", o.detect.crops, "uploads are face crops by default (no face detection)");
+  add_precision_option(sub, args->precision);
   sub->add_option("--timeout", args->timeout_s, "seconds a socket read or write may stall before the client is dropped")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));

@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "data/framing.h"
 #include "data/manifest.h"
 #include "train/distributed.h"
 #include "train/run_dir.h"
@@ -83,6 +84,12 @@ int run_train(const TrainCliOptions& opts) {
                             {"name", std::filesystem::path(opts.out).filename().string()},
                             {"data", training_data_record(train, val)}};
   if (opts.resume && run_dir.held()) check_resume_data(opts.out, provenance["data"]);
+  // The framing of the training images (a sample, per source manifest): the trainer writes the
+  // crop scale that reproduces it into every model file, and sola detect/serve crop faces at it.
+  const data::Framing framing = data::measure_framing(train);
+  fmt::print(stderr, "{}\n", framing.describe());
+  if (!framing.warning.empty()) fmt::print(stderr, "warning: {}\n", framing.warning);
+  provenance["framing"] = framing.to_json();
   std::vector<std::pair<std::string, data::Manifest>> extra;
   for (const auto& [name, file] : extra_specs) {
     extra.emplace_back(name, data::read_manifest(file));
@@ -99,6 +106,7 @@ int run_train(const TrainCliOptions& opts) {
                    {"epochs", summary.epochs_done},
                    {"steps", summary.steps},
                    {"train_images_per_second", summary.train_images_per_second},
+                   {"precision", summary.precision},
                    {"last_epoch", summary.last_epoch}};
   if (summary.best_val_auc >= 0) j["best_val_frame_auc"] = summary.best_val_auc;
   if (summary.stopped_early) j["stopped_early"] = summary.stop_reason;

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 
 namespace sola::cli {
@@ -20,6 +22,23 @@ void add_model_config_options(CLI::App* app, ModelConfigArgs& args) {
 void add_threads_option(CLI::App* app, int& threads) {
   app->add_option("--threads", threads, "LibTorch threads (0 = one per core)")->capture_default_str()->check(
       CLI::Range(0, 1024));
+}
+
+void add_precision_option(CLI::App* app, std::string& precision) {
+  app->add_option("--precision", precision,
+                  "arithmetic of the forward passes: auto (bf16 where this CPU runs it natively: AVX512-BF16 or "
+                  "AMX-BF16; else fp32), fp32, or bf16 (autocast; see docs/PERFORMANCE.md for the speed and AUC cost)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
+  app->add_flag_callback("--bf16", [&precision] { precision = "bf16"; }, "same as --precision bf16");
+}
+
+PrecisionChoice resolve_inference_precision(const std::string& precision, const std::string& command,
+                                            const CapabilityQuery& query) {
+  const PrecisionChoice choice = resolve_precision(precision, query ? query("cpu") : device_capabilities("cpu"));
+  fmt::print(stderr, "{}: {}\n", command, choice.describe());
+  if (!choice.warning.empty()) fmt::print(stderr, "{}: warning: --precision bf16: {}\n", command, choice.warning);
+  return choice;
 }
 
 nlohmann::json read_json_file(const std::string& path) {

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/precision.h"
 #include "model/options.h"
 #include "train/train_options.h"
 
@@ -32,6 +33,15 @@ ModelOptions resolve_model_options(const ModelConfigArgs& args);
 
 /// --threads N (0 = one per core).
 void add_threads_option(CLI::App* app, int& threads);
+
+/// --precision auto|fp32|bf16 (default auto: bf16 where the CPU runs it natively) and --bf16, its
+/// synonym for --precision bf16 (inference: detect, eval, serve).
+void add_precision_option(CLI::App* app, std::string& precision);
+
+/// Resolves an inference --precision for the CPU (`query`: the capability query, unset: the real
+/// one) and prints "precision: ..." and any warning on stderr, prefixed with `command`.
+PrecisionChoice resolve_inference_precision(const std::string& precision, const std::string& command,
+                                            const CapabilityQuery& query = {});
 
 /// One line of machine-readable output: compact JSON in which bytes that are not UTF-8 (a file name
 /// from a foreign file system) become U+FFFD instead of aborting the output.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 
+#include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
@@ -196,6 +197,35 @@ double model_crop_scale(const nlohmann::json& metadata) {
     if (scale >= 1.0 && scale <= 10.0) return scale;
   }
   return 2.6;
+}
+
+CropScaleChoice choose_crop_scale(double scale, const nlohmann::json& metadata) {
+  CropScaleChoice choice;
+  const bool model_has = metadata.is_object() && metadata.contains("crop_scale") && metadata["crop_scale"].is_number();
+  if (scale > 0) {
+    choice.scale = scale;
+    choice.source = "--scale";
+  } else if (model_has && model_crop_scale(metadata) == metadata["crop_scale"].get<double>()) {
+    choice.scale = model_crop_scale(metadata);
+    choice.source = "model";
+  } else {
+    choice.scale = 2.6;
+    choice.source = "fallback";
+    choice.warning = model_has ? fmt::format("the model's crop_scale {} lies outside 1-10 and is ignored; ",
+                                             metadata["crop_scale"].dump())
+                               : "the model file carries no crop_scale (the framing of its training images); ";
+    choice.warning +=
+        "faces are cropped at the paper's 2.6x of the face box. A model trained on tighter crops calls most faces "
+        "fake at this framing: pass --scale (the training crops' face box / crop side, inverted; scripts/crop_scale.sh "
+        "measures it) or record it with sola export --format sola --crop-scale";
+  }
+  return choice;
+}
+
+std::string CropScaleChoice::describe() const {
+  if (source == "--scale") return fmt::format("crop scale {:.2f} (--scale)", scale);
+  if (source == "model") return fmt::format("crop scale {:.2f} (the model's, from its metadata)", scale);
+  return fmt::format("crop scale {:.2f} (fallback: the paper's 2.6x; the model carries no crop_scale)", scale);
 }
 
 std::string default_model_path() {

@@ -138,10 +138,24 @@ struct InputResult {
   nlohmann::json to_json() const;
 };
 
-/// The face-crop scale a model was trained with: its metadata's "crop_scale" (written by
-/// `sola export --crop-scale`), else the paper's 2.6. Detection must crop faces as the training
-/// data was cropped, or the model sees faces at a scale it never learned.
+/// The face-crop scale a model was trained with: its metadata's "crop_scale" (written by `sola
+/// train`, measured on its training images, and by `sola export --crop-scale`), else the paper's 2.6.
+/// Detection must crop faces as the training data was cropped, or the model sees faces at a scale it
+/// never learned.
 double model_crop_scale(const nlohmann::json& metadata);
+
+/// The crop scale detection uses and where it came from.
+struct CropScaleChoice {
+  double scale = 2.6;
+  std::string source;   ///< "--scale", "model" or "fallback"
+  std::string warning;  ///< non-empty for the fallback: the model carries no crop scale
+  /// "crop scale 1.20 (the model's, measured on its training data)"
+  std::string describe() const;
+};
+
+/// `scale` when > 0 (the --scale option), else the model's (model_crop_scale), else the 2.6
+/// fallback with a warning that the model carries none.
+CropScaleChoice choose_crop_scale(double scale, const nlohmann::json& metadata);
 
 /// Where `sola detect` finds its model when none is given: $SOLA_MODEL (used as given), then
 /// models/sola-dfdc.pt next to the executable's folder (<exe dir>/models, <exe dir>/../models,

@@ -175,7 +175,7 @@ json run_packed_training(const PackedRunOptions& o) {
               {"image_size", train_data->image_size},
               {"input_size", o.model.input_size()},
               {"device", train.device()},
-              {"precision", train.precision()},
+              {"precision", summary.precision},
               {"channels_last", train.channels_last()},
               {"batch_size", train.batch_size()},
               {"epochs", summary.epochs_done},

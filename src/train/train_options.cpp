@@ -30,7 +30,8 @@ void TrainOptions::validate() const {
     bad("warmup_epochs", std::to_string(warmup_epochs_), "expected 0..epochs");
   if (!(pseudo_fake_share_ >= 0 && pseudo_fake_share_ <= 1))
     bad("pseudo_fake_share", std::to_string(pseudo_fake_share_), "expected a share in [0, 1]");
-  if (precision_ != "bf16" && precision_ != "fp32") bad("precision", "'" + precision_ + "'", "expected bf16 or fp32");
+  if (precision_ != "auto" && precision_ != "bf16" && precision_ != "fp32")
+    bad("precision", "'" + precision_ + "'", "expected auto, bf16 or fp32");
   if (loss_ != "auto" && loss_ != "supervised" && loss_ != "weak" && loss_ != "classifier")
     bad("loss", "'" + loss_ + "'", "expected auto, supervised, weak or classifier");
   for (auto [key, v] : {std::pair{"alpha", alpha_}, {"beta", beta_}, {"gamma", gamma_}})

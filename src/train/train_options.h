@@ -44,7 +44,7 @@ namespace sola {
   X(std::string, source_weights, "", "share of every epoch each --train manifest supplies, in their order (comma-separated, normalised; e.g. 0.25,0.25,0.3,0.2): small sources repeated, large ones subsampled; empty: every sample once") \
   X(bool, blend_real_only_sources, true, "pair every real of a --train manifest without fakes (e.g. real photographs) with a self-blended pseudo-fake, made on the fly") \
   X(double, pseudo_fake_share, 0.0, "share of the fake samples replaced, anew each epoch, by a self-blended pseudo-fake of a real (its group's real where there is one), with its exact mask") \
-  X(std::string, precision, "bf16", "training arithmetic: bf16 (autocast: convolutions in bfloat16; weights, ASRM, SOLA head, losses and metrics in fp32) or fp32") \
+  X(std::string, precision, "auto", "training arithmetic: auto (bf16 where the device runs it natively: a CPU with AVX512-BF16 or AMX-BF16, a GPU of compute capability >= 8; else fp32), bf16 (autocast: convolutions in bfloat16; weights, ASRM, SOLA head, losses and metrics in fp32) or fp32") \
   X(bool, channels_last, true, "channels-last (NHWC) weights and batches in training") \
   X(std::string, device, "cpu", "where the model trains: cpu, or cuda (cuda:N for the N-th GPU); batches are moved there") \
   X(int64_t, workers, 2, "data-loading threads")                                                      \

@@ -50,7 +50,39 @@ namespace {
 
 bool uses_pseudo_fakes(const TrainOptions& o) { return o.pseudo_fakes() || o.pseudo_fake_share() > 0; }
 
+/// The precision a checkpoint's run trained in: its "precision" (fp32, bf16), else its train
+/// options' (runs before precision=auto: bf16 or fp32); empty when neither says.
+std::string recorded_precision(const json& metadata) {
+  if (metadata.contains("precision") && metadata["precision"].is_string()) return metadata["precision"];
+  if (metadata.contains("train") && metadata["train"].is_object()) {
+    const std::string p = metadata["train"].value("precision", "");
+    if (p == "bf16" || p == "fp32") return p;
+  }
+  return "";
+}
+
 }  // namespace
+
+PrecisionChoice run_precision(const TrainOptions& options, const DeviceCapabilities& capabilities,
+                              const std::string& recorded) {
+  PrecisionChoice choice = resolve_precision(options.precision(), capabilities);
+  if (options.precision() != "auto" || (recorded != "bf16" && recorded != "fp32")) return choice;
+  PrecisionChoice kept = resolve_precision(recorded, capabilities);
+  kept.requested = "auto";
+  kept.reason = recorded == choice.resolved
+                    ? fmt::format("auto: the run started in {} and keeps it", recorded)
+                    : fmt::format("auto: the run started in {} and keeps it; a new run here would train in {} ({})",
+                                  recorded, choice.resolved, choice.reason);
+  return kept;
+}
+
+double provenance_crop_scale(const json& provenance) {
+  if (!provenance.is_object() || !provenance.contains("framing")) return 0;
+  const json& framing = provenance["framing"];
+  if (!framing.is_object() || !framing.contains("crop_scale") || !framing["crop_scale"].is_number()) return 0;
+  const double scale = framing["crop_scale"].get<double>();
+  return std::isfinite(scale) && scale > 0 ? scale : 0;
+}
 
 namespace {
 
@@ -221,6 +253,7 @@ TrainSummary Trainer::run(bool resume) {
   double best = -std::numeric_limits<double>::infinity();
   Detector model;
   std::string resume_path;
+  std::string started_in;  // the precision a resumed or continued run started in
   if (resume) {
     if (!fs::exists(last_path) && !fs::exists(previous_checkpoint_path(last_path)))
       throw IoError(last_path, "cannot resume: no checkpoint in " + out_dir_);
@@ -232,6 +265,7 @@ TrainSummary Trainer::run(bool resume) {
     const json state = loaded.metadata.value("train_state", json::object());
     if (!state.contains("global_step")) throw IoError(resume_path, "is a model file, not a training checkpoint");
     model = loaded.model;
+    started_in = recorded_precision(loaded.metadata);
     epoch = state.at("epoch").get<int64_t>();
     step_in_epoch = state.at("step_in_epoch").get<int64_t>();
     global_step = state.at("global_step").get<int64_t>();
@@ -247,6 +281,7 @@ TrainSummary Trainer::run(bool resume) {
       throw IoError(continue_from_, "has no train_state to continue from (write one with sola export "
                                     "--keep-train-state from a sola train checkpoint)");
     model = loaded.model;
+    started_in = recorded_precision(loaded.metadata);
     epoch = state.at("epoch").get<int64_t>();
     step_in_epoch = state.at("step_in_epoch").get<int64_t>();
     global_step = state.at("global_step").get<int64_t>();
@@ -279,7 +314,15 @@ TrainSummary Trainer::run(bool resume) {
     for (auto& p : model->parameters())
       if (p.dim() == 4) p.set_data(p.contiguous(c10::MemoryFormat::ChannelsLast));
   }
-  const bool bf16 = options_.precision() == "bf16";
+  const PrecisionChoice precision =
+      run_precision(options_, (capabilities ? capabilities : CapabilityQuery(device_capabilities))(options_.device()),
+                    started_in);
+  const bool bf16 = precision.bf16();
+  if (is_main) {
+    fmt::print(stderr, "{}\n", precision.describe());
+    if (!precision.warning.empty()) fmt::print(stderr, "warning: precision=bf16: {}\n", precision.warning);
+  }
+  const double crop_scale = provenance_crop_scale(provenance_);
   const c10::DeviceType device_type = device.type();
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(options_.lr())
                                                         .betas({options_.adam_beta1(), options_.adam_beta2()})
@@ -340,7 +383,8 @@ TrainSummary Trainer::run(bool resume) {
     fmt::print(stderr, "loss: {}\n", loss_text);
     json cfg{{"model", to_json(model_options_)},
              {"train", options_to_json(options_)},
-             {"loss", {{"mode", loss_mode}, {"what_it_does", loss_text}}}};
+             {"loss", {{"mode", loss_mode}, {"what_it_does", loss_text}}},
+             {"precision", precision.to_json()}};
     cfg["provenance"] = provenance_;
     write_atomically((fs::path(out_dir_) / "config.json").string(),
                      [&](const std::string& tmp) { std::ofstream(tmp) << cfg.dump(2) << '\n'; });
@@ -350,7 +394,9 @@ TrainSummary Trainer::run(bool resume) {
   auto save_checkpoint = [&](const std::string& path, bool with_optimizer, int64_t next_epoch, int64_t next_step) {
     json meta{{"train_state", {{"epoch", next_epoch}, {"step_in_epoch", next_step}, {"global_step", global_step}, {"best", best}}},
               {"train", options_to_json(options_)},
-              {"provenance", provenance_}};
+              {"provenance", provenance_},
+              {"precision", precision.resolved}};
+    if (crop_scale > 0) meta["crop_scale"] = crop_scale;  // sola detect/serve crop faces at the training framing
     if (is_main) save_model(path, *model, meta, with_optimizer ? &optimizer : nullptr, SaveOptions{false, with_optimizer});
   };
   std::ofstream log;
@@ -477,7 +523,8 @@ TrainSummary Trainer::run(bool resume) {
                     {"train_seconds", epoch_seconds},
                     {"data_wait_seconds", data_wait},
                     {"data_wait_share", epoch_seconds > 0 ? data_wait / epoch_seconds : 0.0},
-                    {"train_images_per_second", epoch_seconds > 0 ? n_steps * options_.batch_size() / epoch_seconds : 0.0}};
+                    {"train_images_per_second", epoch_seconds > 0 ? n_steps * options_.batch_size() / epoch_seconds : 0.0},
+                    {"precision", precision.resolved}};
     double criterion = n_steps ? -sum_loss / n_steps : best;
     const auto validate_start = std::chrono::steady_clock::now();
     // One validation set, scored with a progress bar under `label`.
@@ -528,6 +575,7 @@ TrainSummary Trainer::run(bool resume) {
     }
   }
   summary.epochs_done = epoch;
+  summary.precision = precision.resolved;
   summary.steps = global_step;
   summary.best_val_auc = val_ ? best : -1;
   summary.train_images_per_second = seconds_training > 0 ? images_seen / seconds_training : 0.0;

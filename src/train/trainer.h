@@ -3,7 +3,9 @@
 // validation AUC every epoch, atomic checkpoints and exact resumption.
 //
 // Output directory:
-//   config.json     model + train configuration and the manifests used
+//   config.json     model + train configuration, the manifests used, the precision resolved
+//                   ("precision": requested, resolved, why, the device's features) and, where the
+//                   caller measured it, the framing of the training images (provenance "framing")
 //   last.pt         training checkpoint (model, optimizer, position); also a loadable model file
 //   best.pt         model with the best validation frame AUC so far
 //   metrics.jsonl   one JSON line per logged step ({"type":"step",...}) and per epoch ({"type":"epoch",...})
@@ -27,6 +29,7 @@
 
 #include <memory>
 
+#include "core/precision.h"
 #include "data/augment_plan.h"
 #include "data/manifest.h"
 #include "data/sample_source.h"
@@ -47,6 +50,7 @@ struct TrainSummary {
   double checkpoint_seconds = 0; ///< wall time of writing checkpoints at epoch ends
   bool stopped_early = false;    ///< stop_after_epoch or `patience` ended the run before `epochs`
   std::string stop_reason;       ///< why it stopped early, in words (empty otherwise)
+  std::string precision;         ///< the arithmetic it trained in: fp32 or bf16 (precision=auto resolved)
   nlohmann::json last_epoch;  ///< the last epoch's metrics line
 };
 
@@ -85,6 +89,9 @@ class Trainer {
   /// Called after every epoch with metrics.jsonl and OUT/curves.png to draw the curves; unset: no
   /// curves.png.
   std::function<void(const std::string& log_path, const std::string& png_path)> plot_curves;
+  /// What the train device computes natively, for precision=auto; unset: device_capabilities (the
+  /// real query). Tests set their own to run both choices on any machine.
+  CapabilityQuery capabilities;
 
  private:
   ModelOptions model_options_;
@@ -95,6 +102,17 @@ class Trainer {
   std::string out_dir_;
   nlohmann::json provenance_;
 };
+
+/// The precision a run trains in: `options.precision()` resolved for `capabilities`; a run carried
+/// on (resumed, continued) whose precision is auto keeps `recorded`, the one it started with (empty:
+/// none recorded), and says so in the reason.
+PrecisionChoice run_precision(const TrainOptions& options, const DeviceCapabilities& capabilities,
+                              const std::string& recorded = "");
+
+/// The crop scale a run's provenance carries (provenance["framing"]["crop_scale"], measured by the
+/// caller on the training images), or 0 when there is none. Every model file the run saves carries
+/// it as metadata "crop_scale", which `sola detect`/`serve` crop faces at.
+double provenance_crop_scale(const nlohmann::json& provenance);
 
 /// Early stopping (train option `patience`): where the validation AUCs of a run stand, from its
 /// epoch lines (metrics.jsonl, in order). Each validation set ("val", then the "val_extra" names in

@@ -456,6 +456,29 @@ TEST(Cli, CalibrateStoresPlattScalingThatEvalAndDetectApply) {
   EXPECT_NEAR(q, 1 / (1 + std::exp(-(a * z + b))), 1e-5 + 2e-6 * a / (p * (1 - p))) << "raw " << p << ", a " << a;
 }
 
+TEST(Cli, ResumeSaysWhichRecordedSettingsItReplacesAndInitSaysHowManyTensorsItSet) {
+  test::TempDir dir;
+  const std::string m = test::make_tiny_dataset(dir.path.string(), 2, 32);
+  const std::string run = dir.file("run");
+  auto r = run_cli("train --train " + m + " --val " + m + " --out " + run + kTiny + " --set epochs=1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto cfg = nlohmann::json::parse(std::ifstream(run + "/config.json"));
+  cfg["train"]["lr"] = 0.5;  // a hand edit
+  std::ofstream(run + "/config.json") << cfg.dump(2);
+  r = run_cli("train --train " + m + " --val " + m + " --out " + run + kTiny + " --set epochs=2 --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find(run + "/config.json recorded other train settings than this run's, which replace them"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("lr: 0.5 (recorded) vs 0.001 (this run)"), std::string::npos) << r.out;
+  // --init from a model of another architecture: how many of the model's tensors, and a warning.
+  r = run_cli("train --train " + m + " --out " + dir.file("no_lem") + kTiny + " --set lem=false --set epochs=1 --init sola:" +
+              run + "/best.pt");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("of the model's"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("warning: --init sola:" + run + "/best.pt: another model config (lem: true (the file) vs false (this model))"),
+            std::string::npos) << r.out;
+}
+
 TEST(Cli, InfoKeysListTheGridsThatAreAccepted) {
   auto r = run_cli("info --keys");
   ASSERT_EQ(r.code, 0) << r.out;

@@ -158,7 +158,7 @@ TEST(Detect, CropFileScoresExactlyAsEvalAndLoadImage) {
                                        write_image(dir, "gray.png", gray)};
   std::ofstream manifest(dir.file("manifest.csv"));
   manifest << "path,label,mask,group,method\n";
-  for (size_t i = 0; i < files.size(); ++i) manifest << fs::path(files[i]).filename().string() << "," << i % 2 << ",,g" << i << ",x\n";
+  for (size_t i = 0; i < files.size(); ++i) manifest << fs::path(files[i]).filename().string() << "," << i % 2 << ",,g" << i << (i % 2 ? ",x\n" : ",real\n");
   manifest.close();
   data::FaceDataset ds(data::read_manifest(dir.file("manifest.csv")), data::DatasetOptions().input_size(64).grid(8));
   const auto scored = eval::score_dataset(*small_model(), ds, /*batch_size=*/1, /*workers=*/1);

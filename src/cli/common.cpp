@@ -68,11 +68,11 @@ RunConfig resolve_config(const ModelConfigArgs& args) {
         cfg.model = options_from_json(value, cfg.model, args.config_file);
       else if (section == "train")
         options_update(cfg.train, value, args.config_file, "train");
-      else if (section == "loss" || section == "provenance")
+      else if (section == "loss" || section == "provenance" || section == "precision")
         continue;  // what a run's own config.json records beside its config: read back as a config, ignored
       else
         throw ConfigError(args.config_file + ": unknown config section '" + section +
-                          "' (known: model, train; loss and provenance, a run's records, are ignored)");
+                          "' (known: model, train; loss, precision and provenance, a run's records, are ignored)");
     }
   }
   for (const auto& kv : args.sets) set_run_option(cfg.model, cfg.train, kv);

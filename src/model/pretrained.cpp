@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/json_diff.h"
 #include "model/checkpoint.h"
 
 namespace sola {
@@ -615,6 +616,13 @@ InitReport init_weights(DetectorImpl& model, const std::string& spec) {
                             source.options.arch() + "', backbone '" + source.options.backbone() + "')");
   apply(copies);
   report.loaded = static_cast<int>(copies.size());
+  report.model_tensors = static_cast<int>(targets.size());
+  const std::string differences = json_differences(to_json(source.options), to_json(model.options()), "the file", "this model");
+  if (!differences.empty() || report.loaded < report.model_tensors)
+    report.warning = (differences.empty() ? std::string("the same model config") : "another model config (" + differences + ")") +
+                     ": " + std::to_string(report.model_tensors - report.loaded) + " of this model's " +
+                     std::to_string(report.model_tensors) + " tensors have no counterpart of the same name and shape and keep "
+                     "their random initialisation";
   return report;
 }
 

@@ -25,7 +25,9 @@ StateDict read_state_dict(const std::string& path);
 /// What an initialisation did.
 struct InitReport {
   int loaded = 0;                    ///< model tensors (parameters and buffers) that were set
+  int model_tensors = 0;             ///< the model's tensors in all (parameters and buffers)
   std::vector<std::string> skipped;  ///< names of source tensors that were not used
+  std::string warning;               ///< sola:FILE: model tensors left as initialised and why (config differences); else empty
 };
 
 /// Copies a torchvision ResNet state dict (e.g. resnet18-f37072fd.pth as published) into the

@@ -294,9 +294,13 @@ TrainSummary Trainer::run(bool resume) {
     model = build_model(model_options_);
     if (!options_.init().empty()) {
       auto report = init_weights(*model, options_.init());
-      if (is_main)
-        fmt::print(stderr, "initialised {} tensors from {} ({} source tensors unused)\n", report.loaded, options_.init(),
-                   report.skipped.size());
+      if (is_main) {
+        const int total = report.model_tensors > 0 ? report.model_tensors
+                                                   : static_cast<int>(model->parameters().size() + model->buffers().size());
+        fmt::print(stderr, "initialised {} of the model's {} tensors from {} ({} of the file's tensors unused)\n",
+                   report.loaded, total, options_.init(), report.skipped.size());
+        if (!report.warning.empty()) fmt::print(stderr, "warning: --init {}: {}\n", options_.init(), report.warning);
+      }
     }
   }
   if (world > 1) {  // every rank starts from rank 0's weights and statistics
@@ -386,7 +390,19 @@ TrainSummary Trainer::run(bool resume) {
              {"loss", {{"mode", loss_mode}, {"what_it_does", loss_text}}},
              {"precision", precision.to_json()}};
     cfg["provenance"] = provenance_;
-    write_atomically((fs::path(out_dir_) / "config.json").string(),
+    const std::string config_path = (fs::path(out_dir_) / "config.json").string();
+    if (resume || !continue_from_.empty()) {  // the record it replaces: say what differed (hand edits, other flags)
+      std::ifstream in(config_path);
+      const json old = in ? json::parse(in, nullptr, false) : json();
+      if (old.is_object())
+        for (const char* section : {"model", "train"}) {
+          const std::string diff = json_differences(old.value(section, json::object()), cfg[section], "recorded", "this run");
+          if (!diff.empty())
+            fmt::print(stderr, "note: {} recorded other {} settings than this run's, which replace them: {}\n", config_path,
+                       section, diff);
+        }
+    }
+    write_atomically(config_path,
                      [&](const std::string& tmp) { std::ofstream(tmp) << cfg.dump(2) << '\n'; });
   }
 

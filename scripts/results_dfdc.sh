@@ -100,7 +100,7 @@ fi
 # shellcheck disable=SC2046
 /usr/bin/python3 scripts/make_results.py "$KEEP" --gan "$KEEP/gan-faces-crops.prepare.json" --longrun models/longrun \
   --sharpness "$KEEP/sharpness.json" --robustness "$KEEP/robustness.json" \
-  --recipe results/recipe --ffpp results/ffpp \
+  --recipe results/recipe --ffpp results/ffpp --calibration results/calibration \
   --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
   --pseudo $(done_runs "${PSEUDO[@]}") > docs/RESULTS.md.tmp
 mv docs/RESULTS.md.tmp docs/RESULTS.md

@@ -205,7 +205,8 @@ def write_ffpp(w, keep):
             w(f"| {title} | " + " | ".join(pct(per.get(m)) for m in METHODS) + f" | {pct(dfdc)} |")
         w("")
     if runs:
-        w("Runs (command, best epoch on `ffpp/val` of the epochs, training minutes):")
+        w("Runs (command, best epoch on `ffpp/val` of the epochs, wall minutes of training and validation; the "
+          "machine was shared with other work, so compare speeds in the benchmarks, not here):")
         w("")
         for n, r in runs.items():
             best, epochs = r.best_epoch()

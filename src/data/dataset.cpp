@@ -77,8 +77,10 @@ FaceDataset::FaceDataset(Manifest manifest, DatasetOptions options)
     }
     if (!(sum > 0)) throw ConfigError("source_weights: the weights sum to 0; at least one source must supply samples");
     for (double x : w) weights_.push_back(x / sum);
+    source_samples_.resize(n_sources);
+    for (size_t i = 0; i < manifest_.samples.size(); ++i) source_samples_[source_of_[i]].push_back(i);
     for (size_t k = 0; k < n_sources; ++k)
-      if (weights_[k] > 0 && std::find(source_of_.begin(), source_of_.end(), k) == source_of_.end())
+      if (weights_[k] > 0 && source_samples_[k].empty())
         throw ConfigError("source_weights: source " + (k < manifest_.sources.size() ? manifest_.sources[k] : std::string("0")) +
                           " has weight " + std::to_string(w[k]) + " but no sample");
   }
@@ -123,8 +125,7 @@ FaceDataset::FaceGeometry FaceDataset::face_geometry(size_t sample, const cv::Ma
 std::vector<size_t> FaceDataset::training_order(uint64_t epoch) const {
   if (!weights_.empty()) {
     // Units: a sample, or a real and its pseudo-fake, which stay together.
-    std::vector<std::vector<size_t>> units_of(weights_.size());  // per source, manifest indices
-    for (size_t i = 0; i < manifest_.samples.size(); ++i) units_of[source_of_[i]].push_back(i);
+    const auto& units_of = source_samples_;  // per source, manifest indices
     std::vector<std::vector<size_t>> units;
     size_t drawn = 0;
     for (size_t k = 0; k < weights_.size(); ++k) {

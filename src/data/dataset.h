@@ -87,6 +87,7 @@ class FaceDataset : public SampleSource {
   std::vector<size_t> group_real_;    // manifest index -> a real of the same group (SIZE_MAX: none)
   std::vector<size_t> source_of_;     // manifest index -> index into manifest_.sources
   std::vector<double> weights_;       // per source, normalised (empty: no weighting)
+  std::vector<std::vector<size_t>> source_samples_;  // per source, its manifest indices (with weights only)
   /// The real sample whose self-blend replaces sample `index` in `epoch`, or SIZE_MAX to keep it.
   size_t replacement_source(size_t index, uint64_t epoch) const;
   struct FaceGeometry {

@@ -14,6 +14,10 @@ if [ "${SOLA_CCACHE:-0}" = 1 ] && command -v ccache >/dev/null; then
 fi
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build "${generator[@]}" "${launcher[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+else
+  # Configured before: configure again (seconds), so that packages installed since (GoogleTest after
+  # scripts/quickstart.sh, which installs only what the binary needs) and "$@" are taken up.
+  cmake -S . -B build "$@" > /dev/null
 fi
 targets=()
 for t in ${BUILD_TARGETS:-}; do targets+=(--target "$t"); done

@@ -114,6 +114,40 @@ def matrix(w, runs, prefix, paper):
     return offs
 
 
+def targets(w, runs, offs):
+    """The targets of issue 26, each beside what was measured (nothing is written for rows not yet run)."""
+    sup = {m: runs[f"sola_supervised_{m}"] for m in METHODS if f"sola_supervised_{m}" in runs}
+    if not sup:
+        return
+    diag = {m: r.method_auc(m) for m, r in sup.items()}
+    met = [m for m, v in diag.items() if v is not None and v >= 0.95]
+    w("**Targets** (SOLA supervised): in-domain >= 95.00 on each method: met on " +
+      (", ".join(SHORT[m] for m in met) if met else "none") + f" of the {len(diag)} trained (" +
+      ", ".join(f"{SHORT[m]} {pct(v)}" for m, v in diag.items()) + "); off-diagonal mean >= 80.00: " +
+      f"{pct(mean(offs.get('sola_supervised', [])))} (the paper's 94, with ImageNet weights at 256 px).")
+    w("")
+
+
+def maps(w, runs, figures):
+    """What the second-order maps alone separate (mapAUC: the map's peak as the score) and the Fig. 5 analogue."""
+    rows = [(m, runs[f"sola_supervised_{m}"].cell(TEST)) for m in METHODS if f"sola_supervised_{m}" in runs]
+    rows = [(m, c["map"]) for m, c in rows if c and c.get("map")]
+    if rows:
+        w("**The anomaly maps alone** (SOLA supervised, `ffpp/test`, all four methods against the reals; mapAUC "
+          "scores a face by the peak of its second-order map): " + "; ".join(
+              f"trained on {SHORT[m]}: mapAUC {pct(c['auc'])}, mean peak of fakes {c['fake_mean_peak']:.3f} vs reals "
+              f"{c['real_mean_peak']:.3f}" for m, c in rows) + ".")
+        w("")
+    fig = "ffpp_maps_sola_supervised_Deepfakes.jpg"
+    if os.path.exists(os.path.join(figures, fig)):
+        w("**Where it looks** (the paper's Fig. 5; `SET=ffpp scripts/map_figure.sh "
+          "runs/ffpp/sola_supervised_Deepfakes/best.pt docs/figures/" + fig + "`: one `ffpp/val` crop from each of the "
+          "first four videos per row, no picking): the model trained on Deepfakes, on reals and on each method.")
+        w("")
+        w(f"![maps of the Deepfakes-trained model on each method](figures/{fig})")
+        w("")
+
+
 def write_ffpp(w, keep):
     if not os.path.isdir(keep):
         return
@@ -164,6 +198,8 @@ def write_ffpp(w, keep):
           f". SOLA supervised is ahead of ResNet18 (same epochs) on {ahead} of the {total} off-diagonal cells both "
           "have.")
         w("")
+    targets(w, runs, offs)
+    maps(w, runs, os.path.join(os.path.dirname(os.path.abspath(keep)), "..", "docs", "figures"))
     seed = runs.get("sola_supervised_Deepfakes_seed1")
     base = runs.get("sola_supervised_Deepfakes")
     if seed and base:

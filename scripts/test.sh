@@ -11,4 +11,9 @@ if command -v npm >/dev/null && [ ! -d tests/browser/node_modules/playwright-cor
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || echo "test: npm ci failed: the browser test will be skipped" >&2
 fi
 cd build
+# A build folder configured without GoogleTest holds no tests: fail rather than pass on nothing.
+if ! ctest -N | grep -q "Total Tests: [1-9]"; then
+  echo "test: no tests in build/ (was GoogleTest found at configure? see the cmake warning above)" >&2
+  exit 1
+fi
 ctest --output-on-failure --timeout 900 -j "$(nproc)"

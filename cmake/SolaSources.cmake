@@ -6,6 +6,8 @@
 set(SOLA_CORE_SOURCES
   src/core/error.cpp
   src/core/runtime.cpp
+  src/core/parallel.cpp
+  src/core/atomic_file.cpp
   src/core/json_diff.cpp
   src/core/precision.cpp
   src/model/options.cpp

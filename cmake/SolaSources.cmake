@@ -57,6 +57,7 @@ set(SOLA_PIPELINE_SOURCES
   src/data/prepare.cpp
   src/data/importers.cpp
   src/data/self_blend.cpp
+  src/data/synth.cpp
   src/detect/detect.cpp
   src/detect/heatmap.cpp
   src/detect/timeline.cpp

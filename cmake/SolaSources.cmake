@@ -6,6 +6,8 @@
 set(SOLA_CORE_SOURCES
   src/core/error.cpp
   src/core/runtime.cpp
+  src/core/parallel.cpp
+  src/core/atomic_file.cpp
   src/core/json_diff.cpp
   src/core/precision.cpp
   src/model/options.cpp
@@ -55,6 +57,7 @@ set(SOLA_PIPELINE_SOURCES
   src/data/prepare.cpp
   src/data/importers.cpp
   src/data/self_blend.cpp
+  src/data/synth.cpp
   src/detect/detect.cpp
   src/detect/heatmap.cpp
   src/detect/timeline.cpp

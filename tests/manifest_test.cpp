@@ -378,6 +378,75 @@ TEST(Manifest, RealDfdcValidation) {
   std::cout << "check_images on " << m.samples.size() << " rows: " << took.count() << " s\n";
 }
 
+/// A sample to write: paths as the manifest file holds them.
+data::Sample row(const std::string& path, int label, const std::string& mask, const std::string& group,
+                 const std::string& method) {
+  data::Sample s;
+  s.path = path;
+  s.label = label;
+  s.mask = mask;
+  s.group = group;
+  s.method = method;
+  return s;
+}
+
+TEST(Manifest, WriteManifestRoundTripsThroughReadManifestQuotingWhatNeedsIt) {
+  test::TempDir dir;
+  const fs::path ds = dir.path / "ds";
+  write_image(ds / "real/a,1.png", 32, 32);
+  write_image(ds / "fake/say \"hi\".png", 32, 32);
+  write_image(ds / "mask/m,2.png", 32, 32, 1);
+  write_image(dir.path / "elsewhere/e.png", 32, 32);
+  const std::string absolute = (dir.path / "elsewhere/e.png").string();
+  const std::vector<data::Sample> rows = {
+      row("real/a,1.png", 0, "", "group, with \"quotes\"", "real"),
+      row("fake/say \"hi\".png", 1, "mask/m,2.png", "group, with \"quotes\"", "blend,v2"),
+      row(absolute, 0, "", "line\nbreak", "real"),
+  };
+  const std::string file = (ds / "manifest.csv").string();
+  data::write_manifest(file, rows);
+
+  std::ifstream in(file, std::ios::binary);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header, "path,label,mask,group,method");
+  std::string first;
+  std::getline(in, first);
+  EXPECT_EQ(first, "\"real/a,1.png\",0,,\"group, with \"\"quotes\"\"\",real");
+
+  const Manifest m = data::read_manifest(file);
+  ASSERT_EQ(m.samples.size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const data::Sample& s = m.samples[i];
+    const fs::path want = fs::path(rows[i].path).is_absolute() ? fs::path(rows[i].path) : ds / rows[i].path;
+    EXPECT_EQ(s.path, want.lexically_normal().string()) << i;
+    EXPECT_EQ(s.mask, rows[i].mask.empty() ? "" : (ds / rows[i].mask).lexically_normal().string()) << i;
+    EXPECT_EQ(s.label, rows[i].label) << i;
+    EXPECT_EQ(s.group, rows[i].group) << i;
+    EXPECT_EQ(s.method, rows[i].method) << i;
+    EXPECT_EQ(s.line, i + 2) << "one row a line (a line break inside a field only moves the rows after it)";
+  }
+
+  // Written again with fewer rows: the file is replaced, not appended to.
+  data::write_manifest(file, {rows[0]});
+  EXPECT_EQ(data::read_manifest(file).samples.size(), 1u);
+}
+
+TEST(Manifest, WriteManifestRefusesWhatReadManifestWouldRefuseWritingNothing) {
+  test::TempDir dir;
+  const std::string file = dir.file("manifest.csv");
+  std::string msg = test::error_message<ConfigError>([&] { data::write_manifest(file, {}); });
+  EXPECT_NE(msg.find(file), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no samples"), std::string::npos) << msg;
+  msg = test::error_message<ConfigError>([&] {
+    data::write_manifest(file, {row("a.png", 0, "", "", ""), row("", 1, "", "", ""), row("c.png", 2, "", "", "")});
+  });
+  EXPECT_NE(msg.find("row 2 (''): empty path"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("row 3 ('c.png'): label must be 0 or 1, got 2"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_TRUE(fs::is_empty(dir.path)) << "no temporary file either";
+}
+
 }  // namespace
 }  // namespace sola
 

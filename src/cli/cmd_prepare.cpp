@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <mutex>
 
 #include <fmt/format.h>
 
@@ -69,12 +68,8 @@ int run_prepare(const PrepareCliOptions& opts) {
   data::PrepareOptions popts = opts.prepare;
   popts.use_mask_box = !opts.no_mask_box;
   ProgressBar bar("prepare", imported.items.size());
-  std::mutex bar_mutex;
   const data::PrepareReport report =
-      data::prepare(imported.items, popts, [&](size_t done, size_t) {
-        std::lock_guard<std::mutex> lock(bar_mutex);
-        bar.update(done);
-      });
+      data::prepare(imported.items, popts, [&](size_t done, size_t) { bar.update(done); });  // called serialized
   bar.finish(fmt::format("{} crops", report.faces));
 
   // Human summary: on stdout, or on stderr when stdout carries the JSON object.

@@ -5,18 +5,18 @@
 #include "data/video.h"
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace sola::data {
 namespace {
@@ -417,20 +417,32 @@ Manifest read_manifests(const std::vector<std::string>& paths) {
   return combine(parts);
 }
 
-void check_images(const Manifest& m, unsigned threads) {
-  const size_t n = m.samples.size();
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::min<size_t>(threads, n));
+void write_manifest(const std::string& file, const std::vector<Sample>& samples) {
+  std::vector<std::string> problems;
+  if (samples.empty()) problems.push_back("no samples (a manifest needs at least one)");
+  std::string text = std::string(kFullHeader) + "\n";
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const Sample& s = samples[i];
+    const std::string row = "row " + std::to_string(i + 1) + " ('" + s.path + "'): ";
+    if (s.path.empty()) problems.push_back(row + "empty path");
+    if (s.label != 0 && s.label != 1) problems.push_back(row + "label must be 0 or 1, got " + std::to_string(s.label));
+    text += csv_field(s.path) + "," + std::to_string(s.label) + "," + csv_field(s.mask) + "," + csv_field(s.group) +
+            "," + csv_field(s.method) + "\n";
+  }
+  if (!problems.empty()) {
+    std::string msg = "cannot write manifest '" + file + "':";
+    for (size_t i = 0; i < std::min(problems.size(), kMaxListed); ++i) msg += "\n  " + problems[i];
+    if (problems.size() > kMaxListed) msg += "\n  ... and " + std::to_string(problems.size() - kMaxListed) + " more";
+    throw ConfigError(msg);
+  }
+  write_file_atomically(file, text);
+}
 
-  std::vector<std::vector<std::string>> found(n);  // per sample, so the report keeps file order
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i = next++; i < n; i = next++) found[i] = sample_problems(m.samples[i]);
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
-  for (std::thread& t : pool) t.join();
+void check_images(const Manifest& m, unsigned threads) {
+  std::vector<std::vector<std::string>> found(m.samples.size());  // per sample, so the report keeps file order
+  ParallelOptions parallel;
+  parallel.threads = static_cast<int>(threads);
+  parallel_for(m.samples.size(), [&](size_t i, size_t) { found[i] = sample_problems(m.samples[i]); }, parallel);
 
   std::vector<std::string> problems;
   for (std::vector<std::string>& f : found) {

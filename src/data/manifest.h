@@ -74,8 +74,16 @@ std::vector<std::string> fake_methods(const Manifest& m);
 /// as `value`.
 std::string csv_field(const std::string& value);
 
-/// Decodes every image and mask of `m` on `threads` threads (0: hardware concurrency) and throws
-/// one sola::Error listing all problems: undecodable image or mask, a side larger than
+/// Writes `samples` to the manifest CSV `file` atomically (core/atomic_file.h): the header
+/// "path,label,mask,group,method", then one row per sample in order, every field through
+/// csv_field, so that read_manifest reads them back. `path` and `mask` are written as they are:
+/// relative to the manifest's folder, or absolute (read_manifest resolves them against it). Throws
+/// ConfigError naming `file` for what read_manifest would refuse (no sample, an empty path, a label
+/// other than 0 or 1) before writing anything, and IoError when the file cannot be written.
+void write_manifest(const std::string& file, const std::vector<Sample>& samples);
+
+/// Decodes every image and mask of `m` on `threads` threads (0: one per core, core/parallel.h)
+/// and throws one sola::Error listing all problems: undecodable image or mask, a side larger than
 /// kMaxImageSide, mask size different from its image's.
 void check_images(const Manifest& m, unsigned threads = 0);
 

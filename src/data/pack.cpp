@@ -4,20 +4,18 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "data/mask_size.h"
 #include "data/packed.h"
 #include "data/sample_source.h"
@@ -135,37 +133,28 @@ PackReport pack_manifest(const Manifest& m, const std::string& out_path, const P
 
   const size_t limit = o.max_mib > 0 ? static_cast<size_t>(o.max_mib * 1024 * 1024) : SIZE_MAX;
   constexpr size_t kIndexAllowance = 8192;  // header, the index's fixed part and the info
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const size_t workers = worker_count(static_cast<int>(threads), order.size());
+  ParallelOptions parallel;
+  parallel.threads = static_cast<int>(threads);
   std::vector<PackedSample> kept;
   PackReport report;
   size_t bytes = kIndexAllowance, next_group = 0;
   bool full = false;
   while (!full && next_group < order.size()) {
     // A chunk of groups encoded in parallel, then taken in order while they fit.
-    const size_t chunk_end = std::min(order.size(), next_group + 32 * static_cast<size_t>(threads));
+    const size_t chunk_end = std::min(order.size(), next_group + 32 * workers);
     std::vector<std::vector<PackedSample>> packed(chunk_end - next_group);
     std::vector<std::vector<char>> reencoded(chunk_end - next_group);
-    std::atomic<size_t> next{next_group};
-    std::exception_ptr error;
-    std::mutex mutex;
-    auto work = [&] {
-      for (size_t g = next++; g < chunk_end; g = next++) {
-        try {
-          for (size_t i : groups[order[g]]) {
-            bool again = false;
-            packed[g - next_group].push_back(pack_sample(m.samples[i], o, again));
-            reencoded[g - next_group].push_back(again);
-          }
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(mutex);
-          if (!error) error = std::current_exception();
-        }
-      }
+    parallel.item_name = [&](size_t k) {
+      return "group '" + m.samples[groups[order[next_group + k]].front()].group + "'";
     };
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work);
-    for (auto& t : pool) t.join();
-    if (error) std::rethrow_exception(error);
+    parallel_for(packed.size(), [&](size_t k, size_t) {
+      for (size_t i : groups[order[next_group + k]]) {
+        bool again = false;
+        packed[k].push_back(pack_sample(m.samples[i], o, again));
+        reencoded[k].push_back(again);
+      }
+    }, parallel);
     for (size_t k = 0; k < packed.size(); ++k) {
       size_t group_bytes = 0;
       for (const auto& p : packed[k]) group_bytes += packed_row_bytes(p) + p.image.size() + p.mask.size();

@@ -30,7 +30,7 @@ struct PackReport {
   size_t bytes = 0;  ///< of the bundle file
 };
 
-/// Packs `manifest` into `out_path` on `threads` threads (0: all cores). Throws ConfigError for
+/// Packs `manifest` into `out_path` on `threads` threads (0: one per core). Throws ConfigError for
 /// bad options; IoError naming `out_path` and the reason when it cannot be written (checked before
 /// any image is read: a folder, a missing folder, a file where a folder should be, a read-only or
 /// forbidden folder); IoError naming the file and manifest line of an image or mask that cannot be

@@ -1,15 +1,12 @@
 #include "data/packed.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <random>
-#include <thread>
 
 #include <torch/torch.h>
 
@@ -20,7 +17,8 @@
 #include <stb_image.h>
 
 #include "core/error.h"
-#include "model/checkpoint.h"
+#include "core/atomic_file.h"
+#include "core/parallel.h"
 
 namespace sola::data {
 namespace {
@@ -226,32 +224,18 @@ PackedData read_packed(const std::string& path, unsigned threads) {
   data.masks = torch::zeros({static_cast<int64_t>(n), M, M}, torch::kUInt8);
   uint8_t* images = data.images.data_ptr<uint8_t>();
   uint8_t* masks = data.masks.data_ptr<uint8_t>();
-  std::atomic<size_t> next{0};
-  std::mutex mutex;
-  size_t first_bad = n;
-  std::string problem;
-  auto work = [&] {
-    for (size_t i = next++; i < n; i = next++) {
-      const auto& s = data.manifest.samples[i];
-      std::string p = decode_into(bytes.substr(image_at[i].first, image_at[i].second), S, 3,
-                                  images + i * static_cast<size_t>(S * S * 3), "image");
-      if (p.empty() && mask_at[i].second > 0)
-        p = decode_into(bytes.substr(mask_at[i].first, mask_at[i].second), data.mask_size, 1,
-                        masks + i * static_cast<size_t>(M * M), "mask");
-      if (!p.empty()) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (i < first_bad) {
-          first_bad = i;
-          problem = sample_name(i, s) + ": " + p;
-        }
-      }
-    }
-  };
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < std::min<size_t>(threads, std::max<size_t>(n, 1)); ++t) pool.emplace_back(work);
-  for (auto& t : pool) t.join();
-  if (first_bad < n) throw IoError(path, problem);
+  ParallelOptions parallel;
+  parallel.threads = static_cast<int>(threads);
+  parallel.item_name = [&](size_t i) { return path + ": " + sample_name(i, data.manifest.samples[i]); };
+  // The lowest sample that does not decode is the one reported (parallel_for's contract).
+  parallel_for(n, [&](size_t i, size_t) {
+    std::string p = decode_into(bytes.substr(image_at[i].first, image_at[i].second), S, 3,
+                                images + i * static_cast<size_t>(S * S * 3), "image");
+    if (p.empty() && mask_at[i].second > 0)
+      p = decode_into(bytes.substr(mask_at[i].first, mask_at[i].second), data.mask_size, 1,
+                      masks + i * static_cast<size_t>(M * M), "mask");
+    if (!p.empty()) throw IoError(path, sample_name(i, data.manifest.samples[i]) + ": " + p);
+  }, parallel);
   return data;
 }
 

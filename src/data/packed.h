@@ -58,9 +58,10 @@ struct PackedData {
   nlohmann::json info;   ///< the packer's notes
 };
 
-/// Reads and decodes a bundle on `threads` threads (0: all cores). Throws IoError naming the file
-/// and what is wrong: not a bundle, another format version, truncated, a bad index, or (naming the
-/// sample and its path) an image or mask that does not decode or has another size.
+/// Reads and decodes a bundle on `threads` threads (0: one per core, core/parallel.h). Throws
+/// IoError naming the file and what is wrong: not a bundle, another format version, truncated, a
+/// bad index, or (naming the first such sample and its path) an image or mask that does not
+/// decode or has another size.
 PackedData read_packed(const std::string& path, unsigned threads = 0);
 
 struct PackedDatasetOptions {

@@ -1,24 +1,22 @@
 #include "data/prepare.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "data/manifest.h"
 #include "data/video.h"
 
@@ -200,21 +198,6 @@ json settings(const PrepareOptions& o) {
 }
 
 // ---- files --------------------------------------------------------------------------------------
-
-/// Writes `text` to `file` atomically (temporary file + rename). Throws WriteError.
-void write_atomically(const fs::path& file, const std::string& text) {
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw WriteError(tmp.string(), "cannot create file");
-    out << text;
-    out.flush();
-    if (!out) throw WriteError(tmp.string(), "write error (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) throw WriteError(file.string(), "cannot rename the temporary file onto it: " + ec.message());
-}
 
 void write_image(const fs::path& file, const cv::Mat& img, const std::vector<int>& params) {
   bool ok = false;
@@ -518,7 +501,7 @@ Outcome prepare_input(const Task& t, const PrepareOptions& o, FaceDetector& dete
 
 /// What the records of one split hold, and what failed in it in this run.
 struct SplitContent {
-  std::vector<std::string> rows;  ///< CSV rows
+  std::vector<Sample> rows;       ///< manifest rows, paths relative to the split's folder
   size_t inputs = 0;              ///< records
   size_t no_face = 0;             ///< frames without a face, over the records
   size_t failed = 0;              ///< inputs of this run that failed
@@ -569,11 +552,14 @@ void write_manifests(const fs::path& out_dir, const std::map<std::string, size_t
     SplitContent& content = splits[r["split"].get<std::string>()];
     ++content.inputs;
     content.no_face += r.value("no_face", size_t{0});
-    std::vector<std::string>& rows = content.rows;
-    const std::string tail = "," + std::to_string(r.value("label", 0)) + ",";
     for (const json& row : r["rows"]) {
-      rows.push_back(csv_field(row.value("path", "")) + tail + csv_field(row.value("mask", "")) + "," +
-                     csv_field(r.value("group", "")) + "," + csv_field(r.value("method", "")));
+      Sample sample;
+      sample.path = row.value("path", "");
+      sample.label = r.value("label", 0);
+      sample.mask = row.value("mask", "");
+      sample.group = r.value("group", "");
+      sample.method = r.value("method", "");
+      content.rows.push_back(std::move(sample));
     }
   }
   for (auto& [split, content] : splits) {
@@ -589,13 +575,78 @@ void write_manifests(const fs::path& out_dir, const std::map<std::string, size_t
                          "); no manifest written");
       continue;
     }
-    std::sort(content.rows.begin(), content.rows.end());
-    std::string text = "path,label,mask,group,method\n";
-    for (const std::string& row : content.rows) text += row + "\n";
+    std::sort(content.rows.begin(), content.rows.end(),
+              [](const Sample& a, const Sample& b) { return a.path < b.path; });
     make_dirs(file.parent_path());
-    write_atomically(file, text);
+    remove_stale_temporaries(file.parent_path().string());  // of a manifest whose writing was killed
+    write_manifest(file.string(), content.rows);
     report.manifests.push_back(file.string());
   }
+}
+
+/// What became of one input in this run.
+struct InputResult {
+  bool skipped = false, failed = false;
+  Outcome outcome;
+  std::string problem, note;
+};
+
+/// Prepares the input of `t`, or skips it when its record covers it. An input that cannot be read
+/// is a failed input; an output that cannot be written throws (WriteError, IoError).
+InputResult run_input(const Task& t, const PrepareOptions& options, const json& current, const fs::path& out_dir,
+                      FaceDetector& detector) {
+  InputResult r;
+  // Stamped before reading: a file replaced while it is read does not match the record next time.
+  const json input_st = input_stamp(t.item->input), mask_st = input_stamp(t.item->mask);
+  json record = read_record(t.record);
+  const Done done_before = already_done(t, record, input_st, mask_st, current, out_dir);
+  if (done_before != Done::kNo) {
+    r.skipped = true;
+    if (done_before == Done::kRegrouped) {  // only the manifest's group column changes
+      record["group"] = t.group;
+      write_file_atomically(t.record.string(), record.dump(1));
+    }
+    r.note = mask_short_note(t.item->input, t.item->mask, record.value("mask_missing", size_t{0}),
+                             record.value("faces", size_t{0}));
+    return r;
+  }
+  try {
+    r.outcome = prepare_input(t, options, detector);
+  } catch (const WriteError&) {
+    throw;
+  } catch (const IoError& e) {
+    r.failed = true;
+    r.problem = e.path() == t.item->input ? e.what() : t.item->input + ": " + e.what();
+  } catch (const cv::Exception& e) {
+    r.failed = true;
+    r.problem = t.item->input + ": " + e.err;
+  }
+  if (r.failed) {
+    remove_crops(t.out);
+    std::error_code ec;
+    fs::remove(t.out, ec);  // only when empty: subfolders may hold other inputs' crops
+    r.outcome = {};
+    return r;
+  }
+  record = {{"version", kRecordVersion},
+            {"input", t.item->input},
+            {"mask", t.item->mask},
+            {"input_stamp", input_st},
+            {"mask_stamp", mask_st},
+            {"label", t.item->label},
+            {"group", t.group},
+            {"method", t.method},
+            {"split", t.split},
+            {"folder", t.folder},
+            {"settings", current},
+            {"frames", r.outcome.frames},
+            {"faces", r.outcome.faces},
+            {"no_face", r.outcome.no_face},
+            {"mask_missing", r.outcome.mask_missing},
+            {"rows", r.outcome.rows}};
+  write_file_atomically(t.record.string(), record.dump(1));
+  r.note = mask_short_note(t.item->input, t.item->mask, r.outcome.mask_missing, r.outcome.faces);
+  return r;
 }
 
 }  // namespace
@@ -606,109 +657,40 @@ PrepareReport prepare(const std::vector<PrepareItem>& items, const PrepareOption
   const std::vector<Task> tasks = plan(items, options);
   FaceDetectorOptions detector_options = options.detector;
   detector_options.landmarks = options.align;
-  // The first detector is made here, so that bad detector options fail before any work.
-  std::unique_ptr<FaceDetector> first_detector = make_face_detector(detector_options);
+  PerWorker<FaceDetector> detectors(worker_count(options.threads, tasks.size()),
+                                    [&] { return make_face_detector(detector_options); });
+  detectors.first();  // bad detector options fail before any work
   const fs::path out_dir(options.out_dir);
   make_dirs(out_dir / kRecordDir);
+  remove_stale_temporaries((out_dir / kRecordDir).string());  // of records whose writing was killed
   const json current = settings(options);
+
+  std::vector<InputResult> results(tasks.size());
+  ParallelOptions parallel;
+  parallel.threads = options.threads;
+  parallel.item_name = [&](size_t i) { return "prepare input '" + tasks[i].item->input + "'"; };
+  parallel.progress = progress;
+  parallel_for(tasks.size(), [&](size_t i, size_t worker) {
+    results[i] = run_input(tasks[i], options, current, out_dir, detectors[worker]);
+  }, parallel);
 
   PrepareReport report;
   report.inputs = items.size();
-  std::mutex mutex;  // guards report, failed_by_split, progress, done, failure
   std::map<std::string, size_t> failed_by_split;  // every split of this run -> its failed inputs
-  for (const Task& t : tasks) failed_by_split[t.split];
-  size_t done = 0;
-  std::exception_ptr failure;
-  std::atomic<size_t> next{0};
-  std::atomic<bool> stop{false};
-
-  auto run_one = [&](const Task& t, FaceDetector& detector) {
-    bool skipped = false, failed = false;
-    Outcome outcome;
-    std::string problem, note;
-    // Stamped before reading: a file replaced while it is read does not match the record next time.
-    const json input_st = input_stamp(t.item->input), mask_st = input_stamp(t.item->mask);
-    json record = read_record(t.record);
-    const Done done_before = already_done(t, record, input_st, mask_st, current, out_dir);
-    if (done_before != Done::kNo) {
-      skipped = true;
-      if (done_before == Done::kRegrouped) {  // only the manifest's group column changes
-        record["group"] = t.group;
-        write_atomically(t.record, record.dump(1));
-      }
-      note = mask_short_note(t.item->input, t.item->mask, record.value("mask_missing", size_t{0}),
-                             record.value("faces", size_t{0}));
-    } else {
-      try {
-        outcome = prepare_input(t, options, detector);
-        record = {{"version", kRecordVersion},
-                  {"input", t.item->input},
-                  {"mask", t.item->mask},
-                  {"input_stamp", input_st},
-                  {"mask_stamp", mask_st},
-                  {"label", t.item->label},
-                  {"group", t.group},
-                  {"method", t.method},
-                  {"split", t.split},
-                  {"folder", t.folder},
-                  {"settings", current},
-                  {"frames", outcome.frames},
-                  {"faces", outcome.faces},
-                  {"no_face", outcome.no_face},
-                  {"mask_missing", outcome.mask_missing},
-                  {"rows", outcome.rows}};
-        write_atomically(t.record, record.dump(1));
-        note = mask_short_note(t.item->input, t.item->mask, outcome.mask_missing, outcome.faces);
-      } catch (const WriteError&) {
-        throw;
-      } catch (const IoError& e) {
-        failed = true;
-        problem = e.path() == t.item->input ? e.what() : t.item->input + ": " + e.what();
-      } catch (const cv::Exception& e) {
-        failed = true;
-        problem = t.item->input + ": " + e.err;
-      }
-      if (failed) {
-        remove_crops(t.out);
-        std::error_code ec;
-        fs::remove(t.out, ec);  // only when empty: subfolders may hold other inputs' crops
-      }
-    }
-    std::lock_guard<std::mutex> lock(mutex);
-    if (skipped) ++report.skipped_done;
-    if (!note.empty()) report.notes.push_back(note);
-    if (failed) {
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const InputResult& r = results[i];
+    size_t& failed_in_split = failed_by_split[tasks[i].split];
+    report.skipped_done += r.skipped;
+    if (!r.note.empty()) report.notes.push_back(r.note);
+    if (r.failed) {
       ++report.failed_inputs;
-      ++failed_by_split[t.split];
-      report.problems.push_back(problem);
+      ++failed_in_split;
+      report.problems.push_back(r.problem);
     }
-    report.frames += outcome.frames;
-    report.faces += outcome.faces;
-    report.no_face += outcome.no_face;
-    ++done;
-    if (progress) progress(done, tasks.size());
-  };
-
-  auto worker = [&](std::unique_ptr<FaceDetector> detector) {
-    try {
-      if (!detector) detector = make_face_detector(detector_options);
-      for (size_t i = next++; i < tasks.size() && !stop; i = next++) run_one(tasks[i], *detector);
-    } catch (...) {
-      stop = true;
-      std::lock_guard<std::mutex> lock(mutex);
-      if (!failure) failure = std::current_exception();
-    }
-  };
-
-  size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads)
-                                       : std::max(1u, std::thread::hardware_concurrency());
-  threads = std::max<size_t>(1, std::min(threads, tasks.size()));
-  std::vector<std::thread> pool;
-  for (size_t i = 1; i < threads; ++i) pool.emplace_back(worker, nullptr);
-  worker(std::move(first_detector));
-  for (std::thread& th : pool) th.join();
-  if (failure) std::rethrow_exception(failure);
-
+    report.frames += r.outcome.frames;
+    report.faces += r.outcome.faces;
+    report.no_face += r.outcome.no_face;
+  }
   std::sort(report.problems.begin(), report.problems.end());
   std::sort(report.notes.begin(), report.notes.end());
   write_manifests(out_dir, failed_by_split, report);

@@ -1,7 +1,5 @@
 #include "model/checkpoint.h"
 
-#include <unistd.h>
-
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -132,26 +130,6 @@ void verify_model_file(const std::string& path) {
     }
     if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kLegacyFormat)
       throw IoError(path, "truncated: the checksum trailer is missing");
-  }
-}
-
-void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
-  const fs::path target(path);
-  if (target.has_parent_path() && !fs::exists(target.parent_path()))
-    throw IoError(path, "directory " + target.parent_path().string() + " does not exist");
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  try {
-    write(tmp);
-    // Flush file contents to disk before the rename makes them visible.
-    if (FILE* f = std::fopen(tmp.c_str(), "rb")) {
-      ::fsync(fileno(f));
-      std::fclose(f);
-    }
-    fs::rename(tmp, target);
-  } catch (const std::exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw IoError(path, std::string("cannot write: ") + first_line(e.what()));
   }
 }
 

@@ -5,13 +5,14 @@
 // "optimizer"), followed by a 24-byte trailer: "SOLACRC1", the archive's length (uint64 LE) and
 // its CRC-32 (uint64 LE). A file whose trailer is missing or whose CRC does not match is refused as
 // truncated or corrupted (files of format sola-model-v1, written before the trailer existed, are
-// read without it). Files are written atomically (temporary file, fsync, rename) so a crash or a
-// full disk never leaves half a file in place of the previous one.
+// read without it). Files are written atomically (core/atomic_file.h: temporary file, fsync,
+// rename) so a crash or a full disk never leaves half a file in place of the previous one.
 #include <string>
 
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
+#include "core/atomic_file.h"  // write_atomically, which save_model and the trainer's files use
 #include "model/sola_net.h"
 
 namespace sola {
@@ -49,8 +50,5 @@ void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer,
 /// Reads a file written by save_model. Throws IoError naming the path for a missing, truncated or
 /// foreign file, and for weights that do not match the stored configuration.
 LoadedModel load_model(const std::string& path, const torch::Device& device = torch::kCPU);
-
-/// Atomically replaces `path` with what `write(tmp_path)` produced.
-void write_atomically(const std::string& path, const std::function<void(const std::string& tmp)>& write);
 
 }  // namespace sola

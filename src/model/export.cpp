@@ -9,7 +9,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
-#include "model/checkpoint.h"
+#include "core/atomic_file.h"
 
 namespace sola {
 

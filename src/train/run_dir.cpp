@@ -9,11 +9,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace sola {
@@ -117,15 +117,9 @@ RunDir RunDir::claim(const std::string& dir, bool resume, bool overwrite) {
     }
   }
 
-  // NAME.tmp.PID: the temporary file of an atomic write (model/checkpoint.h: write_atomically).
-  static const std::regex kTemporary(R"(.+\.tmp\.[0-9]+)");
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!std::regex_match(name, kTemporary) || !entry.is_regular_file(ec)) continue;
-    const auto bytes = entry.file_size(ec);
-    if (fs::remove(entry.path(), ec))
-      fmt::print(stderr, "removed {} ({:.1f} MB), left by an interrupted save\n", entry.path().string(),
-                 static_cast<double>(bytes) / 1e6);
+  for (const RemovedTemporary& t : remove_stale_temporaries(dir)) {
+    fmt::print(stderr, "removed {} ({:.1f} MB), left by an interrupted save\n", t.path,
+               static_cast<double>(t.bytes) / 1e6);
   }
   return held;
 }

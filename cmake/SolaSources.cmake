@@ -9,6 +9,7 @@ set(SOLA_CORE_SOURCES
   src/core/parallel.cpp
   src/core/atomic_file.cpp
   src/core/json_diff.cpp
+  src/core/json_file.cpp
   src/core/precision.cpp
   src/model/options.cpp
   src/model/resnet.cpp
@@ -39,6 +40,8 @@ set(SOLA_TRAIN_SOURCES
   src/train/train_options.cpp
   src/train/trainer.cpp
   src/train/packed_run.cpp
+  src/train/run_summary.cpp
+  src/train/recipe.cpp
 )
 
 # pipeline: data I/O, faces, detection, manifest training, plots (OpenCV, dlib)

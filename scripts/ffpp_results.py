@@ -1,12 +1,14 @@
 """The FaceForensics++ section of docs/RESULTS.md, from what scripts/ffpp_protocol.sh keeps in results/ffpp/.
 
-Per run NAME: NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME.eval.json (`sola eval --json` of
-NAME/best.pt and NAME/last.pt on ffpp/val, ffpp/test and, for the all-methods runs, dfdc/test); and
-dfdc_shipped.eval.json (the shipped DFDC model on ffpp/test). No figure is typed by hand; the paper's figures
-are quoted from its Tables 2, 5 and 7.
+Per run NAME: `sola runs --json` of the folder NAME (its config, command, epochs, best epoch, times) and
+NAME.eval.json (`sola eval --json` of NAME/best.pt and NAME/last.pt on ffpp/val, ffpp/test and, for the
+all-methods runs, dfdc/test); and dfdc_shipped.eval.json (the shipped DFDC model on ffpp/test). No figure is
+typed by hand; the paper's figures are quoted from its Tables 2, 5 and 7.
 """
 import json
 import os
+
+from sola_json import run_summaries
 
 METHODS = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"]
 SHORT = {"Deepfakes": "DF", "Face2Face": "F2F", "FaceSwap": "FS", "NeuralTextures": "NT"}
@@ -45,19 +47,14 @@ def mean(values):
 
 
 class FfppRun:
-    """One kept run: its command, config, epochs and evaluation cells."""
+    """One kept run: its summary (`sola runs --json`: command, config, epochs) and evaluation cells."""
 
-    def __init__(self, keep, name):
-        self.name = name
-        self.cmd = open(os.path.join(keep, name + ".command.txt")).read().strip()
-        self.cfg = json.load(open(os.path.join(keep, name, "config.json")))
-        self.cells = json.load(open(os.path.join(keep, name + ".eval.json")))
-        self.epochs = {}
-        for line in open(os.path.join(keep, name, "metrics.jsonl")):
-            if line.strip():
-                j = json.loads(line)
-                if j.get("type") == "epoch":
-                    self.epochs[j["epoch"]] = j
+    def __init__(self, keep, summary):
+        self.name = summary["name"]
+        self.summary = summary
+        self.cmd = summary["command"] or ""
+        self.cfg = summary["config"]
+        self.cells = json.load(open(os.path.join(keep, self.name + ".eval.json")))
 
     def cell(self, data, last=False):
         for c in self.cells:
@@ -74,20 +71,20 @@ class FfppRun:
         return None if c is None else c["frame"]["auc"]
 
     def minutes(self):
-        return sum(e.get("train_seconds", 0) + e.get("validate_seconds", 0) for e in self.epochs.values()) / 60
+        return (self.summary["train_seconds"] + self.summary["validate_seconds"]) / 60
 
     def train_method(self):
         methods = self.cfg.get("train", {}).get("methods", "")
         return methods if methods and "," not in methods else None
 
     def best_epoch(self):
-        best = self.cfg.get("train", {}).get("epochs")
-        aucs = {e: j["val"]["frame"]["auc"] for e, j in self.epochs.items() if "val" in j}
-        return (max(aucs, key=lambda e: (aucs[e], -e)), best) if aucs else (None, best)
+        """(the epoch best.pt holds, the epochs the run was started towards)."""
+        return self.summary["best_epoch"], self.summary["epochs_planned"]
 
 
-def load(keep, names):
-    return {n: FfppRun(keep, n) for n in names if os.path.exists(os.path.join(keep, n + ".eval.json"))}
+def load(keep, names, sola):
+    names = [n for n in names if os.path.exists(os.path.join(keep, n + ".eval.json"))]
+    return {n: FfppRun(keep, s) for n, s in zip(names, run_summaries(sola, [os.path.join(keep, n) for n in names]))}
 
 
 def matrix(w, runs, prefix, paper):
@@ -163,12 +160,13 @@ def maps(w, runs, figures):
         w("")
 
 
-def write_ffpp(w, keep):
+def write_ffpp(w, keep, sola):
+    """The section, from the runs kept in `keep`; `sola`: the sola binary (`sola runs --json`)."""
     if not os.path.isdir(keep):
         return
     names = [f"{p}_{m}" for p, _, _ in MODELS for m in METHODS] + [a for a, _ in ABLATIONS] + \
             ["sola_supervised_Deepfakes_seed1", "sola_supervised_all", "resnet18_all"]
-    runs = load(keep, names)
+    runs = load(keep, names, sola)
     shipped = os.path.join(keep, "dfdc_shipped.eval.json")
     if not runs and not os.path.exists(shipped):
         return

@@ -38,13 +38,10 @@ esac
 DATA=${SOLA_DATA:-../shared/data}
 SOLA=${SOLA_BIN:-./build/sola}
 THREADS=${THREADS:-2}
-# The recipe. 128 px and G = 8: the size at which the CPU makes 50 epochs of 22,000 crops possible
-# over a few sittings (input sizes must be multiples of 16 G for the LEM grid: 128 or 256).
-RECIPE=(--set input_size=128 --set grid=8 --set epochs=50 --set batch_size=32 --set lr=1e-3
-        --set classifier_input=logits --set lr_schedule=cosine --set warmup_epochs=1 --set pseudo_fake_share=0.25
-        --set loss=supervised
-        --set seed=0 --set checkpoint_every=100 --set workers=2
-        --set patience=5)  # stop when neither validation AUC has improved over the last 5 epochs
+# The recipe: configs/long_run.json (128 px and G = 8: the size at which the CPU makes 50 epochs of
+# 22,000 crops possible over a few sittings; patience 5: stop when neither validation AUC has improved
+# over the last 5 epochs).
+RECIPE=(--config configs/long_run.json)
 if [ "$VARIANT" = resnet18 ]; then
   # The same compute as SOLA's 50 epochs: 50 x (the baseline's images per second / SOLA's), from the
   # training step of each measured once (results/recipe/costs.json, scripts/recipe_dfdc.sh).
@@ -54,23 +51,21 @@ ips = {(r["variant"], r["size"], r["grid"]): r["img_s"] for r in map(json.loads,
 print(round(50 * ips[("resnet18", 128, 8)] / ips[("sola-r18", 128, 8)]))
 PY
 )
-  RECIPE+=(--variant resnet18 --set loss=classifier --set epochs="$epochs")
+  RECIPE=(--config configs/long_run_resnet18.json --set epochs="$epochs")
 fi
 TRAIN=(--train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv")
 . scripts/eval_sets.sh  # the pseudo-forgery validation set and the gan-faces crops
 
-# The reason a run's log gives for its early stop (`sola train` with patience), or nothing.
-stop_reason() {  # METRICS_JSONL
-  [ -f "$1" ] || return 0
-  /usr/bin/python3 -c 'import json, sys
-stops = [l for l in map(json.loads, filter(str.strip, open(sys.argv[1]))) if l.get("type") == "stop"]
-print(stops[-1]["reason"] if stops else "")' "$1"
+# The reason a run gives for its early stop (`sola train` with patience: `sola runs`), or nothing.
+stop_reason() {  # RUN_DIR (config.json, metrics.jsonl)
+  [ -f "$1/metrics.jsonl" ] || return 0
+  "$SOLA" runs --json "$1" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["stop_reason"] or "")'
 }
 
 if [ "${1:-}" = "--save" ]; then
   [ -f "$RUNS/last.pt" ] || { echo "long_run.sh: no $RUNS/last.pt to save" >&2; exit 1; }
   mkdir -p "$STATE"
-  ended=$(stop_reason "$RUNS/metrics.jsonl")
+  ended=$(stop_reason "$RUNS")
   if [ -n "$ended" ]; then
     # The run has ended by its stopping rule: nothing is left to continue, so its log is kept and its
     # compact state removed (its best weights are what --ship ships; commit the removal).
@@ -92,16 +87,17 @@ if [ "${1:-}" = "--save" ]; then
 fi
 
 # The line of models/longrun/evals.jsonl for checkpoint CKPT, from the rows of EVAL_JSON (sola eval --json)
-# that name it.
+# of its first model: CKPT (--readout evaluates it alone, ship_model.sh first and then its float16 export).
 readout_line() {  # EVAL_JSON CKPT [EXTRA_JSON]
   /usr/bin/python3 - "$1" "$2" "${3:-}" "$SOLA" <<'PY'
 import json, subprocess, sys
 sys.path.insert(0, "scripts")
-from make_results import model_name, report_set
+from make_results import report_set
 path, ckpt, extra, sola = sys.argv[1:5]
-name = model_name(ckpt)
+rows = json.load(open(path))
+name = rows[0]["model"]
 auc = {}
-for r in json.load(open(path)):
+for r in rows:
     key = report_set(r["data"])
     if r["model"] == name and key:
         auc[key] = r["frame"]["auc"]
@@ -148,8 +144,8 @@ fi
 PSEUDO_MANIFEST=$(pseudo_val_manifest)
 mkdir -p "$RUNS"
 how=()
-if [ ! -f "$RUNS/last.pt" ] && [ ! -f "$STATE/state.pt" ] && [ -n "$(stop_reason "$STATE/metrics.jsonl")" ]; then
-  echo "long_run.sh: the $VARIANT long run has ended: $(stop_reason "$STATE/metrics.jsonl")" >&2
+if [ ! -f "$RUNS/last.pt" ] && [ ! -f "$STATE/state.pt" ] && [ -n "$(stop_reason "$STATE")" ]; then
+  echo "long_run.sh: the $VARIANT long run has ended: $(stop_reason "$STATE")" >&2
   exit 0
 fi
 if [ -f "$RUNS/last.pt" ]; then

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from make_results import load_jsonl, model_name, pct, report_set
+from make_results import load_jsonl, pct, report_set
 
 BEGIN, END = "<!-- model-figures:begin -->", "<!-- model-figures:end -->"
 FILES = ["checkpoint_info.json", "info.json", "export.json", "eval.json", "epochs.jsonl", "command.txt",
@@ -64,8 +64,9 @@ class Card:
         self.train = self.ckpt_info["metadata"]["train"]
         self.state = self.ckpt_info["metadata"]["train_state"]
         self.prov = self.ckpt_info["metadata"]["provenance"]
-        ckpt_name = model_name(self.meta["exported_from"])
         rows = c["eval.json"]
+        # The checkpoint is the first model of ship_model.sh's `sola eval` (then the float16 file, sola-dfdc).
+        ckpt_name = rows[0]["model"] if rows else None
         self.ev, self.maps = {}, {}
         for r in rows:
             kind = "fp16" if r["model"] == "sola-dfdc" else "fp32" if r["model"] == ckpt_name else None

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Writes docs/RESULTS.md from the outputs of scripts/results_dfdc.sh and scripts/long_run.sh (stdout).
 
-Usage: make_results.py RUNS_DIR [--gan PREPARE_JSON] [--longrun DIR] [--recipe DIR] [--ffpp DIR] --main NAME ...
-                       [--checks NAME ...] [--tried NAME ...] [--pseudo NAME ...]
-Reads, per run: RUNS_DIR/NAME.command.txt, NAME/config.json, NAME/metrics.jsonl, NAME/done.json and
-RUNS_DIR/NAME.eval.json (sola eval of NAME/best.pt and NAME/last.pt on dfdc/val, dfdc/test and the
-gan-faces crops); for the long run, DIR/metrics.jsonl, DIR/config.json, DIR/command.txt and
-DIR/evals.jsonl (scripts/long_run.sh); for the recipe table, the --recipe DIR that
-scripts/recipe_dfdc.sh fills (the same files per run as RUNS_DIR, and costs.json); for the FaceForensics++
-section, the --ffpp DIR that scripts/ffpp_protocol.sh fills (scripts/ffpp_results.py). No figure is typed
-by hand.
+Usage: make_results.py RUNS_DIR [--sola BIN] [--configs DIR] [--gan PREPARE_JSON] [--longrun DIR]
+                       [--recipe DIR] [--ffpp DIR] --main NAME ... [--checks NAME ...] [--tried NAME ...]
+                       [--pseudo NAME ...] [--recipe-runs NAME ...]
+Lays out tables; it derives nothing that `sola` gives. Per run folder RUNS_DIR/NAME (a run's small files,
+kept by scripts/eval_sets.sh) it reads `sola runs --json` (config, command, epochs once each, best epoch,
+stop reason, times) and RUNS_DIR/NAME.eval.json (`sola eval --json` of NAME/best.pt and NAME/last.pt on
+dfdc/val, dfdc/test and the gan-faces crops); what each run is, from its recipe (`sola info --recipes`:
+configs/dfdc/NAME.json, configs/recipe/NAME.json; a check or a tried run is compared with the recipe it
+extends). For the long run, `sola runs --json` of DIR and DIR/evals.jsonl (scripts/long_run.sh); for the
+recipe table, the --recipe DIR that scripts/recipe_dfdc.sh fills (the runs of --recipe-runs, in that
+order, and costs.json); for the FaceForensics++ section, the --ffpp DIR that scripts/ffpp_protocol.sh fills
+(scripts/ffpp_results.py). No figure is typed by hand, and a conclusion drawn at a threshold states it.
+BIN: the sola binary (default $SOLA_BIN, else ./build/sola); DIR of --configs: configs.
 """
 import hashlib
 import json
@@ -18,44 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ffpp_results import write_ffpp  # noqa: E402
-
-DESCRIPTIONS = {
-    "sola_supervised": "SOLA, supervised (Eq. 9-11): BCE on anomaly maps from the masks",
-    "sola_weak": "SOLA, weakly supervised (Eq. 12): single-side L1 on real images' maps",
-    "resnet18": "vanilla ResNet18 (the paper's baseline), classifier BCE only",
-    "sola_supervised_seed1": "sola_supervised with seed 1 (initialisation, order, augmentation): the noise of one run",
-    "sola_supervised_fp32": "sola_supervised in fp32 (precision=fp32) instead of bf16 autocast",
-    "sola_supervised_allcells": "sola_supervised with the classifier reading every cell of the maps (classifier_cells=all, "
-                                "the behaviour before the fix)",
-    "sola_supervised_alpha10": "SOLA supervised with the classifier weight alpha raised from 1 to 10",
-    "sola_supervised_logits": "SOLA supervised, classifier reading the second-order maps before their sigmoid",
-    "sola_pseudo_logits": "SOLA supervised on the dfdc/train reals plus one self-blended pseudo-fake of each (sola synth); "
-                          "no DFDC fake seen in training",
-}
-
-# For each run without fake data: the run with the same settings trained on the real fakes.
-PSEUDO = {"sola_pseudo_logits": "sola_supervised_logits"}
-
-# Checks: (the run it is compared with, what the comparison answers).
-CHECKS = {
-    "sola_supervised_seed1": ("sola_supervised", "How far two seeds of the same run land apart: the noise every other "
-                              "difference in this file must be read against."),
-    "sola_supervised_fp32": ("sola_supervised", "Does bf16 autocast cost accuracy? Same run, same steps, fp32 arithmetic."),
-    "sola_supervised_allcells": ("sola_supervised", "The classifier fix: with every cell visible the classifier can read "
-                                 "border cells that no loss constrains (25-50% of each map at G = 8)."),
-}
-
-# For each run tried while investigating: the run it changes and the hypothesis it tests.
-TRIED = {
-    "sola_supervised_alpha10": ("sola_supervised",
-                                "Loss balance. With alpha = beta = gamma = 1 the map terms (4 first-order + 4 "
-                                "second-order BCEs) outweigh the single classifier BCE, and the classifier only "
-                                "sees the 4 second-order maps; a larger alpha lets the label drive the features."),
-    "sola_supervised_logits": ("sola_supervised",
-                               "Saturation. The map losses push the maps' sigmoids towards 0, where their gradient "
-                               "vanishes, so the classifier's loss barely reaches the network through them. Reading "
-                               "the logits keeps that gradient."),
-}
+from sola_json import default_sola, recipes, run_summaries  # noqa: E402
 
 VAL, TEST = "dfdc/val", "dfdc/test"
 
@@ -63,22 +30,6 @@ VAL, TEST = "dfdc/val", "dfdc/test"
 def load_jsonl(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def epochs_of(log):
-    """Epoch lines, the last of each epoch number (a continued run may have logged one twice)."""
-    by = {}
-    for line in log:
-        if line.get("type") == "epoch":
-            by[line["epoch"]] = line
-    return [by[e] for e in sorted(by)]
-
-
-def model_name(path):
-    """The name `sola eval` gives a model file: the run for RUN/best.pt, RUN/last for RUN/last.pt, else the stem."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    run = os.path.basename(os.path.dirname(os.path.abspath(path)))
-    return run if stem == "best" else run + "/last" if stem == "last" else stem
 
 
 def report_set(data):
@@ -91,17 +42,12 @@ def report_set(data):
     return {VAL: "val", TEST: "test"}.get(data)
 
 
-def median(values):
-    values = sorted(values)
-    return values[len(values) // 2] if values else 0.0
-
-
 def pct(v):
     return "–" if v is None else f"{100 * v:.2f}"
 
 
-def write_command(w, cmd, name):
-    w(f"**{name}**: {DESCRIPTIONS.get(name, RECIPE.get(name, ''))}")
+def write_command(w, cmd, name, description):
+    w(f"**{name}**: {description}")
     w("")
     w("```sh")
     w(cmd)
@@ -110,46 +56,57 @@ def write_command(w, cmd, name):
 
 
 class Run:
-    def __init__(self, runs, name, gan_name):
-        try:
-            self._load(runs, name, gan_name)
-        except (OSError, ValueError, KeyError) as e:
-            sys.exit(f"make_results.py: run {name} in {runs}: cannot read its files ({e})")
+    """A kept run: its summary (`sola runs --json`) and its evaluation (`sola eval --json` of best.pt and last.pt)."""
 
-    def _load(self, runs, name, gan_name):
-        self.name = name
-        self.dir = os.path.join(runs, name)
-        self.cmd = open(os.path.join(runs, name + ".command.txt")).read().strip()
-        self.cfg = json.load(open(os.path.join(self.dir, "config.json")))
-        self.epochs = epochs_of(load_jsonl(os.path.join(self.dir, "metrics.jsonl")))
-        self.evals = {(e["model"], e["data"]): e for e in json.load(open(os.path.join(runs, name + ".eval.json")))}
+    def __init__(self, runs, summary, gan_name):
+        self.name = summary["name"]
+        self.summary = summary
+        if not summary["command"]:
+            sys.exit(f"make_results.py: run {self.name} in {runs}: no command file ({self.name}.command.txt)")
+        self.cmd = summary["command"]
+        self.cfg = summary["config"]
+        self.epochs = summary["epochs"]
+        path = os.path.join(runs, self.name + ".eval.json")
+        try:
+            self.evals = {(e["model"], e["data"]): e for e in json.load(open(path))}
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit(f"make_results.py: run {self.name} in {runs}: cannot read {path} ({e})")
         self.gan = gan_name
 
+    def eval(self, data, last=False):
+        """The `sola eval` row of the best (or last) checkpoint on `data`, by the name sola eval gives it."""
+        return self.evals.get((self.summary["checkpoints"]["last" if last else "best"], data))
+
     def auc(self, data, last=False):
-        e = self.evals.get((self.name + ("/last" if last else ""), data))
+        e = self.eval(data, last)
         return None if e is None else e["frame"]["auc"]
 
     def map_auc(self, data, last=False):
         """The AUC of the second-order maps' peak alone (sola eval's "map"), None where not measured."""
-        e = self.evals.get((self.name + ("/last" if last else ""), data))
+        e = self.eval(data, last)
         return None if e is None or "map" not in e else e["map"]["auc"]
 
     def metric(self, data, key, last=False):
-        e = self.evals.get((self.name + ("/last" if last else ""), data))
+        e = self.eval(data, last)
         return None if e is None else e["frame"][key]
 
     def best_epoch(self):
-        return max(self.epochs, key=lambda l: l["val"]["frame"]["auc"])["epoch"]
+        return self.summary["best_epoch"]
 
     def ips(self):
-        return median([l["train_images_per_second"] for l in self.epochs])
+        return self.summary["train_images_per_second"]
 
     def minutes(self):
-        return sum(l["train_seconds"] for l in self.epochs) / 60
+        return self.summary["train_seconds"] / 60
 
     def data_wait(self):
-        shares = [l["data_wait_share"] for l in self.epochs if "data_wait_share" in l]
-        return median(shares) if shares else None
+        return self.summary["data_wait_share"]
+
+
+def load_runs(sola, runs, names, gan_name):
+    """The runs NAME of the folder `runs`, by name (`sola runs --json` of them all at once)."""
+    summaries = run_summaries(sola, [os.path.join(runs, n) for n in names])
+    return {n: Run(runs, s, gan_name) for n, s in zip(names, summaries)}
 
 
 def table_header(w):
@@ -171,12 +128,17 @@ def diff(a, b):
 
 
 def parse_args(argv):
-    groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": []}
+    groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": [], "--recipe-runs": []}
     runs, gan_json, longrun, recipe, sharpness, robustness, current = argv[0], None, None, None, None, None, None
     ffpp = calibration = None
+    sola, configs = default_sola(), "configs"
     it = iter(argv[1:])
     for a in it:
-        if a == "--gan":
+        if a == "--sola":
+            sola = next(it)
+        elif a == "--configs":
+            configs = next(it)
+        elif a == "--gan":
             gan_json = next(it)
         elif a == "--sharpness":
             path = next(it)
@@ -200,7 +162,7 @@ def parse_args(argv):
             sys.exit(f"make_results.py: expected --main before {a}")
         else:
             groups[current].append(a)
-    return runs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, groups
+    return runs, sola, configs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, groups
 
 
 def gan_data_name(runs, names):
@@ -215,36 +177,27 @@ def gan_data_name(runs, names):
     return "gan-faces"
 
 
-# The recipe table's runs (scripts/recipe_dfdc.sh), in its order, and what each changes.
-RECIPE = {
-    "base": "the base recipe: 128 px, grid 8, supervised, classifier on logits, cosine with warm-up, pseudo_fake_share 0.25, bf16",
-    "base_seed1": "the base recipe with seed 1: how far two seeds land apart, the noise every difference against base is read against",
-    "pseudo_0": "no pseudo-fakes: DFDC's fakes only",
-    "pseudo_0.5": "half of the fakes replaced by self-blends of their group's real",
-    "pseudo_1": "every fake replaced by a self-blend: no DFDC fake seen",
-    "weak": "weakly supervised maps (Eq. 12) instead of the masks (Eq. 9-11)",
-    "no_jpeg": "without the JPEG re-encoding augmentation",
-    "blur": "Gaussian blur added to the augmentation (sigma 0.1-1.5 px, p 0.3: blur + JPEG, Wang et al. 2020)",
-    "sharpen": "an unsharp mask added to the augmentation (amount 0.5-3, sigma 1 px, p 0.3): DFDC's soft frames as sharp as photographs",
-    "blur_sharpen": "both the blur and the unsharp mask: sharpness varied both ways, neither side of it a cue",
-    "constant_lr": "the paper's constant learning rate, no warm-up",
-    "resnet18": "the plain ResNet18 baseline (classifier BCE) at the same CPU cost: more images, its step is cheaper",
-    "size_256": "256 px input (fewer images: the step costs more)",
-    "size_256_grid_16": "256 px input and grid 16",
-}
 PSEUDO_VAL = "runs/pseudo-val"
 # The recipe row that repeats `base` with another seed: the noise, not a change.
 SEED_ROW = "base_seed1"
+# The thresholds the conclusions below are drawn at (AUC as a fraction); every sentence that uses one states it.
+LEVEL = 0.01        # two AUCs closer than this are called level
+BELOW_CHANCE = 0.45  # an AUC under this ranks the classes the wrong way round
+ABOVE_CHANCE = 0.55  # an AUC at or over this separates them
+MOVED = 0.05         # a change of at least this much moves a figure
+COSTLY = 0.10        # a loss of at least this much is a large cost
+PEAK_RISE = 0.1      # a rise of the maps' mean peak (a probability) by at least this much
 
 
-def write_recipe(w, recipe):
-    names = [n for n in RECIPE if os.path.exists(os.path.join(recipe, n + ".eval.json"))]
+def write_recipe(w, sola, recipe, order, described):
+    """The recipe table: the runs of `order` (scripts/recipe_dfdc.sh's) that have finished, each described by
+    its recipe (configs/recipe/NAME.json)."""
+    names = [n for n in order if os.path.exists(os.path.join(recipe, n + ".eval.json"))]
     if not names:
         return
-    runs = {}
+    runs = load_runs(sola, recipe, names, None)
     for n in names:
-        gan = gan_data_name(recipe, [n])
-        runs[n] = Run(recipe, n, gan)
+        runs[n].gan = gan_data_name(recipe, [n])
     costs_path = os.path.join(recipe, "costs.json")
     costs = load_jsonl(costs_path) if os.path.exists(costs_path) else []
     w("## The recipe, measured")
@@ -267,9 +220,7 @@ def write_recipe(w, recipe):
     base = runs.get("base")
     for n in names:
         r = runs[n]
-        t = r.cfg["train"]
-        images = t["epochs"] * t["batch_size"] * t.get("max_steps_per_epoch", 0)
-        w(f"| {n} | {RECIPE[n]} | {images} | {pct(r.auc(VAL))} | {pct(r.auc(PSEUDO_VAL))} | {pct(r.auc(TEST))} | "
+        w(f"| {n} | {described(n)} | {r.summary['images']} | {pct(r.auc(VAL))} | {pct(r.auc(PSEUDO_VAL))} | {pct(r.auc(TEST))} | "
           f"{pct(r.auc(r.gan))} | {pct(r.map_auc(r.gan))} | {pct(r.auc(TEST, True))} | {pct(r.auc(r.gan, True))} | "
           f"{diff(r.auc(VAL), base.auc(VAL)) if base else '–'} | {diff(r.auc(r.gan), base.auc(base.gan)) if base else '–'} | "
           f"{r.minutes():.0f} min |")
@@ -283,8 +234,8 @@ def write_recipe(w, recipe):
         def versus(n):
             r = runs[n]
             dt, dg = r.auc(TEST) - baseline.auc(TEST), r.auc(r.gan) - baseline.auc(baseline.gan)
-            def word(d):  # within a point: level (one seed each; the seed noise of the checks is below that)
-                return "level" if abs(d) < 0.01 else "ahead" if d > 0 else "behind"
+            def word(d):  # one seed each: a difference under LEVEL is called level, and the text says so
+                return "level" if abs(d) < LEVEL else "ahead" if d > 0 else "behind"
             return (f"`{n}` {pct(r.auc(TEST))} / {pct(r.auc(r.gan))} ({diff(r.auc(TEST), baseline.auc(TEST))} / "
                     f"{diff(r.auc(r.gan), baseline.auc(baseline.gan))}: {word(dt)} in-domain, {word(dg)} on the GAN faces)")
         compared = ["base"] if "base" in runs else []
@@ -292,11 +243,10 @@ def write_recipe(w, recipe):
             compared.append(chosen)
         w(f"**SOLA against the ResNet18 baseline at the same cost** (dfdc/test / gan-faces, frame AUC %): the baseline "
           f"{pct(baseline.auc(TEST))} / {pct(baseline.auc(baseline.gan))}; " + "; ".join(versus(n) for n in compared) +
-          f". (`{chosen}` is the SOLA row best on dfdc/val.)")
+          f". (`{chosen}` is the SOLA row best on dfdc/val; \"level\": less than {100 * LEVEL:.2f} points apart.)")
         w("")
         def images(r):
-            t = r.cfg["train"]
-            return t["epochs"] * t["batch_size"] * t.get("max_steps_per_epoch", 0)
+            return r.summary["images"]
         if base and base.auc(TEST) is not None and base.auc(TEST) < baseline.auc(TEST) and images(base) > 0:
             why = (f"Why `base` is behind: at the same cost the baseline sees {images(baseline) / images(base):.1f}x the "
                    f"images ({images(baseline)} against {images(base)}; its step is that much cheaper)")
@@ -312,7 +262,7 @@ def write_recipe(w, recipe):
         w(findings)
         w("")
     for n in names:
-        write_command(w, runs[n].cmd, n)
+        write_command(w, runs[n].cmd, n, described(n))
         w("Per epoch: " + "; ".join(
             f"{l['epoch']}: val {pct(l['val']['frame']['auc'])}, pseudo-val "
             f"{pct(l.get('val_extra', {}).get('pseudo', {}).get('frame', {}).get('auc'))}" for l in runs[n].epochs) + ".")
@@ -336,27 +286,31 @@ def gan_findings(runs, names):
         return f"`{n}` {pct(g)} ({diff(g, bg)}" + (f", maps alone {pct(m)}" if m is not None else "") + f"; dfdc/val {diff(v, bv)})"
     # Below chance: the base ranks the StyleGAN2 faces as more real than the photographs (with both seeds, when
     # the second was run: otherwise the low score is one seed's draw, not the recipe's).
-    below = bg < 0.45 and (sg is None or sg < 0.45)
+    below = bg < BELOW_CHANCE and (sg is None or sg < BELOW_CHANCE)
     text = ("**What moves gan-faces** (frame AUC %, a read-out: nothing is chosen on it). `base` scores " + pct(bg) +
             (f" (maps alone {pct(bm)})" if bm is not None else "") +
-            (", below chance: it ranks the StyleGAN2 faces as more real than the FFHQ photographs" if below else "") + ". ")
+            (f", below chance (under {pct(BELOW_CHANCE)}" + (" with both seeds" if sg is not None else "") +
+             "): it ranks the StyleGAN2 faces as more real than the FFHQ photographs" if below else "") + ". ")
     if sg is not None:
         text += (f"Two seeds of the base recipe land {100 * abs(sg - bg):.2f} points apart on gan-faces ({pct(bg)} and "
                  f"{pct(sg)}) and {100 * abs(sv - bv):.2f} on dfdc/val ({pct(bv)} and {pct(sv)}): "
                  "a difference within that is noise. ")
     text += "The rows, by their gan-faces AUC: " + ", ".join(item(n) for n in ranked) + ". "
     best = fig[ranked[0]][0]
-    if best < 0.55:
-        text += (f"No row lifts the classifier's score clearly above chance (the best, `{ranked[0]}`, {pct(best)})" +
-                 (": the changes take it from below chance to about chance, they remove a cue that pointed the wrong "
-                  "way rather than teach one that transfers" if below and best > bg + 0.05 else "") + ". ")
+    if best < ABOVE_CHANCE:
+        text += (f"No row lifts the classifier's score clearly above chance (to {pct(ABOVE_CHANCE)} or more; the best, "
+                 f"`{ranked[0]}`, {pct(best)})" +
+                 (f": the changes take it from below chance to about chance (the best more than {100 * MOVED:.2f} points "
+                  "above `base`), they remove a cue that pointed the wrong way rather than teach one that transfers"
+                  if below and best > bg + MOVED else "") + ". ")
     mapped = [n for n in ["base"] + ranked if fig[n][1] is not None]
     if mapped:
         mn = max(mapped, key=lambda n: fig[n][1])
         g, m, _ = fig[mn]
-        if m >= 0.55 and m > g:
-            text += (f"The second-order anomaly maps alone separate the GAN faces best in `{mn}` ({pct(m)}, above its "
-                     f"classifier's {pct(g)}): the local-anomaly cue carries more of them than the classifier over it uses.")
+        if m >= ABOVE_CHANCE and m > g:
+            text += (f"The second-order anomaly maps alone separate the GAN faces best in `{mn}` ({pct(m)}: "
+                     f"{pct(ABOVE_CHANCE)} or more, and above its classifier's {pct(g)}): the local-anomaly cue carries "
+                     "more of them than the classifier over it uses.")
     return text.strip()
 
 
@@ -371,14 +325,15 @@ def sharpness_sentence(rows):
     size = rows[0].get("size", 128)
     smoother = "smoother" if tf < tr else "sharper"
     ratio = min(gr, gf) / max(tr, tf)
+    equal = abs(gr - gf) < 0.1 * max(gr, gf)
     gan_q1 = min(quart[("gan-faces", 0)][0], quart[("gan-faces", 1)][0])
     train_q3 = max(quart[("train", 0)][1], quart[("train", 1)][1])
     return (f"Sharpness, measured (`scripts/sharpness.py`: the standard deviation of the Laplacian over the central "
             f"half of each crop at {size} px, in grey levels, median per class; results/dfdc/sharpness.json): "
             f"dfdc/train real {tr:.1f}, fake {tf:.1f}; gan-faces real {gr:.1f}, fake {gf:.1f}. Within DFDC the fakes "
             f"are the {smoother} class ({100 * (tf - tr) / tr:+.0f}%), a cue a detector can learn; the gan-faces crops "
-            f"are {ratio:.1f}x as sharp as either DFDC class and {'equally' if abs(gr - gf) < 0.1 * max(gr, gf) else 'unequally'} "
-            f"sharp in both of theirs" +
+            f"are {ratio:.1f}x as sharp as either DFDC class and {'equally' if equal else 'unequally'} sharp in both of "
+            f"theirs (medians {'within 10% of each other' if equal else 'more than 10% apart'})" +
             (f": three in four lie beyond three in four of DFDC's crops (gan-faces' lower quartile {gan_q1:.1f} above "
              f"DFDC's upper quartile {train_q3:.1f}), outside most of what the training showed. " if gan_q1 > train_q3 else ". "))
 
@@ -419,11 +374,11 @@ def write_robustness(w, rob):
     if peaks and len(perturbs) > 1 and ("none", "test") in auc:
         r0 = auc[("none", "test")]["real_peak"]
         others = [p for p in perturbs if p != "none"]
-        rise = [p for p in others if auc[(p, "test")]["real_peak"] - r0 >= 0.1]
+        rise = [p for p in others if auc[(p, "test")]["real_peak"] - r0 >= PEAK_RISE]
         top = max(others, key=lambda p: auc[(p, "test")]["real_peak"])
         if len(rise) >= len(others) / 2:
-            w(f"The maps' mean peak on dfdc/test's real faces, {r0:.2f} on the images as they are, rises under "
-              f"{len(rise)} of the {len(others)} degradations (to {auc[(top, 'test')]['real_peak']:.2f} at `{top}`), "
+            w(f"The maps' mean peak on dfdc/test's real faces, {r0:.2f} on the images as they are, rises by {PEAK_RISE:.2f} or "
+              f"more under {len(rise)} of the {len(others)} degradations (to {auc[(top, 'test')]['real_peak']:.2f} at `{top}`), "
               "whichever way they move the detail: softer, coarser, noisier or sharper. What the maps have learned as "
               "normal is the low-level statistics of DFDC's real video frames, and a real face that departs from them "
               "reads as an anomaly, which is what the FFHQ photographs of gan-faces are" +
@@ -437,19 +392,21 @@ def write_robustness(w, rob):
         g1, t1 = auc[(top, "gan")]["auc"], auc[(top, "test")]["auc"]
         text = (f"Blurring the finest detail away moves gan-faces from {pct(g0)} to at most {pct(g1)} (`{top}`), while "
                 f"dfdc/test goes from {pct(t0)} to {pct(t1)} there. ")
-        if g1 - g0 >= 0.05:
-            text += ("The GAN faces score better once the detail that makes them (and the FFHQ photographs) sharper than "
+        if g1 - g0 >= MOVED:
+            text += (f"The GAN faces score better ({100 * (g1 - g0):+.2f} points, {100 * MOVED:.2f} or more) once the detail that makes them (and the FFHQ photographs) sharper than "
                      "DFDC's crops is gone: that excess detail pointed the model the wrong way, a domain gap in sharpness "
                      "rather than a missing cue alone.")
-            if t0 - t1 >= 0.10:
-                text += (" The same blur costs dfdc/test " f"{100 * (t0 - t1):.2f}" " points: what the model learned to "
+            if t0 - t1 >= COSTLY:
+                text += (f" The same blur costs dfdc/test {100 * (t0 - t1):.2f} points ({100 * COSTLY:.2f} or more): what the model learned to "
                          "call fake on DFDC lives in the finest detail of its input, the very band in which the gan-faces "
                          "crops differ most from DFDC's (results/dfdc/sharpness.json). No setting is chosen on this: "
                          "gan-faces is a report set, and a blur that helps it costs the in-domain figure.")
-        elif g1 >= 0.55:
-            text += "Blur changes little: the model's ranking of the GAN faces does not rest on the finest detail."
+        elif g1 >= ABOVE_CHANCE:
+            text += (f"Blur changes little (gan-faces up less than {100 * MOVED:.2f} points, and at {pct(ABOVE_CHANCE)} or "
+                     "more already): the model's ranking of the GAN faces does not rest on the finest detail.")
         else:
-            text += ("Taking the excess detail away does not make the GAN faces separable: the sharpness gap is not what "
+            text += (f"Taking the excess detail away does not make the GAN faces separable (up less than "
+                     f"{100 * MOVED:.2f} points, under {pct(ABOVE_CHANCE)}): the sharpness gap is not what "
                      "hides them; the cue the model learned on DFDC (blending boundaries, local noise inconsistencies) "
                      "is absent from a face generated whole.")
         w(text)
@@ -463,8 +420,9 @@ def write_robustness(w, rob):
                 f"{pct(t0)} to {pct(t1)}")
         if ("none", "gan") in auc and (top, "gan") in auc:
             text += f" and gan-faces from {pct(auc[('none', 'gan')]['auc'])} to {pct(auc[(top, 'gan')]['auc'])}"
-        if t0 - t1 >= 0.05:
-            text += ". DFDC's own forgeries get harder to tell once their crops are as sharp as a photograph"
+        if t0 - t1 >= MOVED:
+            text += (f". DFDC's own forgeries get harder to tell (dfdc/test {100 * (t0 - t1):.2f} points down: "
+                     f"{100 * MOVED:.2f} or more) once their crops are as sharp as a photograph")
             r0, r1 = auc[("none", "test")].get("real_peak"), auc[(top, "test")].get("real_peak")
             f0, f1 = auc[("none", "test")].get("fake_peak"), auc[(top, "test")].get("fake_peak")
             if None not in (r0, r1, f0, f1) and r1 - r0 > f1 - f0:
@@ -473,14 +431,17 @@ def write_robustness(w, rob):
             else:
                 text += ": the model's cue is tuned to the soft look of DFDC's video frames."
         else:
-            text += (". DFDC's crops made as sharp as a photograph keep most of their AUC: added detail alone does not "
+            text += (f". DFDC's crops made as sharp as a photograph keep most of their AUC (dfdc/test less than "
+                     f"{100 * MOVED:.2f} points down): added detail alone does not "
                      "mislead the model on the forgeries it was trained on.")
         w(text)
         w("")
 
 
-def write_curve(w, epochs, stops, max_epochs):
-    """A long run's learning curve: one row per epoch, its hours, where it stands against the stop rule."""
+def write_curve(w, run):
+    """A long run's learning curve (its `sola runs --json` summary): one row per epoch, its hours, where it stands
+    against its stop rule (train option patience)."""
+    epochs, stops = run["epochs"], run["stops"]
     if not epochs:
         return
     w("| epoch | train loss | val frame AUC | pseudo-val frame AUC | train img/s | data wait | minutes |")
@@ -492,22 +453,21 @@ def write_curve(w, epochs, stops, max_epochs):
           f"{l['train_images_per_second']:.1f} | {'–' if wait is None else f'{100 * wait:.1f}%'} | "
           f"{l['train_seconds'] / 60:.0f} |")
     w("")
-    hours = sum(l["train_seconds"] for l in epochs) / 3600
+    hours = run["train_seconds"] / 3600
     so_far = "" if stops else " so far"  # a run that stopped itself has ended
     w(f"{len(epochs)} epochs{so_far}, {hours:.1f} hours of training loop (wall time, on 2 shared cores).")
     w("")
-    # The stop rule of the issue: neither validation AUC has improved over the last 5 epochs.
-    def best_of(key):
-        scored = [(key(l), l["epoch"]) for l in epochs if key(l) is not None]
-        return max(scored, key=lambda t: (t[0], -t[1])) if scored else (None, None)
-    val_best, val_ep = best_of(lambda l: l["val"]["frame"]["auc"])
-    pv_best, pv_ep = best_of(lambda l: l.get("val_extra", {}).get("pseudo", {}).get("frame", {}).get("auc"))
-    last = epochs[-1]["epoch"]
-    since = [last - e for e in (val_ep, pv_ep) if e is not None]
-    w(f"Best{so_far}: dfdc/val {pct(val_best)} at epoch {val_ep}, pseudo-val {pct(pv_best)} at epoch {pv_ep} "
-      f"({last - val_ep} and {last - pv_ep} epochs ago). The run stops when neither has improved over 5 epochs "
-      f"or at {max_epochs} epochs: " +
-      ("that point is reached." if since and min(since) >= 5 else "not yet.") )
+    # Where the run stands: the best of each validation set and the epochs since either last improved, as the
+    # trainer's early stopping counts them.
+    best = {b["set"]: b for b in run["best"]}
+    val, pv = best.get("val", {}), best.get("pseudo", {})
+    last, max_epochs = run["last_epoch"], run["epochs_planned"]
+    patience = run["config"]["train"].get("patience", 0)
+    rule = (f"The run stops when neither has improved over {patience} epochs or at {max_epochs} epochs: " +
+            ("that point is reached." if run["epochs_since_improvement"] >= patience else "not yet.") if patience else
+            f"The run stops at {max_epochs} epochs: " + ("that point is reached." if last >= max_epochs else "not yet."))
+    w(f"Best{so_far}: dfdc/val {pct(val.get('auc'))} at epoch {val.get('epoch')}, pseudo-val {pct(pv.get('auc'))} at "
+      f"epoch {pv.get('epoch')} ({last - val.get('epoch', last)} and {last - pv.get('epoch', last)} epochs ago). " + rule)
     w("")
     if stops:
         w(f"The run stopped itself before epoch {stops[-1]['epoch'] + 1} (`sola train`, metrics.jsonl): "
@@ -515,14 +475,12 @@ def write_curve(w, epochs, stops, max_epochs):
         w("")
 
 
-def write_longrun_baseline(w, folder, sola_epochs, sola_evals):
+def write_longrun_baseline(w, sola, folder, sola_run, sola_evals):
     """The ResNet18 baseline's long run (VARIANT=resnet18 scripts/long_run.sh) against SOLA's at equal compute."""
-    metrics = os.path.join(folder, "metrics.jsonl")
-    if not os.path.exists(metrics):
+    if not os.path.exists(os.path.join(folder, "metrics.jsonl")):
         return
-    log = load_jsonl(metrics)
-    epochs = epochs_of(log)
-    cfg = json.load(open(os.path.join(folder, "config.json")))
+    run = run_summaries(sola, [folder])[0]
+    epochs, cfg = run["epochs"], run["config"]
     evals_path = os.path.join(folder, "evals.jsonl")
     evals = load_jsonl(evals_path) if os.path.exists(evals_path) else []
     w("### The ResNet18 baseline at equal compute")
@@ -533,14 +491,14 @@ def write_longrun_baseline(w, folder, sola_epochs, sola_evals):
       f"`{folder}`).")
     w("")
     w("```sh")
-    w(open(os.path.join(folder, "command.txt")).read().strip())
+    w(run["command"] or "")
     w("```")
     w("")
-    write_curve(w, epochs, [l for l in log if l.get("type") == "stop"], cfg["train"]["epochs"])
-    sola_hours = sum(l["train_seconds"] for l in sola_epochs) / 3600
+    write_curve(w, run)
+    sola_hours = sola_run["train_seconds"] / 3600
     if epochs:
-        hours = sum(l["train_seconds"] for l in epochs) / 3600
-        w(f"Compute so far: the baseline {len(epochs)} epochs in {hours:.1f} hours, SOLA {len(sola_epochs)} epochs in "
+        hours = run["train_seconds"] / 3600
+        w(f"Compute so far: the baseline {len(epochs)} epochs in {hours:.1f} hours, SOLA {sola_run['epochs_done']} epochs in "
           f"{sola_hours:.1f} hours (wall time on shared cores: a guide; the budget is set in epochs from the measured step costs).")
         w("")
     read = [e for e in evals if e.get("test") is not None and e.get("gan") is not None]
@@ -563,16 +521,12 @@ def write_longrun_baseline(w, folder, sola_epochs, sola_evals):
         w("")
 
 
-def write_longrun(w, longrun, sharpness=None):
+def write_longrun(w, sola, longrun, sharpness=None):
     """The long run's section; `sharpness`: the rows of scripts/sharpness.py, when measured."""
-    metrics = os.path.join(longrun, "metrics.jsonl")
-    if not os.path.exists(metrics):
+    if not os.path.exists(os.path.join(longrun, "metrics.jsonl")):
         return
-    log = load_jsonl(metrics)
-    epochs = epochs_of(log)
-    stops = [l for l in log if l.get("type") == "stop"]  # early stopping (train option patience)
-    cfg = json.load(open(os.path.join(longrun, "config.json")))
-    cmd = open(os.path.join(longrun, "command.txt")).read().strip()
+    run = run_summaries(sola, [longrun])[0]
+    cfg, cmd = run["config"], run["command"] or ""
     evals_path = os.path.join(longrun, "evals.jsonl")
     evals = load_jsonl(evals_path) if os.path.exists(evals_path) else []
     t = cfg["train"]
@@ -591,7 +545,7 @@ def write_longrun(w, longrun, sharpness=None):
     w(cmd)
     w("```")
     w("")
-    write_curve(w, epochs, stops, t["epochs"])
+    write_curve(w, run)
     if evals:
         w("Read-outs of the checkpoints shipped or considered (frame AUC %):")
         w("")
@@ -632,8 +586,8 @@ def write_longrun(w, longrun, sharpness=None):
               "and more varied, raise the maps more than the StyleGAN2 faces do (the model card gives the maps' mean "
               "peaks). " + (sharpness_sentence(sharpness) if sharpness else "") +
               "Next levers: sharpness varied both ways in training, so that it stops being a cue (the `blur`, `sharpen` "
-              "and `blur_sharpen` rows of the recipe table lift gan-faces from below chance to about chance at no cost "
-              "on dfdc/val; the robustness read-out below shows what the shipped model does with the GAN faces once "
+              "and `blur_sharpen` rows of the recipe table measure what it does to "
+              "gan-faces and to dfdc/val: \"What moves gan-faces\" above; the robustness read-out below shows what the shipped model does with the GAN faces once "
               "their excess detail is blurred away, and that its maps call a real face anomalous as soon as it is "
               "sharper, softer or noisier than DFDC's frames), with a validation set from a sharper source to choose "
               "such a recipe on (dfdc/val and the pseudo-forgeries made from it are as soft as the training crops, so "
@@ -641,7 +595,7 @@ def write_longrun(w, longrun, sharpness=None):
               "split alone, is one such set); the input size that keeps the noise residuals (`size_256`); and training data with "
               "whole-face synthesis, which DFDC does not have.")
             w("")
-    write_longrun_baseline(w, longrun.rstrip("/") + "-resnet18", epochs, evals)
+    write_longrun_baseline(w, sola, longrun.rstrip("/") + "-resnet18", run, evals)
 
 
 def write_calibration(w, folder):
@@ -676,10 +630,21 @@ def write_calibration(w, folder):
 
 
 def main():
-    runs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, groups = parse_args(sys.argv[1:])
+    runs, sola, configs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, groups = \
+        parse_args(sys.argv[1:])
     all_names = groups["--main"] + groups["--checks"] + groups["--tried"] + groups["--pseudo"]
     gan = gan_data_name(runs, all_names)
-    loaded = {n: Run(runs, n, gan) for n in all_names}
+    loaded = load_runs(sola, runs, all_names, gan)
+    # What each run is: its recipe (configs/dfdc/NAME.json; configs/recipe/NAME.json for the recipe table).
+    described = recipes(sola, configs)
+
+    def recipe_of(group, n):
+        return described.get(f"{group}/{n}", {})
+
+    def against(n):
+        """The run a check, a tried run or a pseudo-fake run is compared with (the recipe it extends) and why."""
+        r = recipe_of("dfdc", n)
+        return r.get("extends"), r.get("question", "")
     out = []
     w = out.append
     w("# Results")
@@ -734,7 +699,7 @@ def main():
         w("| run | against | question | val | test | gan-faces | test (last) | gan-faces (last) |")
         w("|---|---|---|---|---|---|---|---|")
         for n in checks:
-            base_name, why = CHECKS[n]
+            base_name, why = against(n)
             if base_name not in loaded:
                 continue
             r, b = loaded[n], loaded[base_name]
@@ -755,7 +720,7 @@ def main():
         w("| run | changes | hypothesis | val | test | gan-faces | base val / test / gan-faces |")
         w("|---|---|---|---|---|---|---|")
         for n in tried:
-            base_name, why = TRIED[n]
+            base_name, why = against(n)
             if base_name not in loaded:
                 continue
             r, b = loaded[n], loaded[base_name]
@@ -781,23 +746,23 @@ def main():
         for n in pseudo:
             r = loaded[n]
             train = ", ".join(r.cfg.get("provenance", {}).get("train_manifests", []))
-            b = loaded.get(PSEUDO[n])
+            b = loaded.get(against(n)[0])
             base = f"{pct(b.auc(VAL))} / {pct(b.auc(TEST))} / {pct(b.auc(gan))}" if b else "–"
             w(f"| {n} | `{train}` | {pct(r.auc(VAL))} | {pct(r.auc(TEST))} | {pct(r.auc(gan))} | {base} |")
         w("")
     if recipe:
-        write_recipe(w, recipe)
+        write_recipe(w, sola, recipe, groups["--recipe-runs"], lambda n: recipe_of("recipe", n).get("description", ""))
     if longrun:
-        write_longrun(w, longrun, sharpness)
+        write_longrun(w, sola, longrun, sharpness)
     write_robustness(w, robustness)
     if ffpp:
-        write_ffpp(w, ffpp)
+        write_ffpp(w, ffpp, sola)
     write_calibration(w, calibration)
     w("## Commands and per-epoch validation")
     w("")
     for n in all_names:
         r = loaded[n]
-        write_command(w, r.cmd, n)
+        write_command(w, r.cmd, n, recipe_of("dfdc", n).get("description", ""))
         t, m = r.cfg["train"], r.cfg["model"]
         arch = (f"arch=resnet, backbone={m['backbone']}, input {m['input_size']} px" if m["arch"] == "resnet" else
                 f"arch=sola, backbone={m['backbone']}, input {m['input_size']} px, grid {m['grid']}, noise={m['noise']}, "

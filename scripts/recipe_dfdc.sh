@@ -10,14 +10,20 @@
 # whose step costs more (256 px, grid 16) gets proportionally fewer images, from the cost of one
 # training step of each geometry measured once with sola_bench_train (results/recipe/costs.json,
 # committed, so that every sitting uses the same figures).
+# Each run's recipe is configs/recipe/NAME.json (`sola info --recipes`: the base recipe, configs/recipe/base.json,
+# and one change each); this script adds only the budget (epochs, steps per epoch) and the data.
 # Resumable like scripts/results_dfdc.sh: unfinished runs continue, finished ones are kept in
 # results/recipe/ (small files; commit them) and not retrained. Ends by regenerating docs/RESULTS.md.
 #   scripts/recipe_dfdc.sh [RUNS_DIR]     (default runs/recipe)
+#   scripts/recipe_dfdc.sh --list         prints the runs, in their order (that of the recipe table)
 #   SOLA_BIN (./build/sola; a copy keeps runs safe from rebuilds), SOLA_BENCH_TRAIN
 #   (./build/sola_bench_train), SOLA_DATA (../shared/data), THREADS (2), ONLY="name ..." (these runs
 #   only), BUDGET_IMAGES (60000: about 35 minutes of 2 free cores at 128 px)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The runs, in the order they train and appear in the recipe table: configs/recipe/NAME.json each.
+ORDER=(base base_seed1 pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur sharpen blur_sharpen constant_lr resnet18 size_256 size_256_grid_16)
+if [ "${1:-}" = --list ]; then echo "${ORDER[*]}"; exit 0; fi
 RUNS=${1:-runs/recipe}
 DATA=${SOLA_DATA:-../shared/data}
 SOLA=${SOLA_BIN:-./build/sola}
@@ -32,49 +38,8 @@ mkdir -p "$RUNS" "$KEEP"
 PSEUDO_MANIFEST=$(pseudo_val_manifest)
 GAN_MANIFEST=$(gan_crops_manifest)
 
-# The base recipe (that of scripts/long_run.sh, at this budget) and one change per run.
-BASE=(--set input_size=128 --set grid=8 --set batch_size=$BATCH --set lr=1e-3 --set classifier_input=logits
-      --set lr_schedule=cosine --set warmup_epochs=0.25 --set pseudo_fake_share=0.25 --set loss=supervised
-      --set seed=0 --set epochs=$EPOCHS --set workers=2)
-declare -A CHANGE=(
-  [base]=""
-  # The base again with another seed: the noise every difference against base is read against.
-  [base_seed1]="--set seed=1"
-  # Pseudo-fakes: the share of each batch's fakes replaced by self-blends of the group's real.
-  [pseudo_0]="--set pseudo_fake_share=0"
-  [pseudo_0.5]="--set pseudo_fake_share=0.5"
-  [pseudo_1]="--set pseudo_fake_share=1"
-  # Input size and grid (the LEM grid needs sides that are multiples of 16 G: 128 or 256 at G = 8).
-  [size_256]="--set input_size=256"
-  [size_256_grid_16]="--set input_size=256 --set grid=16"
-  # Loss: weakly supervised (Eq. 12) instead of the masks (Eq. 9-11).
-  [weak]="--set loss=weak"
-  # Augmentation: without the JPEG re-encoding (it alters the noise ASRM reads).
-  [no_jpeg]="--set aug_jpeg=false"
-  # Augmentation: Gaussian blur added before the JPEG stage (Wang et al.'s blur + JPEG, CVPR 2020).
-  [blur]="--set aug_blur=true"
-  # Augmentation: an unsharp mask (amount 0.5-3): the soft DFDC frames made as sharp as photographs.
-  [sharpen]="--set aug_sharpen=true"
-  # Augmentation: both, so that sharpness runs both ways (blur softens, the unsharp mask sharpens).
-  [blur_sharpen]="--set aug_blur=true --set aug_sharpen=true"
-  # Schedule: the paper's constant learning rate, no warm-up.
-  [constant_lr]="--set lr_schedule=constant --set warmup_epochs=0"
-  # The baseline: a plain ResNet18 at the same CPU cost (its cheaper step buys it more images).
-  [resnet18]="--variant resnet18 --set loss=classifier"
-)
-ORDER=(base base_seed1 pseudo_0 pseudo_0.5 pseudo_1 weak no_jpeg blur sharpen blur_sharpen constant_lr resnet18 size_256 size_256_grid_16)
-
 # The cost of a training step per model and geometry (channels-last, batch 32, the precision
 # sola train's precision=auto chooses on this CPU: sola train's step), measured once.
-geometry() {  # the variant, input size and grid a run's change sets (else the base's)
-  local variant=sola-r18 size=128 grid=8 prev="" a
-  for a in ${CHANGE[$1]}; do
-    case $a in input_size=*) size=${a#*=} ;; grid=*) grid=${a#*=} ;; esac
-    [ "$prev" = --variant ] && variant=$a
-    prev=$a
-  done
-  echo "$variant $size $grid"
-}
 if [ ! -f "$KEEP/costs.json" ]; then
   echo "== measuring the training step of each model and geometry (sola_bench_train)" >&2
   : > "$KEEP/costs.json.tmp"
@@ -85,14 +50,16 @@ if [ ! -f "$KEEP/costs.json" ]; then
   done
   mv "$KEEP/costs.json.tmp" "$KEEP/costs.json"
 fi
-# Images of a run: BUDGET scaled by the base's step time over the run's.
+# Images of a run: BUDGET scaled by the base's step time over the run's, the run's model and geometry
+# read from its recipe (`sola info --config`).
 images_for() {
-  /usr/bin/python3 - "$KEEP/costs.json" "$BUDGET" $(geometry "$1") <<'PY'
+  /usr/bin/python3 - "$KEEP/costs.json" "$BUDGET" "$("$SOLA" info --config "configs/recipe/$1.json" --threads 1)" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-budget, variant, size, grid = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+budget, model = int(sys.argv[2]), json.loads(sys.argv[3])["config"]
+variant = ("resnet" if model["arch"] == "resnet" else "sola-r") + model["backbone"][len("resnet"):]  # costs.json's names
 ips = {(r["variant"], r["size"], r["grid"]): r["img_s"] for r in rows}
-print(int(budget * ips[(variant, size, grid)] / ips[("sola-r18", 128, 8)]))
+print(int(budget * ips[(variant, model["input_size"], model["grid"])] / ips[("sola-r18", 128, 8)]))
 PY
 }
 
@@ -105,7 +72,7 @@ done
 FULL_EPOCH=$(( n_train / BATCH * BATCH ))
 
 for name in ${ONLY:-"${ORDER[@]}"}; do
-  [ -n "${CHANGE[$name]+x}" ] || { echo "recipe_dfdc.sh: unknown run '$name' (known: ${ORDER[*]})" >&2; exit 2; }
+  [ -f "configs/recipe/$name.json" ] || { echo "recipe_dfdc.sh: no recipe configs/recipe/$name.json (runs: ${ORDER[*]})" >&2; exit 2; }
   out="$RUNS/$name"
   [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
   images=$(images_for "$name")
@@ -118,9 +85,8 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
   echo "== $name: $images images ($epochs epochs of $steps steps)" >&2
   # --skip-image-check: decoding all 22,000 crops first would cost each run about 2 minutes, for
   # the files that scripts/long_run.sh checks at every start.
-  # shellcheck disable=SC2086
   run_kept "$name" "$out" "$KEEP" "$DATA/dfdc/val/manifest.csv;$PSEUDO_MANIFEST;$DATA/dfdc/test/manifest.csv;$GAN_MANIFEST" -- \
-    "$SOLA" train "${BASE[@]}" ${CHANGE[$name]} --set epochs=$epochs --set max_steps_per_epoch=$steps --skip-image-check \
+    "$SOLA" train --config "configs/recipe/$name.json" --set epochs=$epochs --set max_steps_per_epoch=$steps --skip-image-check \
     "${TRAIN_MANIFESTS[@]/#/--train=}" \
     --val "$DATA/dfdc/val/manifest.csv" --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$out" --threads "$THREADS"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The DFDC results of docs/RESULTS.md, regenerated: trains every run below on ../shared/data/dfdc/train
-# (3 epochs, 128 px, the settings in SHARED), chooses each run's checkpoint on dfdc/val only, and
+# (3 epochs, 128 px: each run's recipe is configs/dfdc/NAME.json, `sola info --recipes` says what each is
+# and which it is compared with), chooses each run's checkpoint on dfdc/val only, and
 # reports dfdc/test (in-domain, 1000 other source videos) and gan-faces (StyleGAN2 faces against FFHQ
 # photographs: a manipulation never seen in training) for its best and its last checkpoint.
 # Never choose anything on dfdc/test or gan-faces: they are read-outs.
@@ -46,22 +47,6 @@ if [ "$REPORT_ONLY" = 0 ]; then
 fi
 
 
-SHARED=(--set input_size=128 --set grid=8 --set epochs=3 --set batch_size=32 --set lr=1e-3 --set lr_schedule=cosine --set seed=0)
-declare -A RUN_ARGS=(
-  [sola_supervised]="--set loss=supervised"
-  [sola_weak]="--set loss=weak"
-  [resnet18]="--variant resnet18 --set loss=classifier"
-  # Noise: the same run with another seed.
-  [sola_supervised_seed1]="--set loss=supervised --set seed=1"
-  # Fidelity and arithmetic checks against sola_supervised (one change each):
-  [sola_supervised_fp32]="--set loss=supervised --set precision=fp32"
-  [sola_supervised_allcells]="--set loss=supervised --set classifier_cells=all"
-  # What we tried when SOLA trailed the baseline:
-  [sola_supervised_alpha10]="--set loss=supervised --set alpha=10"
-  [sola_supervised_logits]="--set loss=supervised --set classifier_input=logits"
-  # No fake data: reals + pseudo-fakes (compare with sola_supervised_logits, same settings on real fakes)
-  [sola_pseudo_logits]="--set loss=supervised --set classifier_input=logits"
-)
 declare -A RUN_TRAIN=([sola_pseudo_logits]="$SBI/manifest.csv")
 MAIN=(sola_supervised sola_weak resnet18)
 CHECKS=(sola_supervised_seed1 sola_supervised_fp32 sola_supervised_allcells)
@@ -72,11 +57,10 @@ ORDER=("${MAIN[@]}" "${CHECKS[@]}" "${TRIED[@]}" "${PSEUDO[@]}")
 for name in ${ONLY:-"${ORDER[@]}"}; do
   [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
   [ "$name" = sola_pseudo_logits ] && synth_train
-  # The run's own settings after the shared ones: a later --set wins (seed=1 over the shared seed=0).
+  [ -f "configs/dfdc/$name.json" ] || { echo "results_dfdc.sh: no recipe configs/dfdc/$name.json" >&2; exit 2; }
   # Read out: best (chosen on dfdc/val) and last checkpoint on val, test and gan-faces.
-  # shellcheck disable=SC2086
   run_kept "$name" "$RUNS/$name" "$KEEP" "$DATA/dfdc/val/manifest.csv;$DATA/dfdc/test/manifest.csv;$GAN_MANIFEST" -- \
-    "$SOLA" train "${SHARED[@]}" ${RUN_ARGS[$name]} --train "${RUN_TRAIN[$name]:-$DATA/dfdc/train/manifest.csv}" \
+    "$SOLA" train --config "configs/dfdc/$name.json" --train "${RUN_TRAIN[$name]:-$DATA/dfdc/train/manifest.csv}" \
     --val "$DATA/dfdc/val/manifest.csv" --out "$RUNS/$name" --threads "$THREADS"
   if [ -f "$RUNS/sbi.synth.json" ]; then cp "$RUNS/sbi.synth.json" "$KEEP/"; fi
 done
@@ -97,11 +81,12 @@ if [ ! -f "$KEEP/sharpness.json" ] && [ -f "$GAN_CROPS.prepare.json" ]; then
     train-extra="$DATA/dfdc/train-extra/manifest.csv" val="$DATA/dfdc/val/manifest.csv" \
     gan-faces="$(gan_crops_manifest)"
 fi
+# The tables: make_results.py lays out what `sola runs --json` and the kept `sola eval --json` give.
 # shellcheck disable=SC2046
-/usr/bin/python3 scripts/make_results.py "$KEEP" --gan "$KEEP/gan-faces-crops.prepare.json" --longrun models/longrun \
+/usr/bin/python3 scripts/make_results.py "$KEEP" --sola "$SOLA" --configs configs --gan "$KEEP/gan-faces-crops.prepare.json" --longrun models/longrun \
   --sharpness "$KEEP/sharpness.json" --robustness "$KEEP/robustness.json" \
   --recipe results/recipe --ffpp results/ffpp --calibration results/calibration \
   --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
-  --pseudo $(done_runs "${PSEUDO[@]}") > docs/RESULTS.md.tmp
+  --pseudo $(done_runs "${PSEUDO[@]}") --recipe-runs $(bash scripts/recipe_dfdc.sh --list) > docs/RESULTS.md.tmp
 mv docs/RESULTS.md.tmp docs/RESULTS.md
 echo "wrote docs/RESULTS.md" >&2

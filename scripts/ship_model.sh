@@ -35,14 +35,10 @@ mkdir -p "$STAGE/card"
 "$SOLA" info --model "$CKPT" > "$STAGE/card/checkpoint_info.json"
 epoch=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metadata"]["train_state"]["epoch"])' \
   "$STAGE/card/checkpoint_info.json")
-/usr/bin/python3 - "$METRICS" "$epoch" > "$STAGE/card/epochs.jsonl" <<'PY'
-import json, sys
-sys.path.insert(0, "scripts")
-from make_results import epochs_of, load_jsonl
-for line in epochs_of(load_jsonl(sys.argv[1])):
-    if line["epoch"] <= int(sys.argv[2]):
-        print(json.dumps(line))
-PY
+"$SOLA" runs --json "$(dirname "$METRICS")" | /usr/bin/python3 -c 'import json, sys
+for line in json.load(sys.stdin)[0]["epochs"]:  # one line per epoch (sola runs)
+    if line["epoch"] <= int(sys.argv[1]):
+        print(json.dumps(line))' "$epoch" > "$STAGE/card/epochs.jsonl"
 cp "$COMMAND_FILE" "$STAGE/card/command.txt"
 
 echo "== export float16 ($CKPT, epoch $epoch)" >&2

@@ -487,5 +487,63 @@ TEST(Cli, InfoKeysListTheGridsThatAreAccepted) {
   EXPECT_EQ(run_cli("info --set grid=4 --set input_size=64").code, 0);
 }
 
+TEST(Cli, InfoRecipesListsTheConfigFilesWithTheirDescriptions) {
+  auto r = run_cli(std::string("info --recipes --configs ") + SOLA_SOURCE_DIR + "/configs");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto recipes = nlohmann::json::parse(r.stdout_only);
+  nlohmann::json base;
+  for (const auto& recipe : recipes) {
+    EXPECT_FALSE(recipe["description"].get<std::string>().empty()) << recipe.dump();
+    if (recipe["name"] == "recipe/base") base = recipe;
+  }
+  ASSERT_TRUE(base.is_object()) << r.stdout_only;
+  EXPECT_EQ(base["extends"], "long_run");
+  EXPECT_EQ(base["train"]["epochs"], 3);               // its own key
+  EXPECT_EQ(base["train"]["pseudo_fake_share"], 0.25);  // the long run's, which it extends
+  EXPECT_EQ(base["model"]["classifier_input"], "logits");
+  // A recipe is what `sola train --config` reads: the same file gives the same model to `sola info`.
+  r = run_cli(std::string("info --threads 1 --config ") + SOLA_SOURCE_DIR + "/configs/recipe/resnet18.json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.stdout_only)["config"]["arch"], "resnet");
+  r = run_cli("info --recipes --configs /no/such/folder");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("/no/such/folder: not a folder of config files"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RunsPrintsTheSummaryOfRunFolders) {
+  test::TempDir dir;
+  const std::string run = dir.file("base");
+  std::filesystem::create_directories(run);
+  std::ofstream(run + "/config.json") << R"({"model": {"grid": 8}, "train": {"epochs": 2, "batch_size": 32}})";
+  std::ofstream(run + "/metrics.jsonl")
+      << R"({"type": "epoch", "epoch": 1, "global_step": 5, "train_seconds": 60, "val": {"frame": {"auc": 0.7}}})" "\n"
+      << R"({"type": "epoch", "epoch": 2, "global_step": 10, "train_seconds": 60, "val": {"frame": {"auc": 0.9}}})" "\n"
+      << R"({"type": "epoch", "epoch": 2, "global_step": 10, "train_seconds": 60, "val": {"frame": {"auc": 0.8}}})" "\n";
+  std::ofstream(run + "/done.json") << R"({"epochs": 2})";
+  std::ofstream(dir.file("base.command.txt")) << "sola train --config configs/recipe/base.json\n";
+  auto r = run_cli("runs --json " + run);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto runs = nlohmann::json::parse(r.stdout_only);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["name"], "base");
+  EXPECT_EQ(runs[0]["status"], "finished");
+  EXPECT_EQ(runs[0]["epochs_done"], 2);       // epoch 2 once: the later line
+  EXPECT_EQ(runs[0]["best_epoch"], 2);
+  EXPECT_EQ(runs[0]["val_auc"]["best"], 0.8);
+  EXPECT_EQ(runs[0]["images"], 320);
+  EXPECT_EQ(runs[0]["train_seconds"], 120);
+  EXPECT_EQ(runs[0]["command"], "sola train --config configs/recipe/base.json");
+  EXPECT_EQ(runs[0]["checkpoints"]["last"], "base/last");
+  r = run_cli("runs " + run);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.stdout_only.find("base  finished"), std::string::npos) << r.stdout_only;
+  // A folder that is not a run: exit 1, the file named.
+  std::filesystem::create_directories(dir.file("empty"));
+  r = run_cli("runs " + run + " " + dir.file("empty"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(dir.file("empty") + "/config.json: missing"), std::string::npos) << r.out;
+  EXPECT_EQ(run_cli("runs").code, 2);  // no folder: a usage error
+}
+
 }  // namespace
 }  // namespace sola

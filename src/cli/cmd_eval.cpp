@@ -27,6 +27,7 @@
 #include "eval/tables.h"
 #include "model/checkpoint.h"
 #include "train/progress.h"
+#include "train/run_summary.h"
 
 namespace sola::cli {
 namespace fs = std::filesystem;
@@ -53,15 +54,6 @@ std::string data_name(const std::string& manifest) {
     auto dir = p.parent_path();
     return (dir.parent_path().filename() / dir.filename()).string();
   }
-  return p.stem().string();
-}
-
-/// "x" for runs/x/best.pt, "x/last" for runs/x/last.pt, else the file stem.
-std::string model_name(const std::string& path) {
-  fs::path p = fs::absolute(path).lexically_normal();
-  const std::string run = p.parent_path().filename().string();
-  if (p.stem() == "best") return run;
-  if (p.stem() == "last") return run + "/last";
   return p.stem().string();
 }
 
@@ -117,7 +109,7 @@ int run_eval(const EvalOptions& opts) {
   const bool bf16 = resolve_inference_precision(opts.precision, "sola eval").bf16();
 
   eval::EvalTables tables;
-  tables.models = eval::unique_names(opts.models, model_name);
+  tables.models = eval::unique_names(opts.models, checkpoint_name);  // train/run_summary.h
   tables.data = eval::unique_names(opts.data, data_name);
   tables.train_methods.assign(opts.models.size(), "");
   // The data column names the degradation: "gan-faces +blur:1".

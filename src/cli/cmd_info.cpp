@@ -9,6 +9,7 @@
 #include "model/checkpoint.h"
 #include "model/flops.h"
 #include "model/sola_net.h"
+#include "train/recipe.h"
 
 namespace sola::cli {
 namespace {
@@ -18,6 +19,8 @@ struct InfoOptions {
   std::string model_file;
   bool list_keys = false;
   bool list_variants = false;
+  bool list_recipes = false;
+  std::string configs_dir = "configs";
   int threads = 0;
 };
 
@@ -62,6 +65,12 @@ int run_info(const InfoOptions& opts) {
     std::cout << variants.dump(2) << "\n";
     return kOk;
   }
+  if (opts.list_recipes) {
+    nlohmann::json recipes = nlohmann::json::array();
+    for (const auto& r : list_recipes(opts.configs_dir)) recipes.push_back(r.to_json());
+    std::cout << recipes.dump(2) << "\n";
+    return kOk;
+  }
   const int threads = configure_threads(opts.threads);
   Detector model;
   nlohmann::json j;
@@ -91,6 +100,10 @@ void setup_info(CLI::App& app) {
   sub->add_option("--model", opts->model_file, "describe a saved model file instead of a configuration");
   sub->add_flag("--keys", opts->list_keys, "list every model config key with its default and meaning");
   sub->add_flag("--variants", opts->list_variants, "list the named model variants");
+  sub->add_flag("--recipes", opts->list_recipes,
+                "list the training recipes: every config file under --configs, with its description and the keys "
+                "it sets (train one with sola train --config FILE)");
+  sub->add_option("--configs", opts->configs_dir, "the folder of config files --recipes lists")->capture_default_str();
   add_threads_option(sub, opts->threads);
   sub->callback([opts] {
     if (int code = run_info(*opts); code != kOk) throw CLI::RuntimeError(code);

@@ -16,5 +16,6 @@ void setup_serve(CLI::App& app);
 void setup_export(CLI::App& app);
 void setup_pack(CLI::App& app);
 void setup_calibrate(CLI::App& app);
+void setup_runs(CLI::App& app);
 
 }  // namespace sola::cli

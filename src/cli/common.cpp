@@ -1,12 +1,9 @@
 #include "cli/common.h"
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "train/recipe.h"
 
 namespace sola::cli {
 
@@ -41,39 +38,15 @@ PrecisionChoice resolve_inference_precision(const std::string& precision, const 
   return choice;
 }
 
-nlohmann::json read_json_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  if (!fs::exists(path)) throw IoError(path, "file not found");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path, "cannot open for reading");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
-  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // UTF-8 BOM
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
-    throw ConfigError(path + ": not valid JSON: " + e.what());
-  }
-}
-
 RunConfig resolve_config(const ModelConfigArgs& args) {
   RunConfig cfg;
   if (!args.variant.empty()) cfg.model = variant_options(args.variant);
   if (!args.config_file.empty()) {
-    auto j = read_json_file(args.config_file);
-    if (!j.is_object()) throw ConfigError(args.config_file + ": config must be a JSON object");
-    for (const auto& [section, value] : j.items()) {
-      if (section == "model")
-        cfg.model = options_from_json(value, cfg.model, args.config_file);
-      else if (section == "train")
-        options_update(cfg.train, value, args.config_file, "train");
-      else if (section == "loss" || section == "provenance" || section == "precision")
-        continue;  // what a run's own config.json records beside its config: read back as a config, ignored
-      else
-        throw ConfigError(args.config_file + ": unknown config section '" + section +
-                          "' (known: model, train; loss, precision and provenance, a run's records, are ignored)");
-    }
+    const Recipe recipe = read_recipe(args.config_file);  // the file and what it extends
+    if (!recipe.variant.empty() && !args.variant.empty())
+      throw ConfigError(args.config_file + ": the config starts from the variant '" + recipe.variant +
+                        "' and --variant gives '" + args.variant + "': give one of them");
+    recipe.apply(cfg.model, cfg.train);
   }
   for (const auto& kv : args.sets) set_run_option(cfg.model, cfg.train, kv);
   cfg.model.validate();

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/json_file.h"  // read_json_file, for the subcommands
 #include "core/precision.h"
 #include "model/options.h"
 #include "train/train_options.h"
@@ -14,8 +15,9 @@ namespace sola::cli {
 
 enum ExitCode { kOk = 0, kFailure = 1, kUsage = 2 };
 
-/// --config FILE, --variant NAME, --set key=value (repeatable), applied in that order.
-/// A config file is {"model": {...}, "train": {...}}; --set finds the key in either section.
+/// --variant NAME, --config FILE, --set key=value (repeatable), applied in that order.
+/// A config file is {"model": {...}, "train": {...}} with what train/recipe.h describes (description,
+/// extends, variant); --set finds the key in either section.
 struct ModelConfigArgs {
   std::string config_file;
   std::string variant;
@@ -46,8 +48,5 @@ PrecisionChoice resolve_inference_precision(const std::string& precision, const 
 /// One line of machine-readable output: compact JSON in which bytes that are not UTF-8 (a file name
 /// from a foreign file system) become U+FFFD instead of aborting the output.
 std::string json_line(const nlohmann::json& j);
-
-/// Reads a JSON file; throws IoError / ConfigError naming it.
-nlohmann::json read_json_file(const std::string& path);
 
 }  // namespace sola::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   sola::cli::setup_export(app);
   sola::cli::setup_pack(app);
   sola::cli::setup_calibrate(app);
+  sola::cli::setup_runs(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

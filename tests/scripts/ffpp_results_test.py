@@ -2,7 +2,7 @@
 """Test of scripts/ffpp_results.py (CTest `ffpp_results`): the FaceForensics++ section of RESULTS.md made from a
 fixture of what scripts/ffpp_protocol.sh keeps, every figure traced to its file.
 
-    tests/scripts/ffpp_results_test.py SOURCE_DIR
+    tests/scripts/ffpp_results_test.py SOURCE_DIR SOLA_BIN   (the runs are read through `sola runs --json`)
 """
 import json
 import os
@@ -12,6 +12,7 @@ import tempfile
 from checks import Checks
 
 SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
+SOLA = sys.argv[2] if len(sys.argv) > 2 else os.path.join(SOURCE, "build", "sola")
 sys.path.insert(0, os.path.join(SOURCE, "scripts"))
 import ffpp_results  # noqa: E402
 
@@ -26,7 +27,7 @@ def write_run(root, name, per_method, method, arch="sola"):
     json.dump({"train": train, "model": {"arch": arch, "input_size": 128, "grid": 8}},
               open(os.path.join(root, name, "config.json"), "w"))
     with open(os.path.join(root, name, "metrics.jsonl"), "w") as f:
-        for e, val in ((1, 0.7), (2, 0.8)):
+        for e, val in ((1, 0.7), (2, 0.8), (2, 0.8)):  # epoch 2 logged twice (a resumed run): counted once
             f.write(json.dumps({"type": "epoch", "epoch": e, "train_seconds": 120.0, "validate_seconds": 30.0,
                                 "val": {"frame": {"auc": val}}}) + "\n")
     open(os.path.join(root, name + ".command.txt"), "w").write(f"sola train --set methods={method} --out runs/{name}\n")
@@ -40,7 +41,7 @@ def write_run(root, name, per_method, method, arch="sola"):
 
 def render(keep):
     out = []
-    ffpp_results.write_ffpp(out.append, keep)
+    ffpp_results.write_ffpp(out.append, keep, SOLA)
     return "\n".join(out)
 
 

@@ -2,7 +2,10 @@
 """Test of scripts/make_results.py (CTest `make_results`): RESULTS.md made from a fixture of the files the
 results scripts keep (results/dfdc, results/recipe, models/longrun), every figure traced to its file.
 
-    tests/scripts/make_results_test.py SOURCE_DIR
+    tests/scripts/make_results_test.py SOURCE_DIR SOLA_BIN
+
+make_results.py reads the runs through `sola runs --json` and their descriptions through `sola info --recipes`
+(the repository's configs/), so the test needs the sola binary.
 """
 import hashlib
 import json
@@ -14,7 +17,11 @@ import tempfile
 from checks import Checks
 
 SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
+SOLA = sys.argv[2] if len(sys.argv) > 2 else os.path.join(SOURCE, "build", "sola")
 GAN = "gan-faces-crops/all"
+# make_results.py with the sola binary and the recipes of the repository.
+MAKE_RESULTS = [sys.executable, os.path.join(SOURCE, "scripts", "make_results.py")]
+WITH_SOLA = ["--sola", SOLA, "--configs", os.path.join(SOURCE, "configs")]
 
 
 def write_run(root, name, auc, arch="sola", extra_train=None, pseudo=False, data=("dfdc/val", "dfdc/test", GAN),
@@ -29,8 +36,9 @@ def write_run(root, name, auc, arch="sola", extra_train=None, pseudo=False, data
     json.dump({"train": train, "model": model}, open(os.path.join(root, name, "config.json"), "w"))
     with open(os.path.join(root, name, "metrics.jsonl"), "w") as f:
         for e, val in enumerate((auc - 0.02, auc, auc - 0.01), start=1):
-            line = {"type": "epoch", "epoch": e, "train_loss": 1.0 / e, "train_images_per_second": 20.0,
-                    "train_seconds": 600.0, "data_wait_share": 0.01, "val": {"frame": {"auc": val}}}
+            line = {"type": "epoch", "epoch": e, "global_step": e * train["max_steps_per_epoch"], "train_loss": 1.0 / e,
+                    "train_images_per_second": 20.0, "train_seconds": 600.0, "data_wait_share": 0.01,
+                    "val": {"frame": {"auc": val}}}
             if pseudo:
                 line["val_extra"] = {"pseudo": {"frame": {"auc": 0.5 + e / 100}}}
             f.write(json.dumps(line) + "\n")
@@ -65,7 +73,7 @@ def main():
         with open(os.path.join(recipe, "costs.json"), "w") as f:
             f.write(json.dumps({"variant": "sola-r18", "size": 128, "grid": 8, "img_s": 36.6}) + "\n")
         # The long run: its epochs and one read-out.
-        write_run(tmp, "lr", 0.75, pseudo=True)
+        write_run(tmp, "lr", 0.75, pseudo=True, extra_train={"patience": 5})
         for f in ("config.json", "metrics.jsonl"):
             os.rename(os.path.join(tmp, "lr", f), os.path.join(longrun, f))
         with open(os.path.join(longrun, "metrics.jsonl"), "a") as f:  # the run stopped itself (patience)
@@ -81,7 +89,7 @@ def main():
         # The ResNet18 baseline's long run beside it (VARIANT=resnet18 scripts/long_run.sh).
         baseline = longrun + "-resnet18"
         os.makedirs(baseline)
-        write_run(tmp, "lrb", 0.70, arch="resnet", pseudo=True)
+        write_run(tmp, "lrb", 0.70, arch="resnet", pseudo=True, extra_train={"patience": 5})
         for f in ("config.json", "metrics.jsonl"):
             os.rename(os.path.join(tmp, "lrb", f), os.path.join(baseline, f))
         open(os.path.join(baseline, "command.txt"), "w").write("sola train --variant resnet18 --out runs/long-resnet18\n")
@@ -105,9 +113,10 @@ def main():
             ("sharpen:1", "test", 0.87, None), ("sharpen:2", "test", 0.80, None), ("sharpen:2", "gan", 0.38, None))]
         json.dump({"model": shipped, "sha256": hashlib.sha256(b"weights").hexdigest(), "rows": rob_rows}, open(rob, "w"))
         out = subprocess.run(
-            [sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc, "--longrun", longrun,
-             "--sharpness", sharp, "--robustness", rob, "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
-             "--tried", "--pseudo"], capture_output=True, text=True)
+            MAKE_RESULTS + [dfdc, *WITH_SOLA, "--longrun", longrun, "--sharpness", sharp, "--robustness", rob,
+                            "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
+                            "--tried", "--pseudo", "--recipe-runs", "base", "base_seed1", "pseudo_1", "weak", "resnet18"],
+            capture_output=True, text=True)
         expect(out.returncode == 0, f"make_results.py failed: {out.stderr}")
         text = out.stdout
         lines = text.splitlines()
@@ -116,7 +125,15 @@ def main():
         expect(row("sola_supervised").startswith("| sola_supervised | 70.00 | 60.00 | 59.00 | 50.00 |"),
                f"main row: {row('sola_supervised')}")
         expect("| 2/3 |" in row("sola_supervised"), "best epoch is the one with the highest val AUC")
-        # Checks: differences against the run they name, in AUC points.
+        # What each run is, from its recipe (configs/dfdc/NAME.json, configs/recipe/NAME.json).
+        expect("**sola_supervised**: SOLA, supervised (Eq. 9-11): BCE on anomaly maps from the masks" in text,
+               "the description of a run, from configs/dfdc")
+        expect("| pseudo_1 | every fake replaced by a self-blend: no DFDC fake seen |" in text,
+               f"the change of a recipe row, from configs/recipe: {row('pseudo_1')}")
+        expect(row("weak") == "", "a run of --recipe-runs that has not finished has no row")
+        # Checks: differences against the run they name (the recipe each extends), in AUC points, and its question.
+        expect(any(l.startswith("| sola_supervised_fp32 | sola_supervised | Does bf16 autocast cost accuracy?")
+                   for l in lines), "check row: against the recipe it extends, with its question")
         expect(any(l.startswith("| sola_supervised_fp32 | sola_supervised |") and "| -1.00 | -1.00 | -1.00 |" in l
                    for l in lines), "check row with differences")
         # Recipe: images from the steps, pseudo-val column, differences against base.
@@ -132,9 +149,11 @@ def main():
         expect("Two seeds of the base recipe land 2.00 points apart on gan-faces (50.00 and 48.00) and 2.00 on dfdc/val "
                "(80.00 and 78.00): a difference within that is noise." in text and "`base_seed1` 48.00" not in text,
                "recipe: the seed noise of the base, the seed row not ranked among the changes")
-        expect("No row lifts the classifier's score clearly above chance (the best, `resnet18`, 40.00)." in text,
+        expect("No row lifts the classifier's score clearly above chance (to 55.00 or more; the best, `resnet18`, 40.00)."
+               in text,
                "recipe: said when no row lifts gan-faces above chance")
-        expect("maps alone separate the GAN faces best in `base` (57.00, above its classifier's 50.00)" in text,
+        expect("maps alone separate the GAN faces best in `base` (57.00: 55.00 or more, and above its classifier's 50.00)"
+               in text,
                "recipe: the maps alone, where they do better than the classifier")
         # Long run: one line per epoch with both validation AUCs, and the read-out.
         expect("| 2 | 0.5000 | 75.00 | 52.00 |" in text, "long run epoch row")
@@ -149,16 +168,16 @@ def main():
                and "| jpeg:50 | 88.00 (-2.00) | 41.00 (+1.00) | – | 0.12 / 0.50 |" in text and "| none | 90.00 | 40.00 | 42.00 | 0.10 / 0.50 |" in text,
                "robustness: one row per degradation with its difference against none")
         expect("Blurring the finest detail away moves gan-faces from 40.00 to at most 52.00 (`blur:1`), while dfdc/test "
-               "goes from 90.00 to 85.00 there. The GAN faces score better" in text and "rerun `scripts/robustness.sh`" not in text,
+               "goes from 90.00 to 85.00 there. The GAN faces score better (+12.00 points, 5.00 or more)" in text and "rerun `scripts/robustness.sh`" not in text,
                "robustness: what blur does to the GAN faces, read from the figures")
         expect("Sharpening goes the other way, towards the detail of a photograph: at `sharpen:2` dfdc/test goes from 90.00 "
-               "to 80.00 and gan-faces from 40.00 to 38.00. DFDC's own forgeries get harder to tell once their crops are as "
+               "to 80.00 and gan-faces from 40.00 to 38.00. DFDC's own forgeries get harder to tell (dfdc/test 10.00 points down: 5.00 or more) once their crops are as "
                "sharp as a photograph: the added detail raises the maps of the real faces (mean peak 0.10 to 0.45) more than "
                "those of the fakes (0.50 to 0.52)" in text
                and "| sharpen:1 | 87.00 (-3.00) | – | – | 0.30 / 0.50 |" in text,
                "robustness: what sharpening does, the strongest one read out")
-        expect("The maps' mean peak on dfdc/test's real faces, 0.10 on the images as they are, rises under 3 of the 4 "
-               "degradations (to 0.55 at `blur:1`)" in text, "robustness: the real faces' maps under degradation")
+        expect("The maps' mean peak on dfdc/test's real faces, 0.10 on the images as they are, rises by 0.10 or more "
+               "under 3 of the 4 degradations (to 0.55 at `blur:1`)" in text, "robustness: the real faces' maps under degradation")
         expect("Best: dfdc/val 75.00 at epoch 2" in text and "3 epochs, " in text,
                "long run: a run that stopped itself is not 'so far'")
         expect("The run stopped itself before epoch 4 (`sola train`, metrics.jsonl): early stop (patience 5): no validation "
@@ -170,7 +189,7 @@ def main():
                "to 50.00. More DFDC epochs buy the in-domain figure and move the GAN faces the other way" in text,
                "long run: the trend of the read-outs")
         expect("dfdc/train real 10.0, fake 8.0; gan-faces real 22.0, fake 21.5. Within DFDC the fakes are the smoother "
-               "class (-20%)" in text and "the gan-faces crops are 2.1x as sharp as either DFDC class and equally sharp in both of theirs: three in four lie "
+               "class (-20%)" in text and "the gan-faces crops are 2.1x as sharp as either DFDC class and equally sharp in both of theirs (medians within 10% of each other): three in four lie "
                "beyond three in four of DFDC's crops (gan-faces' lower quartile 20.5 above DFDC's upper quartile 11.0)" in text,
                "long run: the measured sharpness of the training and gan-faces crops")
         expect("### The ResNet18 baseline at equal compute" in text and "sola train --variant resnet18 --out runs/long-resnet18" in text
@@ -181,13 +200,12 @@ def main():
                "long run: SOLA against the baseline at equal compute, each side said")
         # A model shipped after the robustness read-out: the section says it is stale.
         open(shipped, "wb").write(b"other weights")
-        stale = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,
-                                "--robustness", rob, "--main", "sola_supervised"], capture_output=True, text=True)
+        stale = subprocess.run(MAKE_RESULTS + [dfdc, *WITH_SOLA, "--robustness", rob, "--main", "sola_supervised"],
+                               capture_output=True, text=True)
         expect(stale.returncode == 0 and f"The read-out below is of an earlier `{shipped}`: rerun `scripts/robustness.sh`."
                in stale.stdout, f"robustness: a stale read-out is said to be stale: {stale.stderr[-300:]}")
         # A run named but missing is an error naming it, not a silent gap.
-        bad = subprocess.run([sys.executable, os.path.join(SOURCE, "scripts", "make_results.py"), dfdc,
-                              "--main", "no_such_run"], capture_output=True, text=True)
+        bad = subprocess.run(MAKE_RESULTS + [dfdc, *WITH_SOLA, "--main", "no_such_run"], capture_output=True, text=True)
         expect(bad.returncode != 0 and "no_such_run" in bad.stderr and "Traceback" not in bad.stderr,
                f"missing run: {bad.returncode} {bad.stderr[-300:]}")
     return checks.report()

@@ -56,6 +56,9 @@ set(SOLA_PIPELINE_SOURCES
   src/data/importers.cpp
   src/data/self_blend.cpp
   src/detect/detect.cpp
+  src/detect/result.cpp
+  src/detect/inputs.cpp
+  src/detect/grad_cam.cpp
   src/detect/heatmap.cpp
   src/detect/timeline.cpp
   src/eval/plot.cpp
@@ -66,6 +69,8 @@ set(SOLA_PIPELINE_SOURCES
 # the HTTP server (sola serve; cpp-httplib)
 set(SOLA_SERVE_SOURCES
   src/serve/server.cpp
+  src/serve/request.cpp
+  src/serve/detector_pool.cpp
   src/serve/gate.cpp
   src/serve/video_upload.cpp
   src/serve/web_page.cpp

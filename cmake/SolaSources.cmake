@@ -53,7 +53,10 @@ set(SOLA_PIPELINE_SOURCES
   src/data/face_track.cpp
   src/data/framing.cpp
   src/data/prepare.cpp
-  src/data/importers.cpp
+  src/data/importers_common.cpp
+  src/data/import_ffpp.cpp
+  src/data/import_celebdf.cpp
+  src/data/import_folders.cpp
   src/data/self_blend.cpp
   src/detect/detect.cpp
   src/detect/result.cpp

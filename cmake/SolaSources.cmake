@@ -58,10 +58,16 @@ set(SOLA_PIPELINE_SOURCES
   src/data/face_track.cpp
   src/data/framing.cpp
   src/data/prepare.cpp
-  src/data/importers.cpp
+  src/data/importers_common.cpp
+  src/data/import_ffpp.cpp
+  src/data/import_celebdf.cpp
+  src/data/import_folders.cpp
   src/data/self_blend.cpp
   src/data/synth.cpp
   src/detect/detect.cpp
+  src/detect/result.cpp
+  src/detect/inputs.cpp
+  src/detect/grad_cam.cpp
   src/detect/heatmap.cpp
   src/detect/timeline.cpp
   src/eval/plot.cpp
@@ -72,6 +78,8 @@ set(SOLA_PIPELINE_SOURCES
 # the HTTP server (sola serve; cpp-httplib)
 set(SOLA_SERVE_SOURCES
   src/serve/server.cpp
+  src/serve/request.cpp
+  src/serve/detector_pool.cpp
   src/serve/gate.cpp
   src/serve/video_upload.cpp
   src/serve/web_page.cpp

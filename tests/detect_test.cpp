@@ -24,8 +24,10 @@
 #include "data/manifest.h"
 #include "data/video.h"
 #include "detect/detect.h"
-#include "model/fuse.h"
+#include "detect/grad_cam.h"
 #include "detect/heatmap.h"
+#include "detect/inputs.h"
+#include "model/fuse.h"
 #include "eval/evaluate.h"
 #include "test_util.h"
 

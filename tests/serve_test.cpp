@@ -14,9 +14,12 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -27,6 +30,7 @@
 
 #include "core/error.h"
 #include "face_clips.h"
+#include "serve/detector_pool.h"
 #include "serve/server.h"
 #include "test_util.h"
 
@@ -1054,6 +1058,87 @@ TEST(ServeVideo, TheUploadIsReadWithoutANameInTmpdirAndMessagesNameTheUpload) {
   server.stop();
   EXPECT_TRUE(fs::is_empty(tmp.path));
   if (old_tmp) setenv("TMPDIR", saved.c_str(), 1); else unsetenv("TMPDIR");
+}
+
+// ---- detection slots --------------------------------------------------------------------------
+
+/// Two detections of the same input agree: kind, status, frames, scores, boxes and maps (present or
+/// absent alike, equal where present).
+void expect_same_detection(const detect::InputResult& got, const detect::InputResult& want, const std::string& what) {
+  EXPECT_EQ(got.kind, want.kind) << what;
+  EXPECT_EQ(got.status, want.status) << what;
+  EXPECT_EQ(got.frames_read, want.frames_read) << what;
+  EXPECT_NEAR(got.score, want.score, 1e-6) << what;
+  ASSERT_EQ(got.faces.size(), want.faces.size()) << what;
+  for (size_t i = 0; i < got.faces.size(); ++i) {
+    const detect::FaceResult& a = got.faces[i];
+    const detect::FaceResult& b = want.faces[i];
+    EXPECT_EQ(a.box, b.box) << what << ", face " << i;
+    EXPECT_EQ(a.frame, b.frame) << what << ", face " << i;
+    EXPECT_NEAR(a.logit, b.logit, 1e-5) << what << ", face " << i;
+    const std::array<std::pair<const cv::Mat*, const cv::Mat*>, 2> maps{{{&a.anomaly, &b.anomaly}, {&a.gradcam, &b.gradcam}}};
+    for (const auto& [x, y] : maps) {
+      ASSERT_EQ(x->empty(), y->empty()) << what << ", face " << i;
+      if (!x->empty()) EXPECT_LE(cv::norm(*x, *y, cv::NORM_INF), 1e-5) << what << ", face " << i;
+    }
+  }
+}
+
+TEST(ServePool, OneDetectorPerSlotServesCropsAndMapsOnAndOffInTurn) {
+  if (!test::face_photos_installed()) GTEST_SKIP() << "dlib example faces not installed";
+  const cv::Mat photo = cv::imread(test::kOneFacePhoto);
+  ASSERT_FALSE(photo.empty());
+  const std::string clip = face_clip_bytes();
+  ASSERT_FALSE(clip.empty());
+  test::TempDir dir;
+  const std::string video = dir.file("clip.avi");
+  std::ofstream(video, std::ios::binary) << clip;
+
+  detect::DetectOptions base;
+  base.frames = 4;
+  base.crops = true;  // the pool's Detectors serve whole images all the same
+  serve::DetectorPool pool(small_model(), base, 1);
+  EXPECT_EQ(pool.size(), 1);
+  std::optional<serve::DetectorPool::Lease> lease = pool.try_acquire();
+  ASSERT_TRUE(lease);
+  EXPECT_FALSE(pool.try_acquire()) << "the only slot is held";
+  EXPECT_EQ(pool.in_use(), 1);
+  detect::Detector& pooled = lease->detector();
+
+  // Each combination twice (videos once: they cost more), each call changing crops, maps or both from
+  // the one before; the pooled Detector must answer as a Detector made for that combination.
+  const std::vector<std::pair<bool, bool>> order{{false, false}, {true, true},  {false, true}, {true, false},
+                                                 {false, false}, {false, true}, {true, true},  {true, false}};
+  for (size_t k = 0; k < order.size(); ++k) {
+    const auto [crops, maps] = order[k];
+    detect::DetectOptions o = base;
+    o.crops = crops;
+    o.maps = maps;
+    detect::Detector reference(small_model(), o);
+    const std::string what = std::string("crops ") + (crops ? "on" : "off") + ", maps " + (maps ? "on" : "off");
+    const detect::CallOptions call{crops, maps};
+
+    const detect::InputResult want = reference.detect_image(photo, "photo");
+    ASSERT_EQ(want.status, "ok") << what << ": " << want.error;
+    EXPECT_EQ(want.kind, crops ? "crop" : "image") << what;
+    EXPECT_EQ(want.faces.at(0).gradcam.empty(), !maps) << what;
+    if (!crops) EXPECT_LT(want.faces.at(0).box.width, photo.cols * 0.9) << what << ": a face, not the whole photo";
+    expect_same_detection(pooled.detect_image(photo, "photo", call), want, what + ", image");
+
+    if (k >= 4) continue;
+    const detect::InputResult want_video = reference.detect_video(video);
+    ASSERT_EQ(want_video.status, "ok") << what << ": " << want_video.error;
+    expect_same_detection(pooled.detect_video(video, {}, call), want_video, what + ", video");
+  }
+  lease.reset();
+  EXPECT_EQ(pool.in_use(), 0);
+  EXPECT_TRUE(pool.try_acquire()) << "the slot is free again";
+
+  // The face detector's options are checked when the pool is made, even for a server of crops.
+  detect::DetectOptions bad = base;
+  bad.detector.method = "no-such-detector";
+  EXPECT_NE(test::error_message<ConfigError>([&] { serve::DetectorPool(small_model(), bad, 1); }).find("no-such-detector"),
+            std::string::npos);
 }
 
 TEST_F(ServeTest, UploadFieldsAreToldByTheirBytesAndNamedInMessages) {

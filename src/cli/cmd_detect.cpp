@@ -25,6 +25,7 @@
 #include "data/face.h"
 #include "detect/detect.h"
 #include "detect/heatmap.h"
+#include "detect/inputs.h"
 #include "detect/timeline.h"
 #include "model/checkpoint.h"
 #include "train/progress.h"

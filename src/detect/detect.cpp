@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <limits>
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 
 #include <fmt/format.h>
 #include <opencv2/imgproc.hpp>
@@ -15,6 +13,7 @@
 #include "core/compat.h"
 #include "core/error.h"
 #include "data/video.h"
+#include "detect/grad_cam.h"
 #include "model/fuse.h"
 #include "model/sola_head.h"
 
@@ -24,12 +23,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kModelFile = "sola-dfdc.pt";
-
-/// `v` rounded to `digits` decimals (dividing last, so that JSON prints the short form).
-double round_to(double v, int digits) {
-  const double scale = std::pow(10.0, digits);
-  return std::round(v * scale) / scale;
-}
 
 /// `image` at size x size by the training rule: INTER_AREA when both sides shrink, else INTER_LINEAR
 /// (the rule of load_image and FaceDataset, so a crop file scores as in `sola eval`).
@@ -76,11 +69,6 @@ cv::Mat to_mat(const torch::Tensor& t) {
   return cv::Mat(static_cast<int>(c.size(0)), static_cast<int>(c.size(1)), CV_32F, c.data_ptr<float>()).clone();
 }
 
-/// [x, y, w, h] rounded to 2 decimals.
-nlohmann::json box_json(const cv::Rect2f& b) {
-  return {round_to(b.x, 2), round_to(b.y, 2), round_to(b.width, 2), round_to(b.height, 2)};
-}
-
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -96,100 +84,7 @@ std::string supported_extensions() {
   return "images: .jpg .jpeg .png .bmp .webp .tif .tiff; videos: .mp4 .avi .mov .mkv .webm .m4v .mpg .mpeg .wmv";
 }
 
-bool hidden(const fs::path& p) {
-  const std::string name = p.filename().string();
-  return !name.empty() && name[0] == '.';
-}
-
 }  // namespace
-
-// ---- results --------------------------------------------------------------------------------
-
-nlohmann::json InputResult::to_json() const {
-  nlohmann::json j{{"path", path},
-                   {"kind", kind},
-                   {"status", reported_status()},
-                   {"threshold", threshold},
-                   {"frames", frames_read},
-                   {"frames_without_face", frames_without_face}};
-  if (!error.empty()) j["error"] = error;
-  if (!warnings.empty()) j["warnings"] = warnings;
-  if (ok()) {
-    j["score"] = round_to(score, 6);
-    j["label"] = fake ? "fake" : "real";
-  } else {
-    j["score"] = nullptr;
-    j["label"] = nullptr;
-  }
-  j["faces"] = nlohmann::json::array();
-  for (const auto& f : faces)
-    j["faces"].push_back({{"box", box_json(f.box)},
-                          {"score", round_to(f.score, 6)},
-                          {"label", f.fake ? "fake" : "real"},
-                          {"frame", f.frame}});
-  if (kind == "video" && ok()) {
-    const std::vector<FrameScore> frames = frame_scores();
-    int64_t scored = 0;
-    for (const auto& f : frames) scored += f.has_face() ? 1 : 0;
-    j["aggregation"] = {{"method", "mean"},
-                        {"mean", round_to(score, 6)},
-                        {"max", round_to(score_max, 6)},
-                        {"share_above_threshold", round_to(share_fake_frames, 6)},
-                        {"frames_scored", scored}};
-    auto& timeline = j["timeline"] = nlohmann::json::array();
-    for (const auto& f : frames) {
-      nlohmann::json entry{{"frame", f.frame}, {"time", round_to(f.time_s, 3)}};
-      entry["score"] = f.has_face() ? nlohmann::json(round_to(f.score, 6)) : nlohmann::json(nullptr);
-      entry["faces"] = nlohmann::json::array();
-      for (const FaceResult* face : f.faces)
-        entry["faces"].push_back({{"box", box_json(face->box)}, {"score", round_to(face->score, 6)}});
-      timeline.push_back(std::move(entry));
-    }
-  }
-  return j;
-}
-
-std::vector<FrameScore> InputResult::frame_scores() const {
-  std::vector<FrameScore> out;
-  std::map<int64_t, size_t> at;  // frame index -> position in out
-  for (const auto& s : sampled) {
-    if (at.count(s.index)) continue;
-    at[s.index] = out.size();
-    FrameScore f;
-    f.frame = s.index;
-    f.time_s = s.time_s;
-    f.score = std::numeric_limits<double>::quiet_NaN();
-    out.push_back(f);
-  }
-  for (const auto& face : faces) {
-    auto it = at.find(face.frame);
-    if (it == at.end()) {  // a face of a frame not listed (e.g. a result built by hand): add the frame
-      it = at.emplace(face.frame, out.size()).first;
-      FrameScore f;
-      f.frame = face.frame;
-      out.push_back(f);
-    }
-    FrameScore& f = out[it->second];
-    f.score = f.faces.empty() ? face.score : std::max(f.score, face.score);
-    f.faces.push_back(&face);
-  }
-  std::stable_sort(out.begin(), out.end(), [](const FrameScore& a, const FrameScore& b) { return a.frame < b.frame; });
-  return out;
-}
-
-void InputResult::apply_threshold(double t) {
-  threshold = t;
-  for (auto& f : faces) f.fake = f.score >= t;
-  if (!ok()) return;
-  fake = score >= t;
-  int64_t scored = 0, above = 0;
-  for (const auto& f : frame_scores()) {
-    if (!f.has_face()) continue;
-    ++scored;
-    above += f.score >= t ? 1 : 0;
-  }
-  share_fake_frames = scored ? static_cast<double>(above) / static_cast<double>(scored) : 0.0;
-}
 
 double model_crop_scale(const nlohmann::json& metadata) {
   if (metadata.is_object() && metadata.contains("crop_scale") && metadata["crop_scale"].is_number()) {
@@ -250,22 +145,6 @@ std::string default_model_path() {
                                 "); pass --model FILE or set SOLA_MODEL");
 }
 
-// ---- maps -----------------------------------------------------------------------------------
-
-torch::Tensor grad_cam(const torch::Tensor& logit, const torch::Tensor& features) {
-  if (!features.requires_grad())
-    throw Error("grad_cam: the features are not part of an autograd graph (run the forward pass with grad enabled)");
-  auto grads = torch::autograd::grad({logit.sum()}, {features}, /*grad_outputs=*/{}, /*retain_graph=*/false,
-                                     /*create_graph=*/false, /*allow_unused=*/true)[0];
-  torch::NoGradGuard no_grad;
-  auto a = features.detach().to(torch::kFloat);
-  if (!grads.defined()) return torch::zeros({a.size(0), a.size(2), a.size(3)}, a.options());
-  auto weights = grads.to(torch::kFloat).mean({2, 3}, /*keepdim=*/true);  // [B, C, 1, 1]
-  auto cam = torch::relu((weights * a).sum(1));                           // [B, H, W]
-  auto peak = std::get<0>(cam.flatten(1).max(1)).view({-1, 1, 1});
-  return torch::where(peak > 0, cam / peak.clamp_min(1e-30), torch::zeros_like(cam));
-}
-
 // ---- Detector -------------------------------------------------------------------------------
 
 Detector::Detector(sola::Detector model, DetectOptions options) : model_(std::move(model)), options_(std::move(options)) {
@@ -296,10 +175,15 @@ Detector::Detector(sola::Detector model, DetectOptions options) : model_(std::mo
 
 int Detector::input_size() const { return static_cast<int>(model_->options().input_size()); }
 
-std::vector<FaceResult> Detector::faces_in(const cv::Mat& bgr, int64_t frame, data::FaceTracker* tracker) {
+data::FaceDetector& Detector::face_detector() {
+  if (!faces_) faces_ = data::make_face_detector(options_.detector);  // config errors propagate
+  return *faces_;
+}
+
+std::vector<FaceResult> Detector::faces_in(const cv::Mat& bgr, int64_t frame, bool crops, data::FaceTracker* tracker) {
   const int size = input_size();
   std::vector<FaceResult> out;
-  if (options_.crops) {
+  if (crops) {
     FaceResult f;
     f.box = f.crop_region = cv::Rect2f(0, 0, static_cast<float>(bgr.cols), static_cast<float>(bgr.rows));
     f.frame = frame;
@@ -309,8 +193,8 @@ std::vector<FaceResult> Detector::faces_in(const cv::Mat& bgr, int64_t frame, da
   }
   // Only the largest face unless all_faces: detect_largest finds it for less (coarse to fine).
   std::vector<data::Face> found = tracker              ? tracker->next(bgr)
-                                  : options_.all_faces ? faces_->detect(bgr)
-                                                       : faces_->detect_largest(bgr);
+                                  : options_.all_faces ? face_detector().detect(bgr)
+                                                       : face_detector().detect_largest(bgr);
   for (const auto& face : found) {
     FaceResult f;
     f.box = face.box;
@@ -323,25 +207,26 @@ std::vector<FaceResult> Detector::faces_in(const cv::Mat& bgr, int64_t frame, da
   return out;
 }
 
-InputResult Detector::prepare_image(const cv::Mat& image, const std::string& name) {
+InputResult Detector::prepare_image(const cv::Mat& image, const std::string& name, const CallOptions& call) {
+  const bool crops = this->crops(call);
   InputResult r;
   r.path = name;
-  r.kind = options_.crops ? "crop" : "image";
+  r.kind = crops ? "crop" : "image";
   r.threshold = options_.threshold;
   if (image.empty()) return failed(r, "unreadable", IoError(name, "empty image").what());
   const cv::Mat bgr = to_bgr8(image);
   if (bgr.empty())
     return failed(r, "unsupported", IoError(name, "not an 8- or 16-bit image with 1, 3 or 4 channels").what());
-  if (options_.crops && std::min(bgr.rows, bgr.cols) < kMinCropSide)
+  if (crops && std::min(bgr.rows, bgr.cols) < kMinCropSide)
     return failed(r, "unsupported", IoError(name, "crop is " + std::to_string(bgr.cols) + "x" + std::to_string(bgr.rows) +
                                                       ": face crops must be at least " + std::to_string(kMinCropSide) +
                                                       " pixels a side").what());
-  if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);  // config errors propagate
+  if (!crops) face_detector();  // made before the try below: config errors propagate
   r.frames_read = 1;
   r.sampled = {SampledFrame{}};
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    r.faces = faces_in(bgr, 0);
+    r.faces = faces_in(bgr, 0, crops);
     r.timing.face_ms = ms_since(t0);
   } catch (const cv::Exception& e) {
     return failed(r, "unreadable", IoError(name, "cannot process image: " + e.err).what());
@@ -358,17 +243,17 @@ InputResult Detector::prepare_image(const cv::Mat& image, const std::string& nam
   return r;
 }
 
-InputResult Detector::prepare_file(const std::string& path, const Progress& progress) {
+InputResult Detector::prepare_file(const std::string& path, const Progress& progress, const CallOptions& call) {
   InputResult r;
   r.path = path;
-  r.kind = data::is_video_file(path) ? "video" : options_.crops ? "crop" : "image";
+  r.kind = data::is_video_file(path) ? "video" : crops(call) ? "crop" : "image";
   r.threshold = options_.threshold;
   if (const std::string problem = data::input_file_problem(path, "image or video file"); !problem.empty())
     return failed(r, "unreadable", IoError(path, problem).what());  // never opened: a FIFO would block
   if (!data::is_video_file(path) && !data::is_image_file(path))
     return failed(r, "unsupported", IoError(path, "not an image or video file by its extension (" +
                                                       supported_extensions() + ")").what());
-  if (r.kind == "video") return prepare_video(std::move(r), progress);
+  if (r.kind == "video") return prepare_video(std::move(r), progress, crops(call));
   cv::Mat bgr;
   const auto t0 = std::chrono::steady_clock::now();
   try {
@@ -377,7 +262,7 @@ InputResult Detector::prepare_file(const std::string& path, const Progress& prog
     return failed(r, "unreadable", e.what());
   }
   const double decode_ms = ms_since(t0);
-  InputResult image = prepare_image(bgr, path);
+  InputResult image = prepare_image(bgr, path, call);
   image.kind = r.kind;
   image.timing.decode_ms = decode_ms;
   if (const std::string damage = data::image_file_damage(path); !damage.empty())
@@ -385,11 +270,10 @@ InputResult Detector::prepare_file(const std::string& path, const Progress& prog
   return image;
 }
 
-InputResult Detector::prepare_video(InputResult r, const Progress& progress) {
+InputResult Detector::prepare_video(InputResult r, const Progress& progress, bool crops) {
   const std::string path = r.path;
-  if (!options_.crops && !faces_) faces_ = data::make_face_detector(options_.detector);
   std::unique_ptr<data::FaceTracker> tracker;
-  if (!options_.crops) tracker = std::make_unique<data::FaceTracker>(*faces_, options_.tracking, options_.all_faces);
+  if (!crops) tracker = std::make_unique<data::FaceTracker>(face_detector(), options_.tracking, options_.all_faces);
   const auto started = std::chrono::steady_clock::now();
   try {
     int64_t total = options_.frames;
@@ -404,7 +288,7 @@ InputResult Detector::prepare_video(InputResult r, const Progress& progress) {
       r.sampled.push_back(SampledFrame{frame.index, frame.time_s});
       std::vector<FaceResult> found;
       try {
-        found = faces_in(to_bgr8(frame.bgr), frame.index, tracker.get());
+        found = faces_in(to_bgr8(frame.bgr), frame.index, crops, tracker.get());
       } catch (const cv::Exception&) {
         found.clear();  // an odd frame counts as one without a face
       } catch (const ConfigError&) {
@@ -485,14 +369,15 @@ void Detector::score_faces(const std::vector<FaceResult*>& faces, bool maps) {
   }
 }
 
-void Detector::score(std::vector<InputResult>& inputs) {
+void Detector::score(std::vector<InputResult>& inputs, const CallOptions& call) {
+  const bool maps = this->maps(call);
   // Images get their maps in the one pass; videos are scored without, then the faces of the
   // highest-scoring frame again with maps.
   std::vector<FaceResult*> with_maps, without;
   size_t total_faces = 0;
   for (auto& in : inputs) {
     if (!in.ok()) continue;
-    for (auto& f : in.faces) (options_.maps && in.kind != "video" ? with_maps : without).push_back(&f);
+    for (auto& f : in.faces) (maps && in.kind != "video" ? with_maps : without).push_back(&f);
     total_faces += in.faces.size();
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -517,7 +402,7 @@ void Detector::score(std::vector<InputResult>& inputs) {
     }
     in.score = scored ? sum / static_cast<double>(scored) : 0.0;
     in.apply_threshold(options_.threshold);
-    if (options_.maps && in.kind == "video")
+    if (maps && in.kind == "video")
       for (auto& f : in.faces)
         if (f.frame == best_frame) best_frames.push_back(&f);
   }
@@ -528,13 +413,13 @@ void Detector::score(std::vector<InputResult>& inputs) {
       in.timing.model_ms = model_ms * static_cast<double>(in.faces.size()) / static_cast<double>(total_faces);
 }
 
-InputResult Detector::detect_file(const std::string& path, const Progress& progress) {
-  std::vector<InputResult> one{prepare_file(path, progress)};
-  score(one);
+InputResult Detector::detect_file(const std::string& path, const Progress& progress, const CallOptions& call) {
+  std::vector<InputResult> one{prepare_file(path, progress, call)};
+  score(one, call);
   return std::move(one.front());
 }
 
-InputResult Detector::detect_video(const std::string& path, const Progress& progress) {
+InputResult Detector::detect_video(const std::string& path, const Progress& progress, const CallOptions& call) {
   InputResult r;
   r.path = path;
   r.kind = "video";
@@ -543,18 +428,18 @@ InputResult Detector::detect_video(const std::string& path, const Progress& prog
   if (const std::string problem = data::input_file_problem(path, "video file"); !problem.empty())
     one.push_back(failed(r, "unreadable", IoError(path, problem).what()));
   else
-    one.push_back(prepare_video(std::move(r), progress));
-  score(one);
+    one.push_back(prepare_video(std::move(r), progress, crops(call)));
+  score(one, call);
   return std::move(one.front());
 }
 
-InputResult Detector::detect_image(const cv::Mat& bgr, const std::string& name) {
-  std::vector<InputResult> one{prepare_image(bgr, name)};
-  score(one);
+InputResult Detector::detect_image(const cv::Mat& bgr, const std::string& name, const CallOptions& call) {
+  std::vector<InputResult> one{prepare_image(bgr, name, call)};
+  score(one, call);
   return std::move(one.front());
 }
 
-std::vector<FaceResult> Detector::score_crops(const std::vector<cv::Mat>& crops) {
+std::vector<FaceResult> Detector::score_crops(const std::vector<cv::Mat>& crops, const CallOptions& call) {
   const int size = input_size();
   std::vector<FaceResult> out(crops.size());
   std::vector<FaceResult*> faces;
@@ -566,53 +451,7 @@ std::vector<FaceResult> Detector::score_crops(const std::vector<cv::Mat>& crops)
     out[i].crop = to_input_size(bgr, size);
     faces.push_back(&out[i]);
   }
-  score_faces(faces, options_.maps);
-  return out;
-}
-
-// ---- inputs ---------------------------------------------------------------------------------
-
-namespace {
-
-/// The files under `dir` (hidden ones skipped); a folder that cannot be listed, and an entry whose
-/// link is broken or loops, is kept itself so that its result says what is wrong.
-void collect_files(const fs::path& dir, std::vector<std::string>& found) {
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) {
-    found.push_back(dir.string());
-    return;
-  }
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    if (hidden(it->path())) continue;
-    std::error_code type_ec;
-    const fs::file_type own = it->symlink_status(type_ec).type();
-    if (own == fs::file_type::directory) {
-      collect_files(it->path(), found);
-    } else if (it->is_regular_file(type_ec)) {
-      found.push_back(it->path().string());
-    } else if (own == fs::file_type::symlink && type_ec) {
-      found.push_back(it->path().string());  // broken or looping link
-    }
-  }
-  if (ec) found.push_back(dir.string());  // listing failed part-way
-}
-
-}  // namespace
-
-std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
-  std::vector<std::string> out;
-  for (const auto& p : paths) {
-    std::error_code ec;
-    if (!fs::is_directory(p, ec)) {
-      out.push_back(p);
-      continue;
-    }
-    std::vector<std::string> found;
-    collect_files(p, found);
-    std::sort(found.begin(), found.end());
-    out.insert(out.end(), found.begin(), found.end());
-  }
+  score_faces(faces, maps(call));
   return out;
 }
 

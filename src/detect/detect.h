@@ -15,10 +15,14 @@
 // resized to the model's input size (INTER_AREA when shrinking, else INTER_LINEAR), converted to
 // RGB [0,1] like load_image, so with crops=true a crop file gets the score `sola eval` gives it.
 //
+// What it reports is in detect/result.h; beside it: detect/inputs.h (folders -> inputs),
+// detect/grad_cam.h, detect/heatmap.h and detect/timeline.h (the pictures).
+//
 // The library under `sola detect` and `sola serve`; no printing here.
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +31,7 @@
 
 #include "data/face.h"
 #include "data/face_track.h"
+#include "detect/result.h"
 #include "eval/calibration.h"
 #include "model/sola_net.h"
 
@@ -54,88 +59,12 @@ struct DetectOptions {
   bool prefetch = true;        ///< videos: the next sampled frames are decoded on a second thread meanwhile
 };
 
-/// One scored face.
-struct FaceResult {
-  cv::Rect2f box;              ///< face box in the frame (the whole image with crops=true)
-  cv::Rect2f crop_region;      ///< the square region that was cropped (may extend past the frame)
-  double score = 0;            ///< forgery probability in [0, 1]
-  double logit = 0;
-  bool fake = false;           ///< score >= threshold
-  int64_t frame = 0;           ///< frame index (0 for images)
-  cv::Mat crop;                ///< the model's input, 8-bit BGR, input_size x input_size
-  /// CV_32F G x G, values in [0, 1]: per cell the mean of the second-order maps (v1 v2 h1 h2) that are
-  /// defined there (the top/left border cells lack a neighbour two steps away; the corner cells where
-  /// none is defined get the mean of the other cells).
-  /// An absolute probability, not rescaled per face. Empty unless maps, and for models without maps.
-  cv::Mat anomaly;
-  /// CV_32F in [0, 1] at the size of ModelOutput::features (G x G for SOLA, the last stage for ResNet):
-  /// Grad-CAM of the forgery logit, scaled so its maximum is 1 (all zero when no cell counts). Empty unless maps.
-  cv::Mat gradcam;
-};
-
-/// One sampled frame of a video (an image is one frame: index 0, time 0).
-struct SampledFrame {
-  int64_t index = 0;
-  double time_s = 0;           ///< presentation time in seconds
-};
-
-/// A sampled frame with its faces and score, as InputResult::frame_scores gives them.
-struct FrameScore {
-  int64_t frame = 0;
-  double time_s = 0;
-  double score = 0;            ///< the frame's highest face score; NaN when no face was found in it
-  std::vector<const FaceResult*> faces;  ///< pointers into InputResult::faces
-  bool has_face() const { return !faces.empty(); }
-};
-
-/// Where the time of one input went (milliseconds). Videos decode on a second thread while faces are
-/// found, so decode + face can exceed the wall time.
-struct PhaseTiming {
-  double decode_ms = 0;        ///< reading and decoding (images: 0 for one given in memory)
-  double face_ms = 0;          ///< finding faces and cutting crops
-  double model_ms = 0;         ///< the model (this input's share of the batches it was scored in)
-};
-
-/// The outcome for one input file.
-struct InputResult {
-  std::string path;
-  std::string kind;            ///< "image" | "video" | "crop"
-  /// "ok" | "no_face" (readable, no face found) | "unreadable" (missing, corrupt, not a regular file,
-  /// permission denied) | "unsupported" (not an image or video; a crop below kMinCropSide)
-  std::string status;
-  std::string error;           ///< message naming the file, when status is not ok
-  /// Damage the decoders worked around (a truncated JPEG, a video cut short), each naming the file. A
-  /// scored input with warnings is reported with status "damaged": its score is not to be trusted.
-  std::vector<std::string> warnings;
-  std::vector<FaceResult> faces;   ///< images: the faces; videos: the face(s) scored in each sampled frame, by frame
-  double score = 0;            ///< images: max face score; videos: mean over frames of the frame's max face score
-  bool fake = false;           ///< score >= threshold
-  double threshold = 0.5;      ///< the threshold `fake` was decided with
-  int64_t frames_read = 0;     ///< videos: frames sampled; images: 1
-  int64_t frames_without_face = 0;
-  std::vector<SampledFrame> sampled;  ///< the frames read, in order (images: one)
-  double score_max = 0;        ///< the highest frame score (images: = score)
-  /// Videos: the share of the frames with a face whose score is >= threshold (images: 0 or 1).
-  double share_fake_frames = 0;
-  PhaseTiming timing;
-  bool ok() const { return status == "ok"; }
-  /// The status to show: "damaged" for a scored input with warnings, else `status`.
-  std::string reported_status() const { return ok() && !warnings.empty() ? "damaged" : status; }
-  /// Per sampled frame, in order: its faces and score (the frame score is its highest face score).
-  std::vector<FrameScore> frame_scores() const;
-  /// Labels the input and its faces at `threshold` and recomputes share_fake_frames (score() does
-  /// this at the detector's threshold; a caller may ask for another one).
-  void apply_threshold(double threshold);
-  /// {"path","kind","status" (reported_status),"error" (when not empty),"warnings" (when any),"score","label" ("fake"|"real"; both null unless
-  /// status is ok),"threshold","frames","frames_without_face",
-  ///  "faces":[{"box":[x,y,w,h],"score","label","frame"}]}; scores rounded to 6 decimals.
-  /// Videos (status ok) add
-  ///  "aggregation":{"method":"mean","mean","max","share_above_threshold","frames_scored"} -- the score
-  ///   is the mean over the frames with a face of each frame's highest face score; max is the highest
-  ///   frame score; share_above_threshold the share of those frames scoring >= threshold -- and
-  ///  "timeline":[{"frame","time" (seconds, 3 decimals),"score" (null without a face),
-  ///               "faces":[{"box","score"}]}] with one entry per sampled frame.
-  nlohmann::json to_json() const;
+/// What one call may choose apart from its Detector's options (an unset choice is the option's), so
+/// that one Detector serves face crops and whole images, with maps and without: `sola serve` keeps
+/// one Detector per detection slot and passes each request's choices.
+struct CallOptions {
+  std::optional<bool> crops;   ///< DetectOptions::crops for this call (inputs are face crops)
+  std::optional<bool> maps;    ///< DetectOptions::maps for this call (second-order map and Grad-CAM)
 };
 
 /// The face-crop scale a model was trained with: its metadata's "crop_scale" (written by `sola
@@ -163,11 +92,6 @@ CropScaleChoice choose_crop_scale(double scale, const nlohmann::json& metadata);
 /// build defines it). Throws IoError listing the places searched when none exists.
 std::string default_model_path();
 
-/// Grad-CAM (Selvaraju et al.) of `logit` [B] with respect to `features` [B,C,H,W] from the same
-/// forward pass (grad enabled): per sample, ReLU(sum_c mean_hw(d logit / d A_c) * A_c) divided by its
-/// maximum (an all-zero map stays zero). Returns [B,H,W] float in [0, 1], detached.
-torch::Tensor grad_cam(const torch::Tensor& logit, const torch::Tensor& features);
-
 /// Scores faces with one model. Not thread-safe: one Detector per thread (they may share the model),
 /// except that prepare_* may run on one other thread while score runs.
 class Detector {
@@ -179,45 +103,46 @@ class Detector {
   /// Called after each sampled frame of a video with (frames done, frames to sample).
   using Progress = std::function<void(int64_t done, int64_t total)>;
 
-  /// Any input file: image or video by extension, crop when options.crops. Never throws for a bad
-  /// input: the status says what went wrong and `error` names the file.
-  InputResult detect_file(const std::string& path, const Progress& progress = {});
+  /// Any input file: image or video by extension, crop when crops. Never throws for a bad input:
+  /// the status says what went wrong and `error` names the file.
+  InputResult detect_file(const std::string& path, const Progress& progress = {}, const CallOptions& call = {});
   /// A video whatever its path's extension (e.g. an upload read through /proc/self/fd/N), as detect_file.
-  InputResult detect_video(const std::string& path, const Progress& progress = {});
+  InputResult detect_video(const std::string& path, const Progress& progress = {}, const CallOptions& call = {});
   /// An image already in memory (8-bit BGR; gray and BGRA are converted), e.g. an upload.
   /// `name` is used in messages.
-  InputResult detect_image(const cv::Mat& bgr, const std::string& name = "image");
-  /// Scores crops (8-bit BGR, any size: resized to the model's input) in batches of batch_size.
-  std::vector<FaceResult> score_crops(const std::vector<cv::Mat>& crops);
+  InputResult detect_image(const cv::Mat& bgr, const std::string& name = "image", const CallOptions& call = {});
+  /// Scores crops (8-bit BGR, any size: resized to the model's input) in batches of batch_size
+  /// (call.crops plays no part: these are crops).
+  std::vector<FaceResult> score_crops(const std::vector<cv::Mat>& crops, const CallOptions& call = {});
 
   /// The model-free half of detect_file: reads the file, finds the faces and cuts their crops
   /// (faces get box, crop_region, frame and crop; no scores). Status "ok" means faces to score.
-  InputResult prepare_file(const std::string& path, const Progress& progress = {});
+  /// Of the call's choices only crops counts here. A call with crops off on a Detector made for crops
+  /// makes its face detector then (ConfigError for an unknown detector method).
+  InputResult prepare_file(const std::string& path, const Progress& progress = {}, const CallOptions& call = {});
   /// The model-free half of detect_image.
-  InputResult prepare_image(const cv::Mat& bgr, const std::string& name = "image");
+  InputResult prepare_image(const cv::Mat& bgr, const std::string& name = "image", const CallOptions& call = {});
   /// The model half: scores the faces of all `inputs` together in batches of batch_size and sets
-  /// each input's score and label. With options.maps, the maps of every face of an image and of the
-  /// faces of a video's highest-scoring frame (the others' maps stay empty: they are costly).
-  void score(std::vector<InputResult>& inputs);
+  /// each input's score and label. With maps, the maps of every face of an image and of the faces
+  /// of a video's highest-scoring frame (the others' maps stay empty: they are costly). Of the
+  /// call's choices only maps counts here.
+  void score(std::vector<InputResult>& inputs, const CallOptions& call = {});
 
   const DetectOptions& options() const { return options_; }
   const sola::Detector& model() const { return model_; }
 
  private:
+  bool crops(const CallOptions& call) const { return call.crops.value_or(options_.crops); }
+  bool maps(const CallOptions& call) const { return call.maps.value_or(options_.maps); }
   void score_faces(const std::vector<FaceResult*>& faces, bool maps);
-  std::vector<FaceResult> faces_in(const cv::Mat& bgr, int64_t frame, data::FaceTracker* tracker = nullptr);
-  InputResult prepare_video(InputResult r, const Progress& progress);
+  std::vector<FaceResult> faces_in(const cv::Mat& bgr, int64_t frame, bool crops, data::FaceTracker* tracker = nullptr);
+  InputResult prepare_video(InputResult r, const Progress& progress, bool crops);
+  data::FaceDetector& face_detector();
   int input_size() const;
 
   sola::Detector model_;
   DetectOptions options_;
-  std::unique_ptr<data::FaceDetector> faces_;  // created on first use
+  std::unique_ptr<data::FaceDetector> faces_;  // created on first use (not for crops)
 };
-
-/// All files under `paths` (folders recursively, sorted, hidden files and folders skipped), images
-/// and videos first-class; other files are returned too so that they get an "unsupported" status.
-/// A path that does not exist is kept (its result is "unreadable": file not found), and so are folders
-/// that cannot be read and entries whose symbolic link is broken or loops (reported as unreadable).
-std::vector<std::string> expand_inputs(const std::vector<std::string>& paths);
 
 }  // namespace sola::detect

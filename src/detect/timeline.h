@@ -4,7 +4,7 @@
 
 #include <opencv2/core.hpp>
 
-#include "detect/detect.h"
+#include "detect/result.h"
 
 namespace sola::detect {
 

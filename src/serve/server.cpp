@@ -12,18 +12,17 @@
 #include <optional>
 #include <thread>
 #include <utility>
-#include <vector>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 
 #include "core/error.h"
-#include "core/parse.h"
 #include "core/runtime.h"
 #include "data/video.h"
 #include "detect/heatmap.h"
+#include "serve/detector_pool.h"
 #include "serve/gate.h"
+#include "serve/request.h"
 #include "serve/video_upload.h"
 
 namespace sola::serve {
@@ -39,17 +38,8 @@ struct Route {
 };
 constexpr std::array<Route, 3> kRoutes{{{"/", "GET, HEAD"}, {"/healthz", "GET, HEAD"}, {"/v1/detect", "POST"}}};
 
-/// Options a detect request may set (query string or form fields).
-constexpr std::array<const char*, 4> kRequestOptions{"threshold", "crops", "heatmap", "progress"};
-
 /// Thrown from a video detection's progress callback when its client has gone.
 struct ClientGone {};
-
-/// An error answered as {"error": message} with `status`.
-struct HttpError {
-  int status;
-  std::string message;
-};
 
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -67,21 +57,6 @@ void set_json(httplib::Response& res, int status, const json& body) {
 
 void set_error(httplib::Response& res, int status, const std::string& message) {
   set_json(res, status, json{{"error", message}});
-}
-
-/// `text` made safe for a log line or a message: control characters replaced by '?', at most `max`
-/// bytes; bytes above 0x7f are kept with `utf8` (JSON output replaces invalid sequences), else replaced.
-std::string printable(const std::string& text, size_t max = 200, bool utf8 = false) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() >= max) {
-      out += "...";
-      break;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    out += (u >= 0x20 && u < 0x7f) || (utf8 && u >= 0x80) ? c : '?';
-  }
-  return out;
 }
 
 std::string mib(size_t bytes) {
@@ -155,114 +130,13 @@ void ServeOptions::validate() const {
     bad("threshold", std::to_string(detect.threshold), "must be in [0, 1]");
 }
 
-// ---- detection slots ------------------------------------------------------------------------
-
 namespace {
-
-/// max_in_flight slots, each with its own detect::Detector per (crops, maps) combination, all
-/// sharing one model. A request takes a free slot or is turned away: it never waits.
-class DetectorPool {
- public:
-  DetectorPool(const sola::Detector& model, const detect::DetectOptions& base, int slots) : slots_(slots) {
-    for (int s = 0; s < slots; ++s) {
-      for (int k = 0; k < 4; ++k) {
-        detect::DetectOptions o = base;
-        o.crops = k & 1;
-        o.maps = k & 2;
-        slots_[s][k] = std::make_unique<detect::Detector>(model, o);
-      }
-      free_.push_back(slots - 1 - s);
-    }
-  }
-
-  /// A slot held until destruction.
-  class Lease {
-   public:
-    Lease(DetectorPool* pool, int slot) : pool_(pool), slot_(slot) {}
-    Lease(Lease&& o) noexcept : pool_(std::exchange(o.pool_, nullptr)), slot_(o.slot_) {}
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    Lease& operator=(Lease&&) = delete;
-    ~Lease() {
-      if (pool_) pool_->release(slot_);
-    }
-    detect::Detector& detector(bool crops, bool maps) { return *pool_->slots_[slot_][(crops ? 1 : 0) + (maps ? 2 : 0)]; }
-
-   private:
-    DetectorPool* pool_;
-    int slot_;
-  };
-
-  std::optional<Lease> try_acquire() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (free_.empty()) return std::nullopt;
-    const int slot = free_.back();
-    free_.pop_back();
-    return std::optional<Lease>(std::in_place, this, slot);
-  }
-
-  int in_use() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return static_cast<int>(slots_.size() - free_.size());
-  }
-
- private:
-  void release(int slot) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    free_.push_back(slot);
-  }
-
-  std::vector<std::array<std::unique_ptr<detect::Detector>, 4>> slots_;
-  std::vector<int> free_;
-  mutable std::mutex mutex_;
-};
 
 /// When the request being served on this thread began (httplib serves a connection on one thread).
 thread_local std::optional<Clock::time_point> t_request_start;
 
 void mark_request_start() {
   if (!t_request_start) t_request_start = Clock::now();
-}
-
-/// The value of a request option from the query string or a form field.
-std::optional<std::string> request_option(const httplib::Request& req, const std::string& key) {
-  if (req.has_param(key)) return req.get_param_value(key);
-  if (req.has_file(key)) return req.get_file_value(key).content;
-  return std::nullopt;
-}
-
-bool parse_flag(const std::string& key, const std::string& value) {
-  if (value == "1" || value == "true" || value == "yes" || value == "on") return true;
-  if (value == "0" || value == "false" || value == "no" || value == "off" || value.empty()) return false;
-  throw HttpError{400, "option " + key + "='" + printable(value, 40) + "': expected 1/0, true/false, yes/no or on/off"};
-}
-
-double parse_threshold(const std::string& value) {
-  const std::optional<double> v = parse_double(value);
-  if (!v || !(*v >= 0 && *v <= 1))
-    throw HttpError{400, "option threshold='" + printable(value, 40) + "': expected a number in [0, 1]"};
-  return *v;
-}
-
-/// Rejects options nobody reads (a typo such as heatmaps=1 would otherwise be ignored silently).
-void check_option_names(const httplib::Request& req) {
-  auto known = [](const std::string& key) {
-    return std::find(kRequestOptions.begin(), kRequestOptions.end(), key) != kRequestOptions.end();
-  };
-  std::string list;
-  for (const char* k : kRequestOptions) list += (list.empty() ? "" : ", ") + std::string(k);
-  for (const auto& [key, value] : req.params)
-    if (!known(key)) throw HttpError{400, "unknown option '" + printable(key, 40) + "' (known: " + list + ")"};
-  for (const auto& [key, file] : req.files) {
-    if (key.empty())  // httplib could not parse the part's Content-Disposition (e.g. an unquoted file name)
-      throw HttpError{400, "malformed multipart/form-data part: its Content-Disposition header could not be read "
-                           "(expected: form-data; name=\"image\"; filename=\"NAME\")"};
-    if (key != "image" && key != "video" && !known(key))
-      throw HttpError{400, "unknown form field '" + printable(key, 40) + "' (known: image, video, " + list + ")"};
-    if (req.files.count(key) > 1)
-      throw HttpError{400, "form field '" + printable(key, 40) + "' is given " + std::to_string(req.files.count(key)) +
-                               " times: send one image or video per request"};
-  }
 }
 
 /// The gate's limits from the server's options; refusals are logged like requests.
@@ -282,6 +156,9 @@ GateLimits gate_limits(const ServeOptions& o) {
     };
   return g;
 }
+
+/// A request's choices as the per-call options of its slot's Detector (heat maps need the maps).
+detect::CallOptions call_options(const DetectRequest& rq) { return {rq.crops, rq.heatmap}; }
 
 json connections_json(const GateStats& s) {
   return json{{"open", s.open},         {"waiting_for_header", s.waiting}, {"queued", s.queued},
@@ -470,83 +347,20 @@ struct Server::Impl {
                 {"crops", opts.detect.crops}};
   }
 
-  /// The upload's bytes, a name for messages, its declared type and its form field ("" for a raw body).
-  struct Upload {
-    const std::string* bytes;
-    std::string name, type, field;
-  };
-  static Upload upload_of(const httplib::Request& req) {
-    if (req.is_multipart_form_data()) {
-      if (req.has_file("image") && req.has_file("video"))
-        throw HttpError{400, "the upload has both an 'image' and a 'video' field: send one image or video per request"};
-      const char* field = req.has_file("image") ? "image" : req.has_file("video") ? "video" : nullptr;
-      if (!field) throw HttpError{400, "no image: the multipart/form-data upload has no field 'image' (or 'video')"};
-      const auto it = req.files.find(field);
-      std::string name = printable(it->second.filename, 120, /*utf8=*/true);
-      return {&it->second.content, name.empty() ? "upload" : name, it->second.content_type, field};
-    }
-    const std::string type = req.get_header_value("Content-Type");
-    if (req.body.empty())
-      throw HttpError{400, "empty upload: send an image as multipart/form-data field 'image' or as a raw image/* body"};
-    if (type.rfind("image/", 0) != 0 && type.rfind("video/", 0) != 0 && type.rfind("application/octet-stream", 0) != 0)
-      throw HttpError{415, "Content-Type '" + printable(type, 60) +
-                               "' is not accepted: send multipart/form-data with field 'image' or a raw image/* "
-                               "or video/* body"};
-    return {&req.body, "upload", type, ""};
-  }
-
-  /// The header of the upload, checked: a known format with sides within the limit.
-  ImageHeader check_header(const std::string& bytes, const std::string& name) const {
-    const ImageHeader header = data::probe_image_header(bytes);
-    if (header.format.empty() || header.format == "tiff")  // TIFF: a decoder the server does not expose
-      throw HttpError{400, "cannot decode image " + name + ": not a PNG, JPEG, BMP or WebP file, or its header is corrupt"};
-    if (!header.ok())
-      throw HttpError{400, "cannot decode image " + name + ": its " + header.format + " header gives a size of " +
-                               std::to_string(header.width) + "x" + std::to_string(header.height)};
-    const int64_t side = std::max(header.width, header.height);
-    if (side > opts.max_image_side)
-      throw HttpError{422, "image " + name + " is " + std::to_string(header.width) + "x" + std::to_string(header.height) +
-                               ": the longest side may be at most " + std::to_string(opts.max_image_side) + " pixels"};
-    return header;
-  }
-
-  /// Decodes an upload whose header passed check_header (so nothing is allocated for an image
-  /// above the size limit).
-  cv::Mat decode(const std::string& bytes, const ImageHeader& header, const std::string& name) const {
-    cv::Mat bgr;
-    try {
-      const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
-      bgr = cv::imdecode(buffer, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
-    } catch (const cv::Exception& e) {
-      throw HttpError{400, "cannot decode image " + name + ": corrupt " + header.format + " data (" + printable(e.err, 200) + ")"};
-    }
-    if (bgr.empty()) throw HttpError{400, "cannot decode image " + name + ": corrupt or truncated " + header.format + " data"};
-    if (std::max(bgr.rows, bgr.cols) > opts.max_image_side)  // a header that lied
-      throw HttpError{422, "image " + name + " decodes to " + std::to_string(bgr.cols) + "x" + std::to_string(bgr.rows) +
-                               ": the longest side may be at most " + std::to_string(opts.max_image_side) + " pixels"};
-    return bgr;
-  }
-
   void detect_request(const httplib::Request& req, httplib::Response& res) {
     const auto t0 = t_request_start.value_or(Clock::now());
-    check_option_names(req);
-    double threshold = opts.detect.threshold;
-    bool crops = opts.detect.crops, heatmap = false, progress = false;
-    if (auto v = request_option(req, "threshold")) threshold = parse_threshold(*v);
-    if (auto v = request_option(req, "crops")) crops = parse_flag("crops", *v);
-    if (auto v = request_option(req, "heatmap")) heatmap = parse_flag("heatmap", *v);
-    if (auto v = request_option(req, "progress")) progress = parse_flag("progress", *v);
+    const DetectRequest rq = parse_detect_request(req, opts.detect.threshold, opts.detect.crops);
     const Upload upload = upload_of(req);
     const std::string* bytes = upload.bytes;
     const std::string& name = upload.name;
     if (bytes->empty()) throw HttpError{400, "empty upload: the field '" + upload.field + "' holds no data"};
     if (is_video_upload(upload)) {
-      detect_video_request(upload, VideoRequest{threshold, crops, heatmap, progress, t0}, res);
+      detect_video_request(upload, rq, t0, res);
       return;
     }
     if (bytes->size() > opts.max_upload_bytes) throw HttpError{413, too_large_message()};
 
-    const ImageHeader header = check_header(*bytes, name);  // cheap: a bad upload is refused even when busy
+    const ImageHeader header = check_image_header(*bytes, name, opts.max_image_side);  // cheap: a bad upload is refused even when busy
 
     // Decoding (up to max_image_side^2 pixels) and detection happen only inside a slot.
     std::optional<DetectorPool::Lease> lease = pool.try_acquire();
@@ -556,19 +370,19 @@ struct Server::Impl {
     }
     if (opts.on_detect) opts.on_detect();
     const auto t_decode = Clock::now();
-    const cv::Mat bgr = decode(*bytes, header, name);
+    const cv::Mat bgr = decode_image(*bytes, header, name, opts.max_image_side);
     const double decode_ms = ms_since(t_decode);
 
     const auto t_detect = Clock::now();
-    detect::InputResult result = lease->detector(crops, heatmap).detect_image(bgr, name);
+    detect::InputResult result = lease->detector().detect_image(bgr, name, call_options(rq));
     // The slot's detector decides labels at the server's threshold; this request may ask for another.
     if (const std::string damage = data::encoded_image_damage(*bytes); !damage.empty())
       result.warnings.push_back(name + ": " + damage);
-    result.apply_threshold(threshold);
+    result.apply_threshold(rq.threshold);
     json j = result.to_json();
-    if (heatmap) {
+    if (rq.heatmap) {
       for (size_t i = 0; i < result.faces.size() && i < j["faces"].size(); ++i)
-        j["faces"][i]["heatmap_png"] = base64_encode(detect::encode_png(detect::render_heatmap(result.faces[i], threshold)));
+        j["faces"][i]["heatmap_png"] = base64_encode(detect::encode_png(detect::render_heatmap(result.faces[i], rq.threshold)));
     }
     const double detect_ms = ms_since(t_detect);
     lease.reset();
@@ -579,24 +393,9 @@ struct Server::Impl {
 
   // ---- videos ---------------------------------------------------------------------------------
 
-  struct VideoRequest {
-    double threshold;
-    bool crops, heatmap, progress;
-    Clock::time_point t0;
-  };
-
-  /// A video by its first bytes, or one that says it is (type video/*, a video file name) but is
-  /// neither an image nor a container we read (then detect_video_request refuses it with 415). The
-  /// bytes decide: an image named clip.mp4 is an image.
-  static bool is_video_upload(const Upload& u) {
-    if (!probe_video_container(*u.bytes).empty()) return true;
-    if (!data::probe_image_header(*u.bytes).format.empty()) return false;
-    return u.type.rfind("video/", 0) == 0 || data::is_video_file(u.name);
-  }
-
   /// Checks the upload, takes a slot, writes the video to a temporary file and answers with its result:
   /// at once, or streamed with progress lines (progress=1).
-  void detect_video_request(const Upload& upload, const VideoRequest& rq, httplib::Response& res) {
+  void detect_video_request(const Upload& upload, const DetectRequest& rq, Clock::time_point t0, httplib::Response& res) {
     const std::string& name = upload.name;
     const std::string format = probe_video_container(*upload.bytes);
     if (!is_accepted_video(format))
@@ -620,12 +419,13 @@ struct Server::Impl {
     video["duration_s"] = length.seconds >= 0 ? json(std::round(length.seconds * 1000) / 1000) : json(nullptr);
     auto shared_lease = std::make_shared<DetectorPool::Lease>(std::move(*lease));
     auto on_frame = opts.on_video_frame;
-    auto run = [this, shared_lease, file, rq, name, video, on_frame](const detect::Detector::Progress& progress) {
-      detect::InputResult r = shared_lease->detector(rq.crops, rq.heatmap).detect_video(file->path(), [&](int64_t done, int64_t total) {
+    auto run = [shared_lease, file, rq, t0, name, video, on_frame](const detect::Detector::Progress& progress) {
+      auto on_progress = [&](int64_t done, int64_t total) {
         if (on_frame) on_frame(done);
         progress(done, total);
-      });
-      return video_json(std::move(r), file->path(), name, video, rq);
+      };
+      detect::InputResult r = shared_lease->detector().detect_video(file->path(), on_progress, call_options(rq));
+      return video_json(std::move(r), file->path(), name, video, rq, t0);
     };
     if (!rq.progress) {
       // A client that closes the connection stops the detection at the next frame (its slot is freed).
@@ -711,7 +511,7 @@ struct Server::Impl {
   /// The answer for a scored video: to_json with the upload's name (not the temporary file's),
   /// heat maps of the faces that have maps (those of the highest-scoring frame), video and timing.
   static json video_json(detect::InputResult r, const std::string& temp_path, const std::string& name,
-                         const json& video, const VideoRequest& rq) {
+                         const json& video, const DetectRequest& rq, Clock::time_point t0) {
     r.apply_threshold(rq.threshold);
     r.path = name;
     auto rename = [&](std::string& text) {  // messages name the upload, not the temporary file
@@ -730,7 +530,7 @@ struct Server::Impl {
     j["timing"] = {{"decode_ms", round_ms(r.timing.decode_ms)},
                    {"face_ms", round_ms(r.timing.face_ms)},
                    {"model_ms", round_ms(r.timing.model_ms)},
-                   {"total_ms", round_ms(ms_since(rq.t0))}};
+                   {"total_ms", round_ms(ms_since(t0))}};
     return j;
   }
 };

@@ -6,6 +6,10 @@
 //   ...
 //   server.stop();
 //
+// server.cpp routes and answers; beside it serve/request.h reads and checks a detect request,
+// serve/detector_pool.h holds the detection slots, serve/gate.h the connections, and
+// serve/video_upload.h what a video upload needs.
+//
 // Routes (nothing else is served: no static files, so no path can reach the file system):
 //   GET  /            the web page (drop an image, see score, label and heat maps)
 //   GET  /healthz     {"status":"ok","version","torch","model":{arch,backbone,input_size,grid},
@@ -96,7 +100,8 @@ std::string base64_encode(const std::string& bytes);
 const std::string& web_page();
 
 /// An HTTP server for one model. Every detect request runs on one of max_in_flight
-/// detect::Detector objects that share the model (LibTorch's intra-op threads are process-wide:
+/// detect::Detector objects that share the model, one per detection slot (serve/detector_pool.h), with
+/// the request's crops and heatmap as the call's options (LibTorch's intra-op threads are process-wide:
 /// call sola::configure_threads before start, e.g. cores / max_in_flight).
 class Server {
  public:

@@ -1,23 +1,22 @@
+// FaceForensics++ (with DeepFakeDetection and FaceShifter): import_ffpp. The layout it reads, the
+// splits and the groups: data/importers.h.
 #include "data/importers.h"
 
 #include <algorithm>
-#include <cctype>
-#include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
+#include <iterator>
 #include <unordered_map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "data/importers_common.h"
 #include "data/video.h"
 
 namespace sola::data {
-namespace {
+using namespace importers;  // the importers' shared helpers (data/importers_common.h)
 
-namespace fs = std::filesystem;
+namespace {
 
 /// The official FaceForensics++ splits, in file order.
 const char* const kSplitNames[] = {"train", "val", "test"};
@@ -26,98 +25,6 @@ const char* const kSplitNames[] = {"train", "val", "test"};
 const char* const kDefaultMethods[] = {"Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter"};
 
 constexpr const char* kDfdMethod = "DeepFakeDetection";
-
-/// Examples spelled out in a note about many left-out files.
-constexpr size_t kMaxExamples = 5;
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string join(const std::vector<std::string>& parts, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) out += (i ? sep : "") + parts[i];
-  return out;
-}
-
-/// "a, b, c, ... (N in all)" with at most kMaxExamples names.
-std::string examples(const std::vector<std::string>& names) {
-  std::vector<std::string> shown(names.begin(), names.begin() + std::min(names.size(), kMaxExamples));
-  std::string out = join(shown, ", ");
-  if (names.size() > kMaxExamples) out += ", ...";
-  return out;
-}
-
-bool is_hidden(const fs::path& p) {
-  const std::string name = p.filename().string();
-  return !name.empty() && name[0] == '.';
-}
-
-bool is_dir(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_directory(p, ec);
-}
-
-/// `p` as a lexically normal string (the form items carry).
-std::string normal(const fs::path& p) { return p.lexically_normal().string(); }
-
-/// The entries of `dir` that are not hidden, sorted by name. Throws IoError when it cannot be read.
-std::vector<fs::directory_entry> list_dir(const fs::path& dir) {
-  std::vector<fs::directory_entry> out;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) throw IoError(dir.string(), "cannot list folder: " + ec.message());
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    if (ec) throw IoError(dir.string(), "cannot list folder: " + ec.message());
-    if (!is_hidden(it->path())) out.push_back(*it);
-  }
-  std::sort(out.begin(), out.end(), [](const fs::directory_entry& a, const fs::directory_entry& b) {
-    return a.path().filename() < b.path().filename();
-  });
-  return out;
-}
-
-bool entry_is_dir(const fs::directory_entry& e) {
-  std::error_code ec;
-  return e.is_directory(ec);
-}
-
-bool entry_is_file(const fs::directory_entry& e) {
-  std::error_code ec;
-  return e.is_regular_file(ec);
-}
-
-/// One video file or frame folder found in a folder.
-struct Medium {
-  std::string path;
-  std::string stem;  ///< file name without extension, or the folder's name
-  bool folder = false;
-};
-
-/// Which entries of a folder are media: video files or subfolders (frame folders).
-enum class Take { kVideos, kFolders };
-
-/// The media directly in `dir` (hidden entries skipped), sorted by name.
-std::vector<Medium> list_media(const fs::path& dir, Take take) {
-  std::vector<Medium> out;
-  for (const fs::directory_entry& e : list_dir(dir)) {
-    if (take == Take::kFolders && entry_is_dir(e)) {
-      out.push_back({normal(e.path()), e.path().filename().string(), true});
-    } else if (take == Take::kVideos && entry_is_file(e) && is_video_file(e.path().string())) {
-      out.push_back({normal(e.path()), e.path().stem().string(), false});
-    }
-  }
-  return out;
-}
-
-void check_split_name(const std::string& split, const std::string& what) {
-  if (split.empty() || split == "train" || split == "val" || split == "test") return;
-  throw ConfigError(what + " '" + split + "' is not one of train, val, test or empty");
-}
-
-// ---------------------------------------------------------------------------------------------
-// FaceForensics++
 
 /// Folder names tried for a compression value, in order. Throws ConfigError for an unknown one.
 std::vector<std::string> compression_folders(const std::string& compression) {
@@ -171,16 +78,6 @@ struct Splits {
   std::unordered_map<std::string, std::string> video;
   std::unordered_map<std::string, std::string> pair;
 };
-
-std::string read_text_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw IoError(file.string(), "cannot open for reading");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw IoError(file.string(), "read error");
-  return text.str();
-}
-
 Splits read_splits(const fs::path& root, const FfppOptions& options) {
   Splits s;
   const bool named = !options.splits_dir.empty();
@@ -360,152 +257,6 @@ class FfppBuilder {
   ImportResult& out_;
 };
 
-// ---------------------------------------------------------------------------------------------
-// Celeb-DF
-
-struct CelebFolder {
-  const char* name;
-  int label;
-  const char* method;
-};
-const CelebFolder kCelebFolders[] = {
-    {"Celeb-real", 0, "real"}, {"YouTube-real", 0, "real"}, {"Celeb-synthesis", 1, "celeb-df"}};
-
-constexpr const char* kCelebLayout =
-    "expected the Celeb-DF v2 layout: Celeb-real/, Celeb-synthesis/, YouTube-real/, List_of_testing_videos.txt";
-
-/// "<folder>/<stem>" of the videos in the test list (the key of a listed video or frame folder).
-std::unordered_map<std::string, std::string> read_celeb_test_list(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) throw IoError(file.string(), "Celeb-DF test list not found");
-  std::istringstream text(read_text_file(file));
-  std::unordered_map<std::string, std::string> listed;  // key -> the path as listed
-  std::string line;
-  for (size_t n = 1; std::getline(text, line); ++n) {
-    std::istringstream fields(line);
-    std::string label, path, extra;
-    if (!(fields >> label)) continue;  // blank line
-    auto bad = [&](const std::string& problem) {
-      return IoError(file.string(), "line " + std::to_string(n) + ": " + problem);
-    };
-    if (!(fields >> path) || (fields >> extra)) {
-      throw bad("expected '<1 real | 0 synthesized> <folder>/<video>', found '" + line + "'");
-    }
-    if (label != "0" && label != "1") throw bad("label must be 1 (real) or 0 (synthesized), found '" + label + "'");
-    std::replace(path.begin(), path.end(), '\\', '/');
-    const fs::path p(path);
-    const std::string folder = p.parent_path().string();
-    const CelebFolder* f = nullptr;
-    for (const CelebFolder& c : kCelebFolders)
-      if (folder == c.name) f = &c;
-    if (!f) throw bad("'" + path + "' is not in Celeb-real/, YouTube-real/ or Celeb-synthesis/");
-    // The list's labels are 1 = real, 0 = synthesized: the opposite of ours.
-    const int ours = label == "1" ? 0 : 1;
-    if (ours != f->label) {
-      throw bad("label " + label + (label == "1" ? " (real)" : " (synthesized)") + " but " + folder + " holds " +
-                (f->label ? "synthesized" : "real") + " videos (in this list 1 = real, 0 = synthesized)");
-    }
-    listed.emplace(folder + "/" + p.stem().string(), path);
-  }
-  return listed;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Plain folders
-
-/// Walks the folders given to import_folders, making items and refusing inputs seen twice.
-class FolderWalker {
- public:
-  FolderWalker(const FolderImportOptions& options, ImportResult& out) : options_(options), out_(out) {}
-
-  /// Adds every input under `given` (a folder or a media file) with `label`; `name` heads groups.
-  void add_root(const std::string& given, int label, const std::string& name) {
-    fs::path root = fs::path(given).lexically_normal();
-    if (root.filename().empty() && root.has_parent_path()) root = root.parent_path();  // "dir/" -> "dir"
-    std::error_code ec;
-    const fs::file_status st = fs::status(root, ec);
-    if (st.type() == fs::file_type::not_found) throw IoError(given, "not found");
-    if (ec) throw IoError(given, "cannot access: " + ec.message());
-    const size_t before = out_.items.size();
-    const std::string head = (label ? "fake/" : "real/") + name;
-    if (fs::is_directory(st)) {
-      walk(root, root, label, head);
-      if (out_.items.size() == before) throw IoError(given, "no videos, images or frame folders in it");
-    } else if (is_video_file(given) || is_image_file(given)) {
-      add(root, label, head + "/" + root.stem().string());
-    } else {
-      throw IoError(given, "not a folder, video or image file");
-    }
-  }
-
- private:
-  void walk(const fs::path& dir, const fs::path& root, int label, const std::string& head) {
-    std::error_code ec;
-    const fs::path canonical = fs::canonical(dir, ec);
-    if (!ec) {
-      const auto [it, inserted] = visited_.emplace(canonical.string(), normal(dir));
-      if (!inserted) {
-        throw ConfigError("folder '" + normal(dir) + "' is reached twice (also as '" + it->second +
-                          "'): the given folders overlap or a link leads back into them");
-      }
-    }
-    std::vector<fs::path> subdirs, videos, images;
-    for (const fs::directory_entry& e : list_dir(dir)) {
-      if (entry_is_dir(e)) {
-        subdirs.push_back(e.path());
-      } else if (entry_is_file(e)) {
-        const std::string p = e.path().string();
-        if (is_video_file(p)) videos.push_back(e.path());
-        else if (is_image_file(p)) images.push_back(e.path());
-      }
-    }
-    auto group = [&](const fs::path& p) {
-      fs::path rel = p.lexically_relative(root);
-      rel.replace_extension();
-      return head + "/" + rel.generic_string();
-    };
-    if (dir != root && subdirs.empty() && videos.empty() && !images.empty()) {
-      fs::path rel = dir.lexically_relative(root);
-      add(dir, label, head + "/" + rel.generic_string());  // a video as a folder of frames
-      return;
-    }
-    for (const fs::path& v : videos) add(v, label, group(v));
-    for (const fs::path& i : images) add(i, label, group(i));
-    for (const fs::path& d : subdirs) walk(d, root, label, head);
-  }
-
-  void add(const fs::path& input, int label, const std::string& group) {
-    std::error_code ec;
-    fs::path key = fs::canonical(input, ec);
-    if (ec) key = fs::absolute(input).lexically_normal();
-    const auto [it, inserted] = seen_.emplace(key.string(), normal(input));
-    if (!inserted) {
-      throw ConfigError("'" + normal(input) + "' is reached twice (also as '" + it->second +
-                        "'): the given real/fake folders overlap");
-    }
-    PrepareItem item;
-    item.input = normal(input);
-    item.label = label;
-    item.group = group;
-    item.method = label ? options_.fake_method : "real";
-    item.split = options_.split;
-    out_.items.push_back(std::move(item));
-  }
-
-  const FolderImportOptions& options_;
-  ImportResult& out_;
-  std::unordered_map<std::string, std::string> visited_;  // canonical folder -> path as found
-  std::unordered_map<std::string, std::string> seen_;  // canonical input -> path as found
-};
-
-/// The name of a given folder or file, for groups: its last component ("." and "/" resolved).
-std::string root_name(const std::string& given) {
-  fs::path p = fs::absolute(given).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();
-  const std::string name = is_dir(p) ? p.filename().string() : p.parent_path().filename().string();
-  return name.empty() ? "root" : name;
-}
-
 }  // namespace
 
 std::vector<std::string> ffpp_methods() {
@@ -606,87 +357,6 @@ ImportResult import_ffpp(const std::string& root_str, const FfppOptions& options
                         "): every input gets no split; FaceForensics++'s train/val/test.json give the official ones");
   }
   return out;
-}
-
-ImportResult import_celebdf(const std::string& root_str, const CelebDfOptions& options) {
-  const fs::path root(root_str);
-  if (!is_dir(root)) throw IoError(root_str, std::string("Celeb-DF root folder not found (") + kCelebLayout + ")");
-  for (const CelebFolder& f : kCelebFolders) {
-    if (!is_dir(root / f.name)) throw IoError(root_str, std::string("no ") + f.name + " folder (" + kCelebLayout + ")");
-  }
-  const fs::path list = options.list_file.empty() ? root / "List_of_testing_videos.txt" : fs::path(options.list_file);
-  const auto listed = read_celeb_test_list(list);
-
-  ImportResult out;
-  std::set<std::string> found;
-  for (const CelebFolder& f : kCelebFolders) {
-    const auto media = list_media(root / f.name, Take::kVideos);
-    if (media.empty()) throw IoError(normal(root / f.name), "no videos in it");
-    for (const Medium& m : media) {
-      const std::string key = std::string(f.name) + "/" + m.stem;
-      PrepareItem item;
-      item.input = m.path;
-      item.label = f.label;
-      item.method = f.method;
-      item.group = key;
-      item.split = listed.count(key) ? "test" : "train";
-      if (item.split == "test") found.insert(key);
-      out.items.push_back(std::move(item));
-    }
-  }
-  std::vector<std::string> missing;
-  for (const auto& [key, path] : listed)
-    if (!found.count(key)) missing.push_back(path);
-  if (!missing.empty()) {
-    std::sort(missing.begin(), missing.end());
-    out.notes.push_back(std::to_string(missing.size()) + " of " + std::to_string(listed.size()) + " videos listed in " +
-                        list.string() + " are not under " + root_str + " (" + examples(missing) + ")");
-  }
-  return out;
-}
-
-ImportResult import_folders(const FolderImportOptions& options) {
-  if (options.real.empty() && options.fake.empty()) throw ConfigError("no real or fake folder given to import");
-  check_split_name(options.split, "split");
-  if (options.fake_method.empty() || options.fake_method == "real") {
-    throw ConfigError("fake method '" + options.fake_method + "' must be a non-empty name other than 'real'");
-  }
-  ImportResult out;
-  FolderWalker walker(options, out);
-  for (int label : {0, 1}) {
-    const std::vector<std::string>& roots = label ? options.fake : options.real;
-    std::unordered_map<std::string, int> uses;  // root name -> times used so far
-    for (const std::string& given : roots) {
-      std::string name = root_name(given);
-      const int n = ++uses[name];
-      if (n > 1) name += "-" + std::to_string(n);
-      walker.add_root(given, label, name);
-    }
-  }
-  return out;
-}
-
-ImportCounts count_items(const std::vector<PrepareItem>& items) {
-  ImportCounts c;
-  c.inputs = items.size();
-  for (const PrepareItem& item : items) {
-    (item.label ? c.fake : c.real) += 1;
-    if (!item.mask.empty()) ++c.with_mask;
-    ++c.splits[item.split.empty() ? "all" : item.split];
-    ++c.methods[item.method];
-  }
-  return c;
-}
-
-std::string describe(const ImportCounts& c) {
-  auto list = [](const std::map<std::string, size_t>& m) {
-    std::vector<std::string> parts;
-    for (const auto& [k, v] : m) parts.push_back(k + " " + std::to_string(v));
-    return join(parts, ", ");
-  };
-  return std::to_string(c.inputs) + " inputs: " + std::to_string(c.real) + " real, " + std::to_string(c.fake) +
-         " fake (" + std::to_string(c.with_mask) + " with masks); splits: " + list(c.splits) +
-         "; methods: " + list(c.methods);
 }
 
 }  // namespace sola::data

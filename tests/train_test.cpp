@@ -244,6 +244,29 @@ TEST_F(TinyRun, ContinuesFromACompactStateFileWithAFreshOptimizer) {
   EXPECT_NE(test::error_message<IoError>([&] { third.run(false); }).find("plain.pt"), std::string::npos);
 }
 
+TEST_F(TinyRun, AContinuedRunResumedInsideItsWarmUpIsExact) {
+  auto t = tiny_train();
+  t.epochs(1);
+  Trainer(tiny_model(), t, train, val, out("first")).run(false);
+  auto loaded = load_model(out("first") + "/last.pt");
+  save_model(out("state.pt"), *loaded.model, loaded.metadata, nullptr, SaveOptions{true, false});
+  // Continued at global step 3 with a new optimizer: its warm-up runs over steps 3, 4 and 5.
+  t.epochs(3).warmup_epochs(1).checkpoint_every(1);
+  Trainer whole(tiny_model(), t, train, val, out("whole"));
+  whole.continue_from(out("state.pt"));
+  whole.run(false);
+  Trainer crashing(tiny_model(), t, train, val, out("crash"));
+  crashing.continue_from(out("state.pt"));
+  crashing.on_step = [](int64_t step) {
+    if (step == 4) throw std::runtime_error("simulated crash");  // inside the warm-up
+  };
+  EXPECT_THROW(crashing.run(false), std::runtime_error);
+  EXPECT_EQ(load_model(out("crash") + "/last.pt").metadata["train_state"]["warmup_start"], 3);
+  // sola train --resume (without --continue): the warm-up goes on from step 3, not from 0.
+  Trainer(tiny_model(), t, train, val, out("crash")).run(true);
+  expect_same_weights(out("whole") + "/last.pt", out("crash") + "/last.pt");
+}
+
 TEST(ValidationStall, CountsTheEpochsSinceAnyValidationSetLastSetANewBest) {
   auto line = [](int64_t epoch, double val, double pseudo) {
     return nlohmann::json{{"type", "epoch"},

@@ -236,13 +236,18 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 /// Where a run stands: its next optimizer step is step `step_in_epoch` of epoch `epoch` (both from
 /// 0) and the `global_step`-th of the run; `best` is the best epoch criterion so far (-inf before
-/// the first epoch, which JSON stores as null). A checkpoint records it as its "train_state".
+/// the first epoch, which JSON stores as null); the learning-rate warm-up counts from global step
+/// `warmup_start` (0, or where a continued run started its new optimizer). A checkpoint records it
+/// as its "train_state" (warmup_start only where it is not 0).
 struct Position {
   int64_t epoch = 0, step_in_epoch = 0, global_step = 0;
   double best = -std::numeric_limits<double>::infinity();
+  int64_t warmup_start = 0;
 
   json to_json() const {
-    return {{"epoch", epoch}, {"step_in_epoch", step_in_epoch}, {"global_step", global_step}, {"best", best}};
+    json state{{"epoch", epoch}, {"step_in_epoch", step_in_epoch}, {"global_step", global_step}, {"best", best}};
+    if (warmup_start != 0) state["warmup_start"] = warmup_start;
+    return state;
   }
 };
 
@@ -276,7 +281,7 @@ StartState fresh_state(const ModelOptions& model_options, const TrainOptions& op
 }
 
 /// The weights, position and precision `file` holds (a checkpoint for resume, a model file with a
-/// train_state for carry_on). Throws ConfigError when its model config is not `model_options`,
+/// train_state for carry_on, whose new optimizer warms up from its position). Throws ConfigError when its model config is not `model_options`,
 /// IoError when it holds no training position.
 StartState restore_state(const std::string& file, Start how, const ModelOptions& model_options) {
   const bool checkpoint = how == Start::resume;
@@ -296,6 +301,7 @@ StartState restore_state(const std::string& file, Start how, const ModelOptions&
   start.position.step_in_epoch = state.at("step_in_epoch").get<int64_t>();
   start.position.global_step = state.at("global_step").get<int64_t>();
   if (state.contains("best") && state["best"].is_number()) start.position.best = state["best"].get<double>();
+  start.position.warmup_start = checkpoint ? state.value("warmup_start", int64_t{0}) : start.position.global_step;
   return start;
 }
 
@@ -329,7 +335,6 @@ struct RunContext {
   bool bf16;
   int64_t steps_per_epoch;    ///< optimizer steps an epoch
   int64_t rank_batch;         ///< this process's share of every batch
-  int64_t warmup_start;       ///< the global step the learning-rate warm-up counts from
   std::string last_path;      ///< OUT/last.pt
   json checkpoint_metadata;   ///< what every checkpoint records besides its train_state
   std::ofstream log;          ///< OUT/metrics.jsonl, appended to (main process)
@@ -440,7 +445,7 @@ EpochTotals train_one_epoch(RunContext& run, const data::SampleSource& train_set
     const auto t0 = Clock::now();
     t.data_wait += std::chrono::duration<double>(t0 - wait_start).count();
     if (!batch) break;
-    const double lr = learning_rate(o, run.steps_per_epoch, pos.global_step, run.warmup_start);
+    const double lr = learning_rate(o, run.steps_per_epoch, pos.global_step, pos.warmup_start);
     for (auto& group : run.optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     const torch::Tensor sums = compute_gradients(run, *batch);
     const double loss_value = sums[0].item<double>();
@@ -637,7 +642,6 @@ TrainSummary Trainer::run(bool resume) {
                  precision.bf16(),
                  steps_per_epoch,
                  options_.batch_size() / world,
-                 /*warmup_start=*/how == Start::carry_on ? pos.global_step : 0,
                  last_path,
                  std::move(checkpoint_metadata),
                  {}};

@@ -38,6 +38,7 @@ set(SOLA_TRAIN_SOURCES
   src/eval/evaluate.cpp
   src/train/progress.cpp
   src/train/train_options.cpp
+  src/train/lr_schedule.cpp
   src/train/trainer.cpp
   src/train/packed_run.cpp
   src/train/run_summary.cpp

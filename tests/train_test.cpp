@@ -55,6 +55,14 @@ struct TinyRun : ::testing::Test {
     val = data::read_manifest(test::make_tiny_dataset((dir.path / "val").string(), 3, 32, 2));
   }
   std::string out(const std::string& name) const { return (dir.path / name).string(); }
+  /// One epoch of `t` into OUT/first (3 steps), and its compact state OUT/state.pt: fp16 weights and
+  /// the train_state, no optimizer (what sola export --keep-train-state writes, and gets committed).
+  LoadedModel first_epoch_state(TrainOptions t) {
+    Trainer(tiny_model(), t.epochs(1), train, val, out("first")).run(false);
+    auto loaded = load_model(out("first") + "/last.pt");
+    save_model(out("state.pt"), *loaded.model, loaded.metadata, nullptr, SaveOptions{true, false});
+    return loaded;
+  }
 };
 
 TEST_F(TinyRun, SameSeedSameWeights) {
@@ -212,11 +220,7 @@ TEST_F(TinyRun, LogsDataWaitAndWarmsUpTheLearningRate) {
 
 TEST_F(TinyRun, ContinuesFromACompactStateFileWithAFreshOptimizer) {
   auto t = tiny_train();
-  t.epochs(1);
-  Trainer(tiny_model(), t, train, val, out("first")).run(false);
-  // The compact state: fp16 weights and the train_state, no optimizer (what gets committed).
-  auto loaded = load_model(out("first") + "/last.pt");
-  save_model(out("state.pt"), *loaded.model, loaded.metadata, nullptr, SaveOptions{true, false});
+  auto loaded = first_epoch_state(t);
   std::filesystem::create_directories(out("second"));
   std::filesystem::copy_file(out("first") + "/metrics.jsonl", out("second") + "/metrics.jsonl");
   t.epochs(3).warmup_epochs(1);
@@ -242,6 +246,26 @@ TEST_F(TinyRun, ContinuesFromACompactStateFileWithAFreshOptimizer) {
   Trainer third(tiny_model(), t, train, val, out("third"));
   third.continue_from(out("plain.pt"));
   EXPECT_NE(test::error_message<IoError>([&] { third.run(false); }).find("plain.pt"), std::string::npos);
+}
+
+TEST_F(TinyRun, AContinuedRunResumedInsideItsWarmUpIsExact) {
+  auto t = tiny_train();
+  first_epoch_state(t);
+  // Continued at global step 3 with a new optimizer: its warm-up runs over steps 3, 4 and 5.
+  t.epochs(3).warmup_epochs(1).checkpoint_every(1);
+  Trainer whole(tiny_model(), t, train, val, out("whole"));
+  whole.continue_from(out("state.pt"));
+  whole.run(false);
+  Trainer crashing(tiny_model(), t, train, val, out("crash"));
+  crashing.continue_from(out("state.pt"));
+  crashing.on_step = [](int64_t step) {
+    if (step == 4) throw std::runtime_error("simulated crash");  // inside the warm-up
+  };
+  EXPECT_THROW(crashing.run(false), std::runtime_error);
+  EXPECT_EQ(load_model(out("crash") + "/last.pt").metadata["train_state"]["warmup_start"], 3);
+  // sola train --resume (without --continue): the warm-up goes on from step 3, not from 0.
+  Trainer(tiny_model(), t, train, val, out("crash")).run(true);
+  expect_same_weights(out("whole") + "/last.pt", out("crash") + "/last.pt");
 }
 
 TEST(ValidationStall, CountsTheEpochsSinceAnyValidationSetLastSetANewBest) {

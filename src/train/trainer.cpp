@@ -19,6 +19,7 @@
 #include "train/distributed.h"
 #include "train/lr_schedule.h"
 #include "train/progress.h"
+#include "train/run_summary.h"
 
 namespace sola {
 namespace fs = std::filesystem;
@@ -212,7 +213,7 @@ std::vector<json> read_epoch_lines(const std::string& path) {
     auto j = json::parse(line, nullptr, false);
     if (!j.is_discarded() && j.value("type", "") == "epoch") lines.push_back(std::move(j));
   }
-  return lines;
+  return unique_epochs(lines);  // an epoch logged twice (resumed from an older checkpoint) counts once
 }
 
 /// The checkpoint to resume from: last.pt when it verifies, else the one it replaced.

@@ -68,7 +68,9 @@ def main():
         expect("2 epochs" in md and "128 px" in md, "the protocol names epochs and input size:\n" + md)
         expect("best epoch 2 of 2, 5 min; `ffpp/val` AUC of DF 99.00" in md, "per run: best epoch, minutes, val:\n" + md)
         expect("in-domain >= 95.00 on each method: met on DF, F2F, FS, NT of the 4 trained" in md and
-               "off-diagonal mean >= 80.00: 80.00" in md, "the targets beside the figures:\n" + md)
+               "off-diagonal mean >= 80.00: 80.00" in md and
+               "ahead of ResNet18 on >= 10 of the 12 off-diagonal cells: 11 of 12" in md,
+               "the targets beside the figures:\n" + md)
         expect("The anomaly maps alone" not in md, "no map paragraph without map figures in the evaluations")
         # The maps alone, from the `map` block of the evaluation of ffpp/test.
         path = os.path.join(keep, "sola_supervised_Face2Face.eval.json")

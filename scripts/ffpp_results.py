@@ -194,6 +194,7 @@ def write_ffpp(w, keep, sola):
         offs[prefix] = matrix(w, runs, prefix, PAPER_TABLE2[paper_key])
         w("")
     ahead = total = 0
+    behind = []  # (train, test, SOLA, ResNet18) where SOLA supervised is not ahead
     if "sola_supervised" in offs and "resnet18" in offs:
         for train in METHODS:
             a, b = runs.get(f"sola_supervised_{train}"), runs.get(f"resnet18_{train}")
@@ -207,9 +208,12 @@ def write_ffpp(w, keep, sola):
                     continue
                 total += 1
                 ahead += va > vb
+                if va <= vb:
+                    behind.append((train, test, va, vb))
         w(f"Off-diagonal means: " + "; ".join(f"{p} {pct(mean(v))} ({len(v)} cells)" for p, v in offs.items()) +
           f". SOLA supervised is ahead of ResNet18 (same epochs) on {ahead} of the {total} off-diagonal cells both "
-          "have.")
+          "have" + ("; it is not on " + ", ".join(f"{SHORT[a]} -> {SHORT[b]} ({pct(va)} against {pct(vb)})"
+                                                   for a, b, va, vb in behind) if behind else "") + ".")
         w("")
     targets(w, runs, offs, ahead, total)
     maps(w, runs, os.path.join(os.path.dirname(os.path.abspath(keep)), "..", "docs", "figures"))

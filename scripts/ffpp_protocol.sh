@@ -9,7 +9,8 @@
 # on ffpp/val filtered the same way, and is read out on the whole of ffpp/test (every method against
 # every real: the Table 2 row) for its best and its last checkpoint; the all-methods runs are also read
 # out on dfdc/test. Never choose anything on ffpp/test or dfdc/test: they are read-outs.
-# Same input size, grid, epochs, schedule and seed for every run (SHARED below); the ResNet18 rows at
+# Same input size, grid, epochs, schedule and seed for every run (the configs of configs/ffpp/, one per
+# model and ablation, sharing configs/ffpp/sola_supervised.json's schedule); the ResNet18 rows at
 # equal CPU time get the epochs its cheaper step buys (the step costs of results/recipe/costs.json,
 # measured with sola_bench_train on one machine).
 # Resumable like scripts/results_dfdc.sh: unfinished runs continue (--resume), finished ones are kept in
@@ -25,28 +26,28 @@ DATA=${SOLA_DATA:-../shared/data}
 SOLA=${SOLA_BIN:-./build/sola}
 THREADS=${THREADS:-2}
 KEEP=results/ffpp
-EPOCHS=8  # about 7 minutes of 2 free cores per SOLA run (2,400 images an epoch)
+CONFIGS=configs/ffpp  # the recipes (sola info --recipes): the model, its loss and the shared schedule
 mkdir -p "$RUNS" "$KEEP"
 . scripts/eval_sets.sh
 
 METHODS=(Deepfakes Face2Face FaceSwap NeuralTextures)
-# The recipe of the DFDC runs (scripts/long_run.sh's, without pseudo-fakes: Table 2 trains on the
-# method's own fakes only), at 128 px: the paper's 256 px costs 4x the step on these CPUs.
-SHARED=(--set input_size=128 --set grid=8 --set batch_size=32 --set lr=1e-3 --set classifier_input=logits
-        --set lr_schedule=cosine --set warmup_epochs=1 --set seed=0 --set epochs=$EPOCHS --set workers=2)
+# The recipe of the DFDC runs (configs/long_run.json) without pseudo-fakes (Table 2 trains on the method's
+# own fakes only), at 128 px: the paper's 256 px costs 4x the step on these CPUs; 8 epochs, about 7 minutes
+# of 2 free cores per SOLA run (2,400 images an epoch).
 declare -A MODEL=(
-  [sola_supervised]="--set loss=supervised"
-  [sola_weak]="--set loss=weak"
-  [resnet18]="--variant resnet18 --set loss=classifier"
+  [sola_supervised]="--config $CONFIGS/sola_supervised.json"
+  [sola_weak]="--config $CONFIGS/sola_weak.json"
+  [resnet18]="--config $CONFIGS/resnet18.json"
 )
 # The ResNet18 baseline at SOLA's CPU time: epochs x (ResNet18 img/s / SOLA img/s) at 128 px, grid 8.
 eqtime_epochs() {
-  /usr/bin/python3 - "$EPOCHS" results/recipe/costs.json <<'EOF'
+  /usr/bin/python3 - "$CONFIGS/sola_supervised.json" results/recipe/costs.json <<'EOF2'
 import json, sys
-epochs, costs = int(sys.argv[1]), [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+epochs = json.load(open(sys.argv[1]))["train"]["epochs"]
+costs = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 ips = {c["variant"]: c["img_s"] for c in costs if c["size"] == 128 and c["grid"] == 8}
 print(round(epochs * ips["resnet18"] / ips["sola-r18"]))
-EOF
+EOF2
 }
 declare -A RUN_ARGS RUN_EXTRA_DATA
 GROUP_table2=() GROUP_seeds=() GROUP_ablations=() GROUP_eqtime=() GROUP_alltrain=()
@@ -65,9 +66,9 @@ done
 RUN_ARGS[sola_supervised_Deepfakes_seed1]="${MODEL[sola_supervised]} --set methods=Deepfakes --set seed=1"
 GROUP_seeds+=(sola_supervised_Deepfakes_seed1)
 # Table 7: SOLA weak on Deepfakes without the LEM, with fixed SRM kernels, without the noise branch.
-RUN_ARGS[sola_weak_Deepfakes_no_lem]="${MODEL[sola_weak]} --set methods=Deepfakes --set lem=false"
-RUN_ARGS[sola_weak_Deepfakes_srm]="${MODEL[sola_weak]} --set methods=Deepfakes --set noise=srm"
-RUN_ARGS[sola_weak_Deepfakes_no_noise]="${MODEL[sola_weak]} --set methods=Deepfakes --set noise=none"
+for a in no_lem srm no_noise; do
+  RUN_ARGS[sola_weak_Deepfakes_$a]="--config $CONFIGS/sola_weak_$a.json --set methods=Deepfakes"
+done
 GROUP_ablations+=(sola_weak_Deepfakes_no_lem sola_weak_Deepfakes_srm sola_weak_Deepfakes_no_noise)
 # The reverse of Table 5: trained on all four methods, read out on dfdc/test too.
 for m in sola_supervised resnet18; do
@@ -85,7 +86,7 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
   [ -f "$KEEP/$name.eval.json" ] && continue  # finished (in this sitting or an earlier one)
   # shellcheck disable=SC2086
   run_kept "$name" "$RUNS/$name" "$KEEP" "$DATA/ffpp/val/manifest.csv;$DATA/ffpp/test/manifest.csv${RUN_EXTRA_DATA[$name]:-}" -- \
-    "$SOLA" train "${SHARED[@]}" ${RUN_ARGS[$name]} --train "$DATA/ffpp/train/manifest.csv" \
+    "$SOLA" train ${RUN_ARGS[$name]} --train "$DATA/ffpp/train/manifest.csv" \
     --val "$DATA/ffpp/val/manifest.csv" --out "$RUNS/$name" --threads "$THREADS"
 done
 

@@ -34,25 +34,18 @@
 #include "data/video.h"
 #include "model/checkpoint.h"
 #include "test_util.h"
+#include "file_util.h"
 
 namespace sola {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::string_literals;
+using test::read_file;
+using test::write_file;
 
 // ---- making inputs ------------------------------------------------------------------------------
 
-/// Writes `bytes` to `file`, creating its folder.
-void write_file(const fs::path& file, std::string_view bytes) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 /// `img` encoded by OpenCV in the format of `ext` (".png", ".jpg", ...).
 std::string encode(const std::string& ext, const cv::Mat& img, const std::vector<int>& params = {}) {

@@ -18,18 +18,13 @@
 #include "core/parallel.h"
 #include "core/runtime.h"
 #include "test_util.h"
+#include "file_util.h"
 
 namespace sola {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> folder_listing(const fs::path& dir) {
   std::vector<std::string> names;
@@ -178,15 +173,15 @@ TEST(AtomicFile, WritesAndReplacesAFileLeavingNoTemporary) {
   test::TempDir dir;
   const std::string file = dir.file("out.csv");
   write_file_atomically(file, "first\n");
-  EXPECT_EQ(slurp(file), "first\n");
+  EXPECT_EQ(test::read_file(file), "first\n");
   write_file_atomically(file, std::string("second\0line\n", 12));
-  EXPECT_EQ(slurp(file), std::string("second\0line\n", 12));
+  EXPECT_EQ(test::read_file(file), std::string("second\0line\n", 12));
   write_atomically(file, [&](const std::string& tmp) {
     EXPECT_EQ(fs::path(tmp).parent_path(), dir.path) << "the temporary file is in the target's folder";
     EXPECT_FALSE(fs::exists(tmp));
     std::ofstream(tmp) << "third";
   });
-  EXPECT_EQ(slurp(file), "third");
+  EXPECT_EQ(test::read_file(file), "third");
   EXPECT_EQ(folder_listing(dir.path), std::vector<std::string>{"out.csv"});
 }
 
@@ -204,7 +199,7 @@ TEST(AtomicFile, AWriterThatThrowsLeavesTheOldFileAndNoPartialOne) {
   });
   EXPECT_EQ(msg, file + ": cannot write: No space left on device");
   EXPECT_EQ(fs::path(tmp_seen).parent_path(), dir.path) << "the temporary file is in the target's folder";
-  EXPECT_EQ(slurp(file), "old contents");
+  EXPECT_EQ(test::read_file(file), "old contents");
   EXPECT_EQ(folder_listing(dir.path), std::vector<std::string>{"model.pt"}) << "the partial file is removed";
 
   // No old file: none appears.

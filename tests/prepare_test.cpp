@@ -17,6 +17,7 @@
 #include "data/prepare.h"
 #include "data/video.h"
 #include "test_util.h"
+#include "file_util.h"
 
 namespace sola {
 namespace {
@@ -37,17 +38,6 @@ void write_video(const fs::path& file, const std::vector<cv::Mat>& frames) {
 /// A frame whose brightness tells its index.
 cv::Mat numbered_frame(int i) { return cv::Mat(120, 160, CV_8UC3, cv::Scalar::all(20 + 20 * i)); }
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_bytes(const fs::path& file, const std::string& bytes) {
-  fs::create_directories(file.parent_path());
-  std::ofstream(file, std::ios::binary) << bytes;
-}
 
 // ---- media --------------------------------------------------------------------------------------
 
@@ -143,13 +133,13 @@ TEST(Video, UnreadableVideosAreIoErrorsNamingThem) {
   EXPECT_NE(test::error_message<IoError>([&] { data::sample_frames(missing, 3); }).find(missing + ": "),
             std::string::npos);
   const std::string junk = dir.file("junk.mp4");
-  write_bytes(junk, std::string(5000, 'x'));
+  test::write_file(junk, std::string(5000, 'x'));
   const std::string msg = test::error_message<IoError>([&] { data::sample_frames(junk, 3); });
   EXPECT_NE(msg.find(junk + ": "), std::string::npos) << msg;
   EXPECT_THROW(data::read_frames(junk, {0}), IoError);
   EXPECT_THROW(data::video_frame_count(junk), IoError);
   const std::string empty = dir.file("empty.avi");
-  write_bytes(empty, "");
+  test::write_file(empty, "");
   EXPECT_NE(test::error_message<IoError>([&] { data::sample_frames(empty, 3); }).find("empty"), std::string::npos);
 }
 
@@ -178,21 +168,21 @@ TEST(Image, OversizedImagesAreRefusedFromTheirHeader) {
     EXPECT_NE(msg.find("120x50"), std::string::npos) << msg;
     EXPECT_NE(msg.find(file), std::string::npos) << msg;
     // The header alone gives the size: the same file cut short after it is refused the same way.
-    const std::string bytes = read_text(file);
+    const std::string bytes = test::read_file(file);
     const size_t header = ext == ".jpg" ? bytes.find("\xFF\xC0") + 10 : ext == ".png" ? 33 : ext == ".bmp" ? 54 : 40;
     ASSERT_LT(header, bytes.size());
-    write_bytes(dir.path / ("cut" + ext), bytes.substr(0, header));
+    test::write_file(dir.path / ("cut" + ext), bytes.substr(0, header));
     const std::string cut = test::error_message<IoError>([&] { data::read_image_bgr(dir.file("cut" + ext), 100); });
     EXPECT_NE(cut.find("120x50"), std::string::npos) << cut;
   }
   // A PNG whose header claims 30000x20000 pixels: refused before any decoding is tried.
   std::string png("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x75\x30\0\0\x4e\x20\x08\x02\0\0\0", 29);
   png += std::string(64, '\0');
-  write_bytes(dir.path / "huge.png", png);
+  test::write_file(dir.path / "huge.png", png);
   const std::string msg = test::error_message<IoError>([&] { data::read_image_bgr(dir.file("huge.png")); });
   EXPECT_NE(msg.find("30000x20000"), std::string::npos) << msg;
   // Corrupt and missing files.
-  write_bytes(dir.path / "bad.png", std::string("\x89PNG\r\n\x1a\n", 8) + std::string(40, 'z'));
+  test::write_file(dir.path / "bad.png", std::string("\x89PNG\r\n\x1a\n", 8) + std::string(40, 'z'));
   EXPECT_THROW(data::read_image_bgr(dir.file("bad.png")), IoError);
   EXPECT_NE(test::error_message<IoError>([&] { data::read_image_bgr(dir.file("no.png")); }).find("not found"),
             std::string::npos);
@@ -216,7 +206,7 @@ cv::Mat face_photo() {
 
 /// The rows of a manifest file after its header.
 std::vector<std::string> manifest_rows(const fs::path& file) {
-  std::istringstream in(read_text(file));
+  std::istringstream in(test::read_file(file));
   std::vector<std::string> rows;
   std::string line;
   std::getline(in, line);
@@ -332,13 +322,13 @@ TEST(Prepare, ResumesSkipsFinishedInputsAndRedoesKilledOnes) {
   const fs::path out = dir.path / "out";
   const PrepareOptions o = small_options(out);
   data::prepare(raw.items, o);
-  const std::string train = read_text(out / "train/manifest.csv"), val = read_text(out / "val/manifest.csv");
+  const std::string train = test::read_file(out / "train/manifest.csv"), val = test::read_file(out / "val/manifest.csv");
 
   auto again = data::prepare(raw.items, o);
   EXPECT_EQ(again.skipped_done, 3u);
   EXPECT_EQ(again.frames, 0u);
-  EXPECT_EQ(read_text(out / "train/manifest.csv"), train);
-  EXPECT_EQ(read_text(out / "val/manifest.csv"), val);
+  EXPECT_EQ(test::read_file(out / "train/manifest.csv"), train);
+  EXPECT_EQ(test::read_file(out / "val/manifest.csv"), val);
 
   // A run killed inside clip.avi (group g1): its record is missing and a stray crop is left behind.
   size_t removed = 0;
@@ -346,13 +336,13 @@ TEST(Prepare, ResumesSkipsFinishedInputsAndRedoesKilledOnes) {
     if (e.path().filename().string().rfind("train_real_g1-", 0) == 0) removed += fs::remove(e.path());
   }
   ASSERT_EQ(removed, 1u);
-  write_bytes(out / "train/real/g1/000004.png", "partial");
+  test::write_file(out / "train/real/g1/000004.png", "partial");
   again = data::prepare(raw.items, o);
   EXPECT_EQ(again.skipped_done, 2u);
   EXPECT_EQ(again.frames, 3u);
   EXPECT_FALSE(fs::exists(out / "train/real/g1/000004.png"));
-  EXPECT_EQ(read_text(out / "train/manifest.csv"), train);
-  EXPECT_EQ(read_text(out / "val/manifest.csv"), val);
+  EXPECT_EQ(test::read_file(out / "train/manifest.csv"), train);
+  EXPECT_EQ(test::read_file(out / "val/manifest.csv"), val);
 
   // Other settings: everything is redone.
   PrepareOptions bigger = o;
@@ -409,7 +399,7 @@ TEST(Prepare, AlignLevelsTheEyes) {
 
 TEST(Prepare, UnreadableInputsFailAloneAndFacelessFramesAreCounted) {
   test::TempDir dir;
-  write_bytes(dir.path / "junk.mp4", std::string(3000, 'j'));
+  test::write_file(dir.path / "junk.mp4", std::string(3000, 'j'));
   cv::imwrite(dir.file("blank.png"), cv::Mat(120, 160, CV_8UC3, cv::Scalar::all(128)));
   const std::vector<PrepareItem> items = {
       {dir.file("missing.mp4"), "", 0, "", "", ""},
@@ -465,7 +455,7 @@ TEST(Prepare, EmptySplitsGetNoManifestAndStaleOnesAreRemoved) {
   };
   const fs::path out = dir.path / "out";
   for (const char* split : {"val", "test"}) {  // manifests of an earlier run that had crops there
-    write_bytes(out / split / "manifest.csv", "path,label,mask,group,method\nreal/old/000000.png,0,,old,real\n");
+    test::write_file(out / split / "manifest.csv", "path,label,mask,group,method\nreal/old/000000.png,0,,old,real\n");
   }
   PrepareOptions o = small_options(out);
   o.threads = 1;
@@ -499,8 +489,8 @@ TEST(Prepare, EmptySplitsGetNoManifestAndStaleOnesAreRemoved) {
 
   // Every record dropped (here: of an older version) and a run with the val input only: train and
   // "old" are left without any record, so their manifests, listing crops no record stands for, go.
-  for (const auto& e : fs::directory_iterator(out / ".prepare")) write_bytes(e.path(), "{\"version\": 1}");
-  write_bytes(out / "old/manifest.csv", "path,label,mask,group,method\nx.png,0,,x,real\n");
+  for (const auto& e : fs::directory_iterator(out / ".prepare")) test::write_file(e.path(), "{\"version\": 1}");
+  test::write_file(out / "old/manifest.csv", "path,label,mask,group,method\nx.png,0,,x,real\n");
   const auto dropped = data::prepare({items[1]}, o);
   EXPECT_EQ(dropped.empty_splits, (std::vector<std::string>{"old", "train", "val"}));
   EXPECT_TRUE(dropped.manifests.empty());

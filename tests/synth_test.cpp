@@ -12,18 +12,13 @@
 #include "data/manifest.h"
 #include "data/synth.h"
 #include "test_util.h"
+#include "file_util.h"
 
 namespace sola {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 /// `n` faceless 80x80 images in `dir` (smooth colour ramps with a little noise): each gets the
 /// ellipse mask, which keeps the test fast and independent of any face data.
@@ -81,13 +76,13 @@ TEST(Synth, TheThreadCountChangesNoOutputAndTheManifestListsRealsThenTheirFakes)
     for (int i = 0; i < 4; ++i) {
       for (int k = 0; k < 2; ++k) {
         const std::string name = std::string(sub) + "/img" + std::to_string(i) + "_" + std::to_string(k) + ".png";
-        const std::string a = slurp(dir.path / "one" / name), b = slurp(dir.path / "three" / name);
+        const std::string a = test::read_file(dir.path / "one" / name), b = test::read_file(dir.path / "three" / name);
         ASSERT_FALSE(a.empty()) << name;
         EXPECT_TRUE(a == b) << name << " differs between 1 and 3 threads";
       }
     }
   }
-  EXPECT_EQ(slurp(dir.path / "one/manifest.csv"), slurp(dir.path / "three/manifest.csv"));
+  EXPECT_EQ(test::read_file(dir.path / "one/manifest.csv"), test::read_file(dir.path / "three/manifest.csv"));
 
   const data::Manifest m = data::read_manifest((dir.path / "one/manifest.csv").string());
   ASSERT_EQ(m.samples.size(), 12u);
@@ -109,7 +104,7 @@ TEST(Synth, ARerunKeepsWhatExistsRedoesWhatIsMissingAndRefusesOtherSettings) {
   data::SynthOptions o = options(dir.path / "in", out, 1);
   o.size = 64;
   run(o);
-  const std::string fake = slurp(out / "fake/img1_1.png");
+  const std::string fake = test::read_file(out / "fake/img1_1.png");
   ASSERT_FALSE(fake.empty());
   EXPECT_EQ(cv::imread((out / "real/img1.png").string()).size(), cv::Size(64, 64));
   fs::remove(out / "fake/img1_1.png");
@@ -119,7 +114,7 @@ TEST(Synth, ARerunKeepsWhatExistsRedoesWhatIsMissingAndRefusesOtherSettings) {
   EXPECT_EQ(again.skipped_done, 2u);
   EXPECT_EQ(again.processed, 1u);
   EXPECT_EQ(again.fakes_written, 1u);
-  EXPECT_TRUE(slurp(out / "fake/img1_1.png") == fake) << "the same fake is made again";
+  EXPECT_TRUE(test::read_file(out / "fake/img1_1.png") == fake) << "the same fake is made again";
   EXPECT_FALSE(fs::exists(out / "mask/img2_0.png.tmp.4242")) << "a killed run's temporary file is removed";
   EXPECT_EQ(again.manifest_fake, 6u);
 
@@ -128,7 +123,7 @@ TEST(Synth, ARerunKeepsWhatExistsRedoesWhatIsMissingAndRefusesOtherSettings) {
   EXPECT_EQ(more.fakes_written, 3u);
   EXPECT_EQ(more.manifest_real, 3u);
   EXPECT_EQ(more.manifest_fake, 9u);
-  EXPECT_TRUE(slurp(out / "fake/img1_1.png") == fake);
+  EXPECT_TRUE(test::read_file(out / "fake/img1_1.png") == fake);
 
   o.seed = 12;
   const std::string msg = test::error_message<ConfigError>([&] { run(o); });

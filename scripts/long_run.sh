@@ -25,6 +25,11 @@
 #                                 models/longrun-resnet18, given the same compute as SOLA's 50 epochs: its
 #                                 step is cheaper (results/recipe/costs.json), so it gets that many more
 #                                 epochs. Never shipped.
+#   VARIANT=sources scripts/long_run.sh [--readout|--save|--ship]
+#                                 issue 27's long run: SOLA fine-tuned from the shipped model on every
+#                                 source in its share (configs/sources/long_run.json: the winner of
+#                                 scripts/recipe_sources.sh's runs at equal CPU time), chosen on dfdc/val
+#                                 and ffpp/val pooled, in runs/long-sources and models/longrun-sources
 #   RUNS (default runs/long), SOLA_DATA (../shared/data), SOLA_BIN (./build/sola: use a copy so that
 #   rebuilds do not touch the running binary), THREADS (2)
 set -euo pipefail
@@ -33,7 +38,8 @@ VARIANT=${VARIANT:-sola}
 case $VARIANT in
   sola) RUNS=${RUNS:-runs/long}; STATE=models/longrun ;;
   resnet18) RUNS=${RUNS:-runs/long-resnet18}; STATE=models/longrun-resnet18 ;;
-  *) echo "long_run.sh: unknown VARIANT '$VARIANT' (sola or resnet18)" >&2; exit 2 ;;
+  sources) RUNS=${RUNS:-runs/long-sources}; STATE=models/longrun-sources ;;
+  *) echo "long_run.sh: unknown VARIANT '$VARIANT' (sola, resnet18 or sources)" >&2; exit 2 ;;
 esac
 DATA=${SOLA_DATA:-../shared/data}
 SOLA=${SOLA_BIN:-./build/sola}
@@ -54,6 +60,15 @@ PY
   RECIPE=(--config configs/long_run_resnet18.json --set epochs="$epochs")
 fi
 TRAIN=(--train "$DATA/dfdc/train/manifest.csv" --train "$DATA/dfdc/train-extra/manifest.csv")
+VAL=(--val "$DATA/dfdc/val/manifest.csv")
+if [ "$VARIANT" = sources ]; then
+  # Every source, in the order of the recipe's source_weights (scripts/recipe_sources.sh); best.pt follows
+  # dfdc/val and ffpp/val pooled, each also logged alone.
+  RECIPE=(--config configs/sources/long_run.json)
+  TRAIN+=(--train "$DATA/ffpp/train/manifest.csv" --train "$DATA/faces-real/utkface/manifest.csv")
+  VAL+=(--val "$DATA/ffpp/val/manifest.csv" --val-extra "dfdc=$DATA/dfdc/val/manifest.csv"
+        --val-extra "ffpp=$DATA/ffpp/val/manifest.csv")
+fi
 . scripts/eval_sets.sh  # the pseudo-forgery validation set and the gan-faces crops
 
 # The reason a run gives for its early stop (`sola train` with patience: `sola runs`), or nothing.
@@ -154,7 +169,7 @@ elif [ -f "$STATE/state.pt" ]; then
   cp "$STATE/metrics.jsonl" "$RUNS/metrics.jsonl"
   how=(--continue "$STATE/state.pt")
 fi
-cmd=("$SOLA" train "${RECIPE[@]}" "${TRAIN[@]}" --val "$DATA/dfdc/val/manifest.csv"
+cmd=("$SOLA" train "${RECIPE[@]}" "${TRAIN[@]}" "${VAL[@]}"
      --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$RUNS" --threads "$THREADS")
 printf '%s\n' "${cmd[*]}" > "$RUNS.command.txt"
 echo "== long run: ${cmd[*]} ${how[*]}" >&2

@@ -22,9 +22,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ffpp_results import write_ffpp  # noqa: E402
+from sources_results import write_sources  # noqa: E402
 from sola_json import default_sola, recipes, run_summaries  # noqa: E402
 
-VAL, TEST = "dfdc/val", "dfdc/test"
+VAL, TEST, FFPP_TEST = "dfdc/val", "dfdc/test", "ffpp/test"
 
 
 def load_jsonl(path):
@@ -33,13 +34,13 @@ def load_jsonl(path):
 
 
 def report_set(data):
-    """The evaluation set of a `sola eval` data name: "val", "pseudo_val", "test", "gan" (the gan-faces crops),
-    or None for another set."""
+    """The evaluation set of a `sola eval` data name: "val", "pseudo_val", "test" (dfdc/test), "ffpp_test"
+    (ffpp/test), "gan" (the gan-faces crops), or None for another set."""
     if data.startswith("gan-faces"):
         return "gan"
     if data.endswith("pseudo-val"):
         return "pseudo_val"
-    return {VAL: "val", TEST: "test"}.get(data)
+    return {VAL: "val", TEST: "test", FFPP_TEST: "ffpp_test"}.get(data)
 
 
 def pct(v):
@@ -128,9 +129,9 @@ def diff(a, b):
 
 
 def parse_args(argv):
-    groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": [], "--recipe-runs": []}
+    groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": [], "--recipe-runs": [], "--sources-runs": []}
     runs, gan_json, longrun, recipe, sharpness, robustness, current = argv[0], None, None, None, None, None, None
-    ffpp = calibration = None
+    ffpp = calibration = sources = None
     sola, configs = default_sola(), "configs"
     it = iter(argv[1:])
     for a in it:
@@ -156,13 +157,15 @@ def parse_args(argv):
             ffpp = next(it)
         elif a == "--calibration":
             calibration = next(it)
+        elif a == "--sources":
+            sources = next(it)
         elif a in groups:
             current = a
         elif current is None:
             sys.exit(f"make_results.py: expected --main before {a}")
         else:
             groups[current].append(a)
-    return runs, sola, configs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, groups
+    return runs, sola, configs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, sources, groups
 
 
 def gan_data_name(runs, names):
@@ -187,6 +190,10 @@ ABOVE_CHANCE = 0.55  # an AUC at or over this separates them
 MOVED = 0.05         # a change of at least this much moves a figure
 COSTLY = 0.10        # a loss of at least this much is a large cost
 PEAK_RISE = 0.1      # a rise of the maps' mean peak (a probability) by at least this much
+# Issue 27's robustness target: frame AUC at least ROBUST_AUC on both test sets under each of these.
+ROBUST_AUC = 0.85
+ROBUST_PERTURBS = ("blur:1", "downscale:0.5", "noise:4", "jpeg:50", "sharpen:1")
+ROBUST_SETS = (("test", "dfdc/test"), ("ffpp_test", "ffpp/test"))
 
 
 def write_recipe(w, sola, recipe, order, described):
@@ -338,6 +345,33 @@ def sharpness_sentence(rows):
              f"DFDC's upper quartile {train_q3:.1f}), outside most of what the training showed. " if gan_q1 > train_q3 else ". "))
 
 
+def robustness_target(auc):
+    """Issue 27's robustness target read from the rows ((perturb, data) -> row): which of its cells meet it."""
+    met, missed, absent = [], [], []
+    for key, name in ROBUST_SETS:
+        for p in ROBUST_PERTURBS:
+            v = auc.get((p, key), {}).get("auc")
+            if v is None:
+                absent.append(f"{name} `{p}`")
+            elif v >= ROBUST_AUC:
+                met.append(f"{name} `{p}` {pct(v)}")
+            else:
+                missed.append(f"{name} `{p}` {pct(v)}")
+    cells = len(ROBUST_SETS) * len(ROBUST_PERTURBS)
+    perturbs = ", ".join(f"`{p}`" for p in ROBUST_PERTURBS[:-1]) + f" and `{ROBUST_PERTURBS[-1]}`"
+    text = (f"**Target** (issue 27): frame AUC {pct(ROBUST_AUC)} or more on both dfdc/test and ffpp/test under each of "
+            f"{perturbs}. ")
+    if not missed and not absent:
+        return text + f"Met: all {cells} cells."
+    text += "Not met: " if missed else "Not read out in full: "
+    text += f"{len(met)} of the {cells} cells {'meets' if len(met) == 1 else 'meet'} it" + (f" ({'; '.join(met)})" if met else "")
+    if missed:
+        text += f", {len(missed)} {'falls' if len(missed) == 1 else 'fall'} short ({'; '.join(missed)})"
+    if absent:
+        text += f", {len(absent)} not read out ({'; '.join(absent)}: rerun `scripts/robustness.sh`)"
+    return text + "."
+
+
 def write_robustness(w, rob):
     """The shipped model scored under fixed degradations (scripts/robustness.sh: sola eval --perturb)."""
     if not rob or not rob.get("rows"):
@@ -351,25 +385,31 @@ def write_robustness(w, rob):
                 w("")
     auc = {(r["perturb"], r["data"]): r for r in rob["rows"]}
     perturbs = list(dict.fromkeys(r["perturb"] for r in rob["rows"]))
-    w(f"`{rob['model']}` scoring dfdc/test and gan-faces with every image degraded the same way first "
+    present = {r["data"] for r in rob["rows"]}
+    scored = [n for k, n in (("test", "dfdc/test"), ("ffpp_test", "ffpp/test"), ("gan", "gan-faces")) if k in present]
+    w(f"`{rob['model']}` scoring {', '.join(scored[:-1]) + ' and ' + scored[-1] if len(scored) > 1 else ''.join(scored)} "
+      "with every image degraded the same way first "
       "(`scripts/robustness.sh`: `sola eval --perturb`, at the model's input size; blur in px of that size). "
       "Sharpening (`sharpen:AMOUNT`, an unsharp mask of 1 px) adds detail where blur takes it away. "
       "A read-out: nothing is chosen on it. Frame AUC %, the difference against the undegraded images in brackets.")
     w("")
     peaks = all(auc.get((p, "test"), {}).get("real_peak") is not None for p in perturbs)
-    w("| degradation | dfdc/test | gan-faces | gan-faces, maps alone |" + (" maps' mean peak, dfdc/test real / fake |" if peaks else ""))
-    w("|---|---|---|---|" + ("---|" if peaks else ""))
+    w("| degradation | dfdc/test | ffpp/test | gan-faces | gan-faces, maps alone |" +
+      (" maps' mean peak, dfdc/test real / fake |" if peaks else ""))
+    w("|---|---|---|---|---|" + ("---|" if peaks else ""))
     def cell(p, d, key="auc"):
         v, ref = auc.get((p, d), {}).get(key), auc.get(("none", d), {}).get(key)
         if v is None:
             return "–"
         return pct(v) if p == "none" or ref is None else f"{pct(v)} ({100 * (v - ref):+.2f})"
     for p in perturbs:
-        row = f"| {p} | {cell(p, 'test')} | {cell(p, 'gan')} | {cell(p, 'gan', 'map_auc')} |"
+        row = f"| {p} | {cell(p, 'test')} | {cell(p, 'ffpp_test')} | {cell(p, 'gan')} | {cell(p, 'gan', 'map_auc')} |"
         if peaks:
             r = auc[(p, "test")]
             row += f" {r['real_peak']:.2f} / {r['fake_peak']:.2f} |"
         w(row)
+    w("")
+    w(robustness_target(auc))
     w("")
     if peaks and len(perturbs) > 1 and ("none", "test") in auc:
         r0 = auc[("none", "test")]["real_peak"]
@@ -600,9 +640,11 @@ def write_longrun(w, sola, longrun, sharpness=None):
 
 def write_calibration(w, folder):
     """The calibration read-out of scripts/calibration.sh: Platt scaling fitted on the validation sets, the test
-    sets scored before and after (ECE, false-positive rates at 0.5 and 0.9)."""
+    sets scored before and after (ECE, false-positive rates at 0.5 and 0.9), and the reliability diagram it draws
+    (docs/figures/reliability_NAME.png, beside results/; linked where it exists)."""
     if not folder or not os.path.isdir(folder):
         return
+    figures = os.path.join(os.path.dirname(os.path.abspath(folder)), "..", "docs", "figures")
     for fit_file in sorted(f for f in os.listdir(folder) if f.endswith(".fit.json")):
         name = fit_file[:-len(".fit.json")]
         paths = [os.path.join(folder, f"{name}.{part}.json") for part in ("before", "after")]
@@ -627,10 +669,19 @@ def write_calibration(w, folder):
             w(f"| {data} | {pct(b['frame']['auc'])} | {pct(b['ece'])} | {pct(a['ece'])} | "
               f"{pct(b['fpr_at_0.5'])} / {pct(a['fpr_at_0.5'])} | {pct(b['fpr_at_0.9'])} / {pct(a['fpr_at_0.9'])} |")
         w("")
+        fig = f"reliability_{name}.png"
+        if os.path.exists(os.path.join(figures, fig)):
+            sets = [d for d in before if d in after]
+            w(f"Reliability diagram of {', '.join(sets[:-1]) + ' and ' + sets[-1] if len(sets) > 1 else ''.join(sets)}, raw and calibrated (`sola eval --reliability`: the share of "
+              "fakes against the mean score in each of the 15 bins; on the dashed diagonal a score is the frequency of "
+              "fakes it stands for, below it the score is too high):")
+            w("")
+            w(f"![reliability of {name}](figures/{fig})")
+            w("")
 
 
 def main():
-    runs, sola, configs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, groups = \
+    runs, sola, configs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, sources, groups = \
         parse_args(sys.argv[1:])
     all_names = groups["--main"] + groups["--checks"] + groups["--tried"] + groups["--pseudo"]
     gan = gan_data_name(runs, all_names)
@@ -757,6 +808,7 @@ def main():
     write_robustness(w, robustness)
     if ffpp:
         write_ffpp(w, ffpp, sola)
+    write_sources(w, sources, sola, groups["--sources-runs"], configs)
     write_calibration(w, calibration)
     w("## Commands and per-epoch validation")
     w("")

@@ -87,6 +87,7 @@ fi
   --sharpness "$KEEP/sharpness.json" --robustness "$KEEP/robustness.json" \
   --recipe results/recipe --ffpp results/ffpp --calibration results/calibration \
   --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
-  --pseudo $(done_runs "${PSEUDO[@]}") --recipe-runs $(bash scripts/recipe_dfdc.sh --list) > docs/RESULTS.md.tmp
+  --pseudo $(done_runs "${PSEUDO[@]}") --recipe-runs $(bash scripts/recipe_dfdc.sh --list) \
+  --sources results/sources --sources-runs $(bash scripts/recipe_sources.sh --list) > docs/RESULTS.md.tmp
 mv docs/RESULTS.md.tmp docs/RESULTS.md
 echo "wrote docs/RESULTS.md" >&2

@@ -415,6 +415,10 @@ TEST(Cli, EvalRefusesAManifestWhoseRealsAreNotCalledRealBeforeScoring) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("cannot write --roc files"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << r.out;
+  r = run_cli("eval --model " + model + " --data " + good + " --reliability " + dir.file("file/rel"));
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(dir.file("file/rel") + ": cannot write --reliability files"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << r.out;
   // A file system that takes no new file (root passes access(2) there): before scoring as well.
   r = run_cli("eval --model " + model + " --data " + good + " --markdown /proc/sola_eval_test.md");
   EXPECT_EQ(r.code, 1) << r.out;
@@ -443,6 +447,13 @@ TEST(Cli, CalibrateStoresPlattScalingThatEvalAndDetectApply) {
   EXPECT_FALSE(raw["calibrated"].get<bool>());
   EXPECT_DOUBLE_EQ(c["frame"]["auc"].get<double>(), raw["frame"]["auc"].get<double>());
   EXPECT_TRUE(c.contains("ece") && c.contains("fpr_at_0.9") && c["reliability"].size() == 15u) << c.dump();
+  // --reliability draws the model's reliability diagram (raw and calibrated curves) into a folder it makes.
+  r = run_cli("eval --threads 1 --model " + calibrated + " --data " + m + " --reliability " + dir.file("figs/rel"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("wrote " + dir.file("figs/rel/reliability_cal.png")), std::string::npos) << r.out;
+  const cv::Mat diagram = cv::imread(dir.file("figs/rel/reliability_cal.png"), cv::IMREAD_COLOR);
+  EXPECT_EQ(diagram.cols, 800);
+  EXPECT_EQ(diagram.rows, 600);
   // detect reports sigmoid(a logit + b) for the same crop.
   const std::string crop = dir.file("real_0.png");
   r = run_cli("detect --json --crops --threads 1 --model " + model + " " + crop);

@@ -209,6 +209,103 @@ TEST(Plot, InvalidInputThrowsNamingTheProblem) {
   EXPECT_THROW(plot_roc({{"a", eval::RocCurve{}}}, {}, "ROC"), Error);
 }
 
+/// Reliability bins of a perfectly calibrated score: in every bin the share of fakes is the mean
+/// score. Bin 3 is empty (and left at zero, as reliability_bins leaves it): it must not be drawn.
+std::vector<eval::ReliabilityBin> calibrated_bins() {
+  std::vector<eval::ReliabilityBin> bins;
+  for (int k = 0; k < 10; ++k) {
+    eval::ReliabilityBin bin;
+    bin.lo = k / 10.0;
+    bin.hi = (k + 1) / 10.0;
+    if (k != 3) {
+      bin.count = 50;
+      bin.mean_score = bin.lo + 0.05;
+      bin.fake_fraction = bin.mean_score;
+    }
+    bins.push_back(bin);
+  }
+  return bins;
+}
+
+/// Whether a pixel is the dashed grey of the chance line (and of nothing else drawn).
+bool is_chance_grey(const cv::Vec3b& pixel) {
+  return pixel[0] == pixel[1] && pixel[1] == pixel[2] && pixel[0] >= 130 && pixel[0] <= 150;
+}
+
+TEST(Plot, ReliabilityDiagramOfACalibratedScoreLiesOnTheDiagonal) {
+  // Unnamed, so no legend box; the same title, so the plot area is the same in both images.
+  const cv::Mat curve = eval::plot_reliability({{"", calibrated_bins()}}, "Reliability");
+  const cv::Mat empty = eval::plot_reliability({}, "Reliability");
+  ASSERT_EQ(curve.cols, 800);
+  ASSERT_EQ(curve.rows, 600);
+  ASSERT_EQ(curve.type(), CV_8UC3);
+  const cv::Scalar colour = series_color(0);
+  // Wherever the bare plot shows the dashed diagonal (inside the plot area, away from the text
+  // around it and from the ends, beyond the first and last bins' points at 0.05 and 0.95), the
+  // curve runs within 2 px of it.
+  int compared = 0;
+  for (int c = curve.cols / 5; c < curve.cols * 4 / 5; ++c) {
+    std::vector<int> grey;
+    for (int r = 60; r < 520; ++r) {
+      if (is_chance_grey(empty.at<cv::Vec3b>(r, c))) grey.push_back(r);
+    }
+    if (grey.empty()) continue;  // a gap of the dashes
+    const std::vector<int> rows = rows_with_colour(curve, c, colour);
+    ASSERT_FALSE(rows.empty()) << "column " << c;
+    EXPECT_LE(std::abs(mean(rows) - mean(grey)), 2.0) << "column " << c;
+    ++compared;
+  }
+  EXPECT_GT(compared, 100);  // about a third of the columns: the dashes are 8 px on, 6 off
+  // The empty bin's zeros are not a point at (0, 0): the curve is the one drawn without that bin.
+  std::vector<eval::ReliabilityBin> without = calibrated_bins();
+  without.erase(without.begin() + 3);
+  const cv::Mat drawn = eval::plot_reliability({{"", without}}, "Reliability");
+  EXPECT_EQ(cv::norm(drawn, curve, cv::NORM_INF), 0.0);
+}
+
+TEST(Plot, ReliabilityDiagramShowsAnOverconfidentScoreOffTheDiagonal) {
+  // Scores spread over [0,1] while half of every bin is fake: a flat line at 0.5, under the
+  // diagonal on the right and above it on the left.
+  std::vector<eval::ReliabilityBin> bins = calibrated_bins();
+  for (auto& bin : bins) bin.fake_fraction = bin.count ? 0.5 : 0.0;
+  const cv::Mat flat = eval::plot_reliability({{"", bins}}, "Reliability");
+  const cv::Mat diagonal = eval::plot_reliability({{"", calibrated_bins()}}, "Reliability");
+  const cv::Scalar colour = series_color(0);
+  const int right = flat.cols * 3 / 4;
+  const int left = flat.cols / 4;
+  EXPECT_GT(mean(rows_with_colour(flat, right, colour)),
+            mean(rows_with_colour(diagonal, right, colour)) + 50);
+  EXPECT_LT(mean(rows_with_colour(flat, left, colour)),
+            mean(rows_with_colour(diagonal, left, colour)) - 50);
+}
+
+TEST(Plot, ReliabilityDiagramRefusesBinsThatAreNotProbabilities) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<eval::ReliabilityBin> bins = calibrated_bins();
+  bins[5].mean_score = nan;
+  try {
+    eval::plot_reliability({{"dfdc/test", bins}}, "Reliability");
+    FAIL() << "no sola::Error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("curve 'dfdc/test'"), std::string::npos) << what;
+    EXPECT_NE(what.find("bin 5"), std::string::npos) << what;
+    EXPECT_NE(what.find("nan"), std::string::npos) << what;
+  }
+  bins = calibrated_bins();
+  bins[9].fake_fraction = 1.5;
+  EXPECT_THROW(eval::plot_reliability({{"a", bins}}, "Reliability"), Error);
+  EXPECT_THROW(eval::plot_reliability({{"a", calibrated_bins(), 2.0}}, "Reliability"), Error);
+  EXPECT_THROW(eval::plot_reliability(
+                   {{"a", calibrated_bins(), std::numeric_limits<double>::infinity()}}, "Reliability"),
+               Error);
+  // An empty bin's values are not read; a NaN ECE is no ECE.
+  bins = calibrated_bins();
+  bins[3].mean_score = nan;
+  EXPECT_NO_THROW(eval::plot_reliability({{"a", bins, nan}}, "Reliability"));
+  EXPECT_NO_THROW(eval::plot_reliability({{"a", bins, 0.04}}, "Reliability"));
+}
+
 TEST(Plot, WritePngToMissingDirectoryThrowsIoErrorNamingPath) {
   test::TempDir dir;
   const std::string path = (dir.path / "no-such-dir" / "plot.png").string();

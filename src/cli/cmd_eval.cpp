@@ -38,7 +38,7 @@ struct EvalOptions {
   std::vector<std::string> models;
   std::vector<std::string> data;
   std::vector<std::string> perturb;  // fixed degradations (data/perturb.h), applied in order
-  std::string json_file, markdown_file, roc_dir;
+  std::string json_file, markdown_file, roc_dir, reliability_dir;
   int64_t batch_size = 64;
   int workers = 2;
   double threshold = 0.5;
@@ -83,6 +83,17 @@ void require_writable(const std::string& file, const std::string& option) {
   if (!existed) fs::remove(path, ec);
 }
 
+/// Refuses an output folder of PNG files that cannot be written (making it first if missing), before
+/// any evaluation runs.
+void require_folder(const std::string& folder, const std::string& option) {
+  if (folder.empty()) return;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec || !fs::is_directory(folder) || ::access(folder.c_str(), W_OK) != 0)
+    throw IoError(folder, "cannot write " + option + " files into this folder: " +
+                              (ec ? ec.message() : std::string(std::strerror(errno))));
+}
+
 /// The one manipulation a model was trained on (its training options' `methods`), or "".
 std::string training_method(const nlohmann::json& metadata) {
   if (!metadata.is_object() || !metadata.contains("train") || !metadata["train"].is_object()) return "";
@@ -96,13 +107,8 @@ int run_eval(const EvalOptions& opts) {
   // Every input and output is checked before anything is scored.
   require_writable(opts.json_file, "--json");
   require_writable(opts.markdown_file, "--markdown");
-  if (!opts.roc_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(opts.roc_dir, ec);
-    if (ec || !fs::is_directory(opts.roc_dir) || ::access(opts.roc_dir.c_str(), W_OK) != 0)
-      throw IoError(opts.roc_dir, "cannot write --roc files into this folder: " +
-                                      (ec ? ec.message() : std::string(std::strerror(errno))));
-  }
+  require_folder(opts.roc_dir, "--roc");
+  require_folder(opts.reliability_dir, "--reliability");
   std::vector<data::Perturbation> perturbations;
   for (const auto& spec : opts.perturb) perturbations.push_back(data::parse_perturbation(spec));
   configure_threads(opts.threads);
@@ -116,6 +122,9 @@ int run_eval(const EvalOptions& opts) {
   tables.data_suffix = perturbations.empty() ? "" : " +" + data::perturbation_specs(perturbations);
   tables.threshold = opts.threshold;
   std::vector<eval::RocCurve> rocs;  // beside tables.cells
+  // Beside tables.cells (with --reliability): the cell's reliability curves, the raw sigmoid's first
+  // where a calibration moved the scores.
+  std::vector<std::vector<eval::ReliabilityCurve>> reliability;
   // A model or cell that fails is reported and skipped; the results of the others are written.
   std::vector<std::string> failures;
   nlohmann::json report_json = nlohmann::json::array();
@@ -148,6 +157,10 @@ int run_eval(const EvalOptions& opts) {
         ProgressBar bar(fmt::format("{} on {}{}", tables.models[mi], tables.data[d], tables.data_suffix), ds.size());
         auto scored = eval::score_dataset(*loaded->model, ds, opts.batch_size, opts.workers,
                                           [&](size_t done, size_t) { bar.update(done); }, bf16);
+        std::vector<eval::ReliabilityCurve> curves;
+        if (!opts.reliability_dir.empty() && !calibration.identity())
+          curves.push_back({tables.data[d] + ", raw", eval::reliability_bins(scored.scores, scored.labels),
+                            eval::expected_calibration_error(scored.scores, scored.labels)});
         // The model's calibration (sola calibrate), as sola detect applies it: the scores move, the ranking not.
         if (!calibration.identity())
           for (size_t i = 0; i < scored.scores.size(); ++i) scored.scores[i] = calibration.apply(scored.logits[i]);
@@ -160,8 +173,12 @@ int run_eval(const EvalOptions& opts) {
         cell.per_method_auc = report.per_method_auc;
         if (report.map) cell.map_auc = report.map->frame.auc;
         cell.ece = eval::expected_calibration_error(scored.scores, scored.labels);
+        const auto bins = eval::reliability_bins(scored.scores, scored.labels);
+        if (!opts.reliability_dir.empty())
+          curves.push_back({tables.data[d] + (calibration.identity() ? "" : ", calibrated"), bins, *cell.ece});
         tables.cells.push_back(cell);
         rocs.push_back(eval::roc_curve(scored.scores, scored.labels));
+        reliability.push_back(std::move(curves));
         bar.finish(fmt::format("frame AUC {}", pct(report.frame.auc)));
         nlohmann::json j = report.to_json();
         j["model"] = tables.models[mi];
@@ -174,7 +191,7 @@ int run_eval(const EvalOptions& opts) {
         j["fpr_at_0.5"] = eval::false_positive_rate(scored.scores, scored.labels, 0.5);
         j["fpr_at_0.9"] = eval::false_positive_rate(scored.scores, scored.labels, 0.9);
         j["reliability"] = nlohmann::json::array();
-        for (const auto& bin : eval::reliability_bins(scored.scores, scored.labels))
+        for (const auto& bin : bins)
           j["reliability"].push_back({{"lo", bin.lo}, {"hi", bin.hi}, {"count", bin.count}, {"mean_score", bin.mean_score},
                                       {"fake_fraction", bin.fake_fraction}});
         if (!perturbations.empty()) j["perturb"] = data::perturbation_specs(perturbations);
@@ -211,6 +228,18 @@ int run_eval(const EvalOptions& opts) {
       fmt::print(stderr, "wrote {}\n", file);
     }
   }
+  if (!opts.reliability_dir.empty()) {
+    for (size_t mi = 0; mi < opts.models.size(); ++mi) {
+      std::vector<eval::ReliabilityCurve> curves;
+      for (size_t c = 0; c < tables.cells.size(); ++c)
+        if (tables.cells[c].model == mi) curves.insert(curves.end(), reliability[c].begin(), reliability[c].end());
+      if (curves.empty()) continue;
+      const auto file =
+          (fs::path(opts.reliability_dir) / ("reliability_" + file_safe(tables.models[mi]) + ".png")).string();
+      eval::write_png(file, eval::plot_reliability(curves, "Reliability of " + tables.models[mi] + tables.data_suffix));
+      fmt::print(stderr, "wrote {}\n", file);
+    }
+  }
   for (const auto& f : failures) fmt::print(stderr, "sola eval: error: {}\n", f);
   if (!failures.empty()) {
     fmt::print(stderr, "sola eval: {} of {} evaluations done; the results above and in the output files are theirs\n",
@@ -234,6 +263,9 @@ void setup_eval(CLI::App& app) {
   sub->add_option("--json", opts->json_file, "write all reports as JSON");
   sub->add_option("--markdown", opts->markdown_file, "write a Markdown table (and the Table-2 style matrix)");
   sub->add_option("--roc", opts->roc_dir, "write ROC curve PNGs (one per model) into this directory");
+  sub->add_option("--reliability", opts->reliability_dir,
+                  "write reliability diagram PNGs (one per model, a curve per data set; for a model calibrated by "
+                  "sola calibrate, two: the raw sigmoid and the calibrated score) into this directory");
   sub->add_option("--batch", opts->batch_size, "batch size")->capture_default_str()->check(CLI::Range(1, 4096));
   sub->add_option("--workers", opts->workers, "decoding threads")->capture_default_str()->check(CLI::Range(1, 64));
   sub->add_option("--threshold", opts->threshold, "score threshold for accuracy")->capture_default_str()->check(CLI::Range(0.0, 1.0));

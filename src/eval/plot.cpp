@@ -274,9 +274,10 @@ void draw_chance_line(cv::Mat& image, cv::Mat& mask, const Layout& layout) {
   }
 }
 
-/// Draws one series in `colour`, cut to the plot area, and marks the pixels it covers in `mask`.
+/// Draws one series in `colour`, cut to the plot area, and marks the pixels it covers in `mask`;
+/// with `markers`, a dot at every point.
 void draw_series(cv::Mat& image, cv::Mat& mask, const Series& series, const Layout& layout,
-                 const cv::Scalar& colour) {
+                 const cv::Scalar& colour, bool markers) {
   const cv::Rect2d clip(layout.left - kLineThickness, layout.top - kLineThickness,
                         layout.right - layout.left + 2 * kLineThickness,
                         layout.bottom - layout.top + 2 * kLineThickness);
@@ -288,11 +289,14 @@ void draw_series(cv::Mat& image, cv::Mat& mask, const Series& series, const Layo
     if (i + 1 < n && drawable(i + 1)) {
       cv::Point2d a = p;
       cv::Point2d b = to_pixel(layout, series.x[i + 1], series.y[i + 1]);
-      if (!clip_segment(a, b, clip)) continue;
-      cv::line(image, fixed_point(a), fixed_point(b), colour, kLineThickness, cv::LINE_AA, kShift);
-      cv::line(mask, fixed_point(a), fixed_point(b), 255, kLineThickness + 2, cv::LINE_8, kShift);
-    } else if (!(i > 0 && drawable(i - 1)) && clip.contains(p)) {
-      // An isolated point: no segment shows it, so it gets a dot.
+      if (clip_segment(a, b, clip)) {
+        cv::line(image, fixed_point(a), fixed_point(b), colour, kLineThickness, cv::LINE_AA, kShift);
+        cv::line(mask, fixed_point(a), fixed_point(b), 255, kLineThickness + 2, cv::LINE_8, kShift);
+      }
+    }
+    // An isolated point (no segment shows it) gets a dot; with markers, every point does.
+    if ((markers || !((i > 0 && drawable(i - 1)) || (i + 1 < n && drawable(i + 1)))) &&
+        clip.contains(p)) {
       cv::circle(image, fixed_point(p), 3 << kShift, colour, cv::FILLED, cv::LINE_AA, kShift);
       cv::circle(mask, fixed_point(p), 4 << kShift, 255, cv::FILLED, cv::LINE_8, kShift);
     }
@@ -418,7 +422,7 @@ cv::Mat plot_lines(const std::vector<Series>& series, const PlotOptions& opts) {
   draw_axes(image, layout);
   if (opts.diagonal) draw_chance_line(image, mask, layout);
   for (size_t i = 0; i < series.size(); ++i) {
-    draw_series(image, mask, series[i], layout, series_color(i));
+    draw_series(image, mask, series[i], layout, series_color(i), opts.markers);
   }
   draw_legend(image, mask, series, layout);
   draw_titles(image, opts, layout);
@@ -449,6 +453,46 @@ cv::Mat plot_roc(const std::vector<std::pair<std::string, RocCurve>>& curves,
   opts.x_unit_range = true;
   opts.y_unit_range = true;
   opts.diagonal = true;
+  return plot_lines(series, opts);
+}
+
+cv::Mat plot_reliability(const std::vector<ReliabilityCurve>& curves, const std::string& title) {
+  const auto probability = [](double v) { return v >= 0.0 && v <= 1.0; };  // false for NaN
+  std::vector<Series> series;
+  for (const ReliabilityCurve& curve : curves) {
+    Series s{curve.name, {}, {}};
+    for (size_t k = 0; k < curve.bins.size(); ++k) {
+      const ReliabilityBin& bin = curve.bins[k];
+      if (bin.count == 0) continue;
+      if (!probability(bin.mean_score) || !probability(bin.fake_fraction)) {
+        char what[160];
+        std::snprintf(what, sizeof what, "bin %zu [%g, %g) has mean score %g and share of fakes %g", k,
+                      bin.lo, bin.hi, bin.mean_score, bin.fake_fraction);
+        throw Error("plot_reliability: curve '" + curve.name + "': " + what +
+                    "; both must be in [0,1]");
+      }
+      s.x.push_back(bin.mean_score);
+      s.y.push_back(bin.fake_fraction);
+    }
+    if (!std::isnan(curve.ece)) {
+      if (!probability(curve.ece)) {
+        throw Error("plot_reliability: curve '" + curve.name + "' has ECE " +
+                    std::to_string(curve.ece) + ", not in [0,1]");
+      }
+      char ece[32];
+      std::snprintf(ece, sizeof ece, " (ECE %.3f)", curve.ece);
+      s.name += ece;
+    }
+    series.push_back(std::move(s));
+  }
+  PlotOptions opts;
+  opts.title = title;
+  opts.x_label = "Mean score of the bin";
+  opts.y_label = "Share of fakes in the bin";
+  opts.x_unit_range = true;
+  opts.y_unit_range = true;
+  opts.diagonal = true;
+  opts.markers = true;
   return plot_lines(series, opts);
 }
 

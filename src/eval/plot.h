@@ -1,12 +1,15 @@
 #pragma once
-// Result plots as images a person looks at, drawn with OpenCV alone: line plots (training curves)
-// and the ROC curves of several test sets on one set of axes, written as PNG files.
+// Result plots as images a person looks at, drawn with OpenCV alone: line plots (training curves),
+// the ROC curves of several test sets on one set of axes, and reliability diagrams (how well a score
+// matches the frequency of fakes), written as PNG files.
+#include <cmath>
 #include <cstddef>
 #include <opencv2/core.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "eval/calibration.h"
 #include "eval/metrics.h"
 
 namespace sola::eval {
@@ -26,6 +29,7 @@ struct PlotOptions {
   bool y_unit_range = false;            ///< y axis fixed to [0,1]; lines leaving it are clipped
   bool diagonal = false;                ///< dashed chance line y = x, for ROC
   bool x_unit_range = false;            ///< x axis fixed to [0,1]; lines leaving it are clipped
+  bool markers = false;                 ///< a dot at every drawn point, not only at isolated ones
 };
 
 /// The colour (BGR) of the series at `index` in plot_lines' input: eight distinct colours
@@ -47,6 +51,20 @@ cv::Mat plot_lines(const std::vector<Series>& series, const PlotOptions& opts);
 /// `curves` or a curve's fpr and tpr differ in length.
 cv::Mat plot_roc(const std::vector<std::pair<std::string, RocCurve>>& curves,
                  const std::vector<double>& aucs, const std::string& title);
+
+/// One curve of a reliability diagram: the bins of reliability_bins for one test set's scores.
+struct ReliabilityCurve {
+  std::string name;                   ///< legend text, e.g. "dfdc/test, calibrated"
+  std::vector<ReliabilityBin> bins;   ///< bins with count 0 are not drawn
+  double ece = std::nan("");          ///< in the legend as "name (ECE 0.042)"; left out when NaN
+};
+
+/// A reliability diagram on one 800 x 600 plot: x = mean score of a bin, y = share of fakes in it,
+/// both [0,1]; each curve joins the points (mean_score, fake_fraction) of its non-empty bins, with a
+/// dot at each; the dashed diagonal is perfect calibration (a curve below it: scores too high,
+/// above it: too low). Throws sola::Error naming the curve and the bin if a non-empty bin's mean
+/// score or share of fakes is not a number in [0,1], or an ECE is neither NaN nor in [0,1].
+cv::Mat plot_reliability(const std::vector<ReliabilityCurve>& curves, const std::string& title);
 
 /// Writes `image` as a PNG file at `path`. Throws sola::IoError naming the path if the image is
 /// empty, the directory does not exist, or encoding or writing fails.

@@ -102,6 +102,20 @@ def main():
                "(`scripts/robustness.sh`, at the model's 128 px input): JPEG at quality 50 80.00 (-1.00); a Gaussian blur "
                "of 1 px 60.00 (-21.00); Gaussian noise of 4 grey levels 50.00 (-31.00); an unsharp mask of amount 2 70.00 (-11.00). What it learned to call fake lives "
                "in the finest detail" in text and "So can sharper ones" in text, "robustness bullet")
+        expect("`ffpp/test`" not in text, "no ffpp/test rows (a read-out before issue 27): no ffpp/test figures")
+        # With ffpp/test read out too (issue 27): its figures follow dfdc/test's, each against its own reference.
+        json.dump({"model": "models/sola-dfdc.pt", "sha256": "0" * 64, "rows": [
+            {"perturb": p, "data": d, "auc": a, "map_auc": None} for p, d, a in (
+                ("none", "test", 0.81), ("none", "ffpp_test", 0.70), ("none", "gan", 0.55), ("jpeg:50", "test", 0.80),
+                ("jpeg:50", "ffpp_test", 0.66), ("sharpen:1", "test", 0.79), ("sharpen:1", "ffpp_test", 0.55))]},
+                  open(os.path.join(card, "robustness.json"), "w"))
+        text = run(card).stdout
+        expect("- **Degraded images.** On `dfdc/test` (frame AUC 81.00 as given), every image degraded the same way first "
+               "(`scripts/robustness.sh`, at the model's 128 px input): JPEG at quality 50 80.00 (-1.00); an unsharp mask of "
+               "amount 1 79.00 (-2.00). On `ffpp/test` (FaceForensics++, frame AUC 70.00 as given): JPEG at quality 50 66.00 "
+               "(-4.00); an unsharp mask of amount 1 55.00 (-15.00). What it learned to call fake lives in the finest detail"
+               in text and "So can sharper ones" in text,
+               "robustness bullet with ffpp/test: its figures, and its 15-point loss under sharpening said")
         os.remove(os.path.join(card, "robustness.json"))
         # A face on the wrong side is said so.
         wrong = os.path.join(tmp, "wrong")

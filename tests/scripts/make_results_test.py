@@ -111,9 +111,24 @@ def main():
             ("none", "test", 0.90, 0.80), ("none", "gan", 0.40, 0.42), ("blur:1", "test", 0.85, 0.70),
             ("blur:1", "gan", 0.52, 0.55), ("jpeg:50", "test", 0.88, None), ("jpeg:50", "gan", 0.41, None),
             ("sharpen:1", "test", 0.87, None), ("sharpen:2", "test", 0.80, None), ("sharpen:2", "gan", 0.38, None))]
+        # ffpp/test (issue 27), its sharpen:1 cell not read out; blur:1 at 85.00 exactly meets the target.
+        rob_rows += [{"perturb": p, "data": "ffpp_test", "auc": a, "map_auc": None, "real_peak": 0.2, "fake_peak": 0.6}
+                     for p, a in (("none", 0.80), ("blur:1", 0.86), ("jpeg:50", 0.79))]
         json.dump({"model": shipped, "sha256": hashlib.sha256(b"weights").hexdigest(), "rows": rob_rows}, open(rob, "w"))
+        # The calibration read-out (scripts/calibration.sh) and its reliability diagram beside results/.
+        calib = os.path.join(tmp, "results", "calibration")
+        figures = os.path.join(tmp, "docs", "figures")
+        os.makedirs(calib)
+        os.makedirs(figures)
+        json.dump({"calibration": {"fitted_on": ["dfdc/val", "ffpp/val"], "samples": 1700, "a": 0.5, "b": -1.0}},
+                  open(os.path.join(calib, "shipped.fit.json"), "w"))
+        for part, ece in (("before", 0.2), ("after", 0.05)):
+            json.dump([{"data": d, "frame": {"auc": 0.9}, "ece": ece, "fpr_at_0.5": 0.3, "fpr_at_0.9": 0.1}
+                       for d in ("dfdc/test", "ffpp/test")], open(os.path.join(calib, f"shipped.{part}.json"), "w"))
+        open(os.path.join(figures, "reliability_shipped.png"), "wb").write(b"png")
         out = subprocess.run(
             MAKE_RESULTS + [dfdc, *WITH_SOLA, "--longrun", longrun, "--sharpness", sharp, "--robustness", rob,
+                            "--calibration", calib,
                             "--recipe", recipe, "--main", "sola_supervised", "resnet18", "--checks", "sola_supervised_fp32",
                             "--tried", "--pseudo", "--recipe-runs", "base", "base_seed1", "pseudo_1", "weak", "resnet18"],
             capture_output=True, text=True)
@@ -164,17 +179,33 @@ def main():
                "recipe: SOLA against the baseline, the SOLA row chosen on dfdc/val")
         expect("Best so far: dfdc/val" in text and "The run stops when neither has improved over 5 epochs or at" in text,
                "long run: where it stands against the stop rule")
-        expect("## Robustness of the shipped model" in text and "| blur:1 | 85.00 (-5.00) | 52.00 (+12.00) | 55.00 (+13.00) | 0.55 / 0.60 |" in text
-               and "| jpeg:50 | 88.00 (-2.00) | 41.00 (+1.00) | – | 0.12 / 0.50 |" in text and "| none | 90.00 | 40.00 | 42.00 | 0.10 / 0.50 |" in text,
-               "robustness: one row per degradation with its difference against none")
+        expect("## Robustness of the shipped model" in text
+               and "| degradation | dfdc/test | ffpp/test | gan-faces | gan-faces, maps alone | maps' mean peak, dfdc/test real / fake |" in text
+               and "| blur:1 | 85.00 (-5.00) | 86.00 (+6.00) | 52.00 (+12.00) | 55.00 (+13.00) | 0.55 / 0.60 |" in text
+               and "| jpeg:50 | 88.00 (-2.00) | 79.00 (-1.00) | 41.00 (+1.00) | – | 0.12 / 0.50 |" in text
+               and "| none | 90.00 | 80.00 | 40.00 | 42.00 | 0.10 / 0.50 |" in text,
+               "robustness: one row per degradation with its difference against none, ffpp/test beside dfdc/test")
+        expect("`" + shipped + "` scoring dfdc/test, ffpp/test and gan-faces with every image degraded" in text,
+               "robustness: the sets read out named")
+        expect("**Target** (issue 27): frame AUC 85.00 or more on both dfdc/test and ffpp/test under each of `blur:1`, "
+               "`downscale:0.5`, `noise:4`, `jpeg:50` and `sharpen:1`. Not met: 4 of the 10 cells meet it (dfdc/test "
+               "`blur:1` 85.00; dfdc/test `jpeg:50` 88.00; dfdc/test `sharpen:1` 87.00; ffpp/test `blur:1` 86.00), 1 falls "
+               "short (ffpp/test `jpeg:50` 79.00), 5 not read out (dfdc/test `downscale:0.5`; dfdc/test `noise:4`; ffpp/test "
+               "`downscale:0.5`; ffpp/test `noise:4`; ffpp/test `sharpen:1`: rerun `scripts/robustness.sh`)." in text,
+               "robustness: the target and which of its cells meet it, from the rows")
+        expect("| dfdc/test | 90.00 | 20.00 | 5.00 | 30.00 / 30.00 | 10.00 / 10.00 |" in text
+               and "Reliability diagram of dfdc/test and ffpp/test, raw and calibrated" in text
+               and "![reliability of shipped](figures/reliability_shipped.png)" in text,
+               "calibration: the table and the reliability diagram linked")
         expect("Blurring the finest detail away moves gan-faces from 40.00 to at most 52.00 (`blur:1`), while dfdc/test "
-               "goes from 90.00 to 85.00 there. The GAN faces score better (+12.00 points, 5.00 or more)" in text and "rerun `scripts/robustness.sh`" not in text,
+               "goes from 90.00 to 85.00 there. The GAN faces score better (+12.00 points, 5.00 or more)" in text
+               and "The read-out below is of an earlier" not in text,
                "robustness: what blur does to the GAN faces, read from the figures")
         expect("Sharpening goes the other way, towards the detail of a photograph: at `sharpen:2` dfdc/test goes from 90.00 "
                "to 80.00 and gan-faces from 40.00 to 38.00. DFDC's own forgeries get harder to tell (dfdc/test 10.00 points down: 5.00 or more) once their crops are as "
                "sharp as a photograph: the added detail raises the maps of the real faces (mean peak 0.10 to 0.45) more than "
                "those of the fakes (0.50 to 0.52)" in text
-               and "| sharpen:1 | 87.00 (-3.00) | – | – | 0.30 / 0.50 |" in text,
+               and "| sharpen:1 | 87.00 (-3.00) | – | – | – | 0.30 / 0.50 |" in text,
                "robustness: what sharpening does, the strongest one read out")
         expect("The maps' mean peak on dfdc/test's real faces, 0.10 on the images as they are, rises by 0.10 or more "
                "under 3 of the 4 degradations (to 0.55 at `blur:1`)" in text, "robustness: the real faces' maps under degradation")
@@ -204,6 +235,27 @@ def main():
                                capture_output=True, text=True)
         expect(stale.returncode == 0 and f"The read-out below is of an earlier `{shipped}`: rerun `scripts/robustness.sh`."
                in stale.stdout, f"robustness: a stale read-out is said to be stale: {stale.stderr[-300:]}")
+        # A read-out from before issue 27 (no ffpp/test rows): a dash in its column, the target not read out there;
+        # a calibration read-out without its figure: no link.
+        json.dump({"model": shipped, "sha256": hashlib.sha256(b"other weights").hexdigest(),
+                   "rows": [r for r in rob_rows if r["data"] != "ffpp_test"]}, open(rob, "w"))
+        os.remove(os.path.join(figures, "reliability_shipped.png"))
+        old = subprocess.run(MAKE_RESULTS + [dfdc, *WITH_SOLA, "--robustness", rob, "--calibration", calib,
+                                             "--main", "sola_supervised"], capture_output=True, text=True)
+        expect(old.returncode == 0 and "| none | 90.00 | – | 40.00 | 42.00 | 0.10 / 0.50 |" in old.stdout
+               and "`" + shipped + "` scoring dfdc/test and gan-faces with" in old.stdout
+               and "7 not read out (dfdc/test `downscale:0.5`; dfdc/test `noise:4`; ffpp/test `blur:1`; ffpp/test "
+               "`downscale:0.5`; ffpp/test `noise:4`; ffpp/test `jpeg:50`; ffpp/test `sharpen:1`: rerun "
+               "`scripts/robustness.sh`)." in old.stdout,
+               f"robustness: a read-out without ffpp/test: {old.stderr[-300:]}")
+        expect("| dfdc/test | 90.00 | 20.00 | 5.00 |" in old.stdout and "reliability_shipped.png" not in old.stdout,
+               "calibration: no figure, no link")
+        # Every cell at 85.00 or more: the target is met.
+        sys.path.insert(0, os.path.join(SOURCE, "scripts"))
+        from make_results import robustness_target
+        met = robustness_target({(p, d): {"auc": 0.9} for p in ("blur:1", "downscale:0.5", "noise:4", "jpeg:50", "sharpen:1")
+                                 for d in ("test", "ffpp_test")})
+        expect(met.endswith("Met: all 10 cells."), f"robustness: the target met: {met}")
         # A run named but missing is an error naming it, not a silent gap.
         bad = subprocess.run(MAKE_RESULTS + [dfdc, *WITH_SOLA, "--main", "no_such_run"], capture_output=True, text=True)
         expect(bad.returncode != 0 and "no_such_run" in bad.stderr and "Traceback" not in bad.stderr,

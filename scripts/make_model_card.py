@@ -2,14 +2,23 @@
 """Writes the model card of the shipped model (models/README.md, to stdout) from the figures that
 scripts/ship_model.sh keeps in models/card/; no figure is typed by hand.
 
-Usage: make_model_card.py CARD_DIR [--check] [--readme README.md]
+Usage: make_model_card.py CARD_DIR [--check [--calibrated]] [--readme README.md]
   --check           only checks that CARD_DIR holds every figure the card needs (exit 1 naming what is missing)
+  --calibrated      also requires the card to be of a calibrated model (what scripts/ship_model.sh makes)
   --readme FILE     also rewrites the shipped model's figures in FILE, between the lines
                     "<!-- model-figures:begin -->" and "<!-- model-figures:end -->"
-CARD_DIR holds: checkpoint_info.json and info.json (`sola info` of the checkpoint and of the float16 file),
-export.json, eval.json (`sola eval --json` of both on dfdc/val, the pseudo-forgery validation set, dfdc/test
-and the gan-faces crops), epochs.jsonl (the run's epoch lines up to the shipped one), command.txt (the
-training command), quickstart.jsonl (`sola detect --json` on the quickstart's photo and pseudo-forgery).
+CARD_DIR holds: checkpoint_info.json and info.json (`sola info` of the checkpoint and of the shipped float16
+file), export.json, eval.json (`sola eval --json` of both on dfdc/val, the pseudo-forgery validation set,
+dfdc/test and the gan-faces crops, and on ffpp/val and ffpp/test since issue 27), epochs.jsonl (the run's
+epoch lines up to the shipped one), command.txt (the training command), quickstart.jsonl (`sola detect
+--json` on the quickstart's photo and pseudo-forgery).
+A calibrated card (issue 27: the shipped file's metadata has a calibration, or any of these files is there)
+also holds, and then needs, every one of: calibration.json (the line `sola calibrate` printed: Platt
+scaling fitted on dfdc/val + ffpp/val), eval_raw.json (`sola eval --no-calibration --json` of the shipped
+file on dfdc/test and ffpp/test: the scores before calibration), eval_at_0.9.json (`sola eval --threshold
+0.9 --json` of it on the same sets, calibrated: its accuracy at 0.9), and eval.json's ffpp/val and ffpp/test
+rows. A card made before issue 27 has none of them and still makes its card, which then says that the
+scores are not calibrated.
 """
 import json
 import os
@@ -20,24 +29,41 @@ from make_results import load_jsonl, pct, report_set
 BEGIN, END = "<!-- model-figures:begin -->", "<!-- model-figures:end -->"
 FILES = ["checkpoint_info.json", "info.json", "export.json", "eval.json", "epochs.jsonl", "command.txt",
          "quickstart.jsonl"]
-# The evaluation sets, by the name `sola eval` gives them: (label, role).
+# A calibrated card's files (scripts/ship_model.sh since issue 27), needed only by a calibrated card.
+CALIBRATION_FILES = ["calibration.json", "eval_raw.json", "eval_at_0.9.json"]
+# The evaluation sets, by the key of the name `sola eval` gives them: (key, label, role). The FaceForensics++
+# ones are read out since issue 27 (a card made before has no figures for them: no rows).
 SETS = [("val", "`dfdc/val`", "chooses"), ("pseudo_val", "pseudo-forgery val", "chooses"),
+        ("ffpp_val", "`ffpp/val`", "validation"),
         ("test", "**`dfdc/test`**", "report: unseen DFDC videos"),
+        ("ffpp_test", "**`ffpp/test`**", "report: FaceForensics++'s manipulations"),
         ("gan", "**`gan-faces`**", "report: a manipulation never seen")]
+FFPP_SETS = ("ffpp_val", "ffpp_test")
+# The sets whose scores the calibration is read out on (before and after).
+CALIBRATION_TESTS = [("test", "`dfdc/test`"), ("ffpp_test", "`ffpp/test`")]
 GAN_TARGET, TEST_TARGET = 0.65, 0.94
+# Issue 27 ("Scores that mean something"): ECE at most 0.05 on both test sets; ffpp/test frame AUC at least
+# 0.95 as the mean over its methods and at least 0.90 for each; dfdc/test at least 0.94 (TEST_TARGET).
+ECE_TARGET, FFPP_MEAN_TARGET, FFPP_MIN_TARGET = 0.05, 0.95, 0.90
+THRESHOLDS = (0.5, 0.9)  # what the card says a score means at (sola eval's fpr_at_0.5 and fpr_at_0.9)
 
 
 def fail(msg):
     sys.exit(f"make_model_card.py: {msg}")
 
 
-def load(card):
-    missing = [f for f in FILES if not os.path.exists(os.path.join(card, f))]
+def set_key(data):
+    """make_results.report_set's key of a `sola eval` data name, and "ffpp_val" for ffpp/val."""
+    return report_set(data) or ("ffpp_val" if data == "ffpp/val" else None)
+
+
+def load(card, files=FILES):
+    missing = [f for f in files if not os.path.exists(os.path.join(card, f))]
     if missing:
         fail(f"{card}: missing {', '.join(missing)} (made by scripts/ship_model.sh)")
     c = {}
     try:
-        for f in FILES:
+        for f in files:
             path = os.path.join(card, f)
             if f.endswith(".jsonl"):
                 c[f] = load_jsonl(path)
@@ -50,8 +76,32 @@ def load(card):
     return c
 
 
+def tp_bounds(row, t):
+    """The fakes scored >= t as far as the row's reliability bins tell: those of the bins above t at least,
+    those of the bins reaching above t at most (t on no bin edge lies inside one bin)."""
+    low = high = 0.0
+    for b in row["reliability"]:
+        fakes = b["count"] * b["fake_fraction"]
+        low += fakes if b["lo"] >= t else 0.0
+        high += fakes if b["hi"] > t else 0.0
+    return low, high
+
+
+def caught(row, t, where):
+    """The share of fakes scored >= t (true-positive rate), from the row's accuracy, which `sola eval`
+    measured at the threshold t: ACC x n = TP + TN and TN = (1 - FPR) x n_real. Checked against the
+    reliability bins, which bound it, so that a read-out at another threshold is refused."""
+    f = row["frame"]
+    tp = f["acc"] * f["n"] - (1 - row[f"fpr_at_{t:g}"]) * f["n_real"]
+    low, high = tp_bounds(row, t)
+    if not low - 0.5 <= tp <= high + 0.5:
+        fail(f"{where}: its accuracy is not at the threshold {t:g} ({tp:.1f} fakes caught, where its reliability "
+             f"bins hold {low:.0f} to {high:.0f} at or above {t:g})")
+    return tp / f["n_fake"]
+
+
 class Card:
-    def __init__(self, card):
+    def __init__(self, card, require_calibration=False):
         c = load(card)
         self.ckpt_info, self.info, self.export = c["checkpoint_info.json"], c["info.json"], c["export.json"]
         self.epochs, self.command, self.quick = c["epochs.jsonl"], c["command.txt"], c["quickstart.jsonl"]
@@ -67,24 +117,102 @@ class Card:
         rows = c["eval.json"]
         # The checkpoint is the first model of ship_model.sh's `sola eval` (then the float16 file, sola-dfdc).
         ckpt_name = rows[0]["model"] if rows else None
-        self.ev, self.maps = {}, {}
+        self.ev, self.rows, self.maps = {}, {}, {}
         for r in rows:
             kind = "fp16" if r["model"] == "sola-dfdc" else "fp32" if r["model"] == ckpt_name else None
-            key = report_set(r["data"])
+            key = set_key(r["data"])
             if kind and key:
                 self.ev[(kind, key)] = r["frame"]
+                self.rows[(kind, key)] = r
                 if kind == "fp16" and "map" in r:
                     self.maps[key] = r["map"]
-        missing = [f"{k} on {s}" for k in ("fp32", "fp16") for s, _, _ in SETS if (k, s) not in self.ev]
+        # Calibrated (issue 27): the shipped file carries a calibration, or the card holds a calibration's file;
+        # then every file and figure of the calibration is needed.
+        self.fit = self.meta.get("calibration")
+        self.calibrated = bool(self.fit) or any(os.path.exists(os.path.join(card, f)) for f in CALIBRATION_FILES)
+        if require_calibration and not self.calibrated:
+            fail(f"{card}: not a calibrated model (info.json's metadata has no calibration: `sola calibrate` in "
+                 "scripts/ship_model.sh)")
+        needed = [s for s, _, _ in SETS if s not in FFPP_SETS or self.calibrated]
+        missing = [f"{k} on {s}" for k in ("fp32", "fp16") for s in needed if (k, s) not in self.ev]
         if missing:
             fail(f"{card}/eval.json: no figures for {', '.join(missing)}")
+        # The sets of the table: the FaceForensics++ ones where they were read out (by both models).
+        self.sets = [s for s in SETS if all((k, s[0]) in self.ev for k in ("fp32", "fp16"))]
+        if self.calibrated:
+            self.load_calibration(card)
         if len(self.quick) != 2 or any(q.get("status") != "ok" for q in self.quick):
             fail(f"{card}/quickstart.jsonl: expected the photo and the pseudo-forgery, both scored: {self.quick}")
         if not self.epochs:
             fail(f"{card}/epochs.jsonl: no epoch lines")
 
+    def load_calibration(self, card):
+        c = load(card, CALIBRATION_FILES)
+        line = c["calibration.json"].get("calibration") or fail(f"{card}/calibration.json: no calibration")
+        if not self.fit:
+            fail(f"{card}/info.json: the shipped file has no calibration in its metadata, but the card has "
+                 "calibration.json (ship the file `sola calibrate` wrote)")
+        if any(abs(line[p] - self.fit[p]) > 1e-9 for p in ("a", "b")):
+            fail(f"{card}: calibration.json (a = {line['a']}, b = {line['b']}) is not the shipped file's calibration "
+                 f"(a = {self.fit['a']}, b = {self.fit['b']})")
+        self.fit = line
+
+        def by_set(f, calibrated):
+            out = {}
+            for r in c[f]:
+                key = set_key(r["data"])
+                if r["model"] == "sola-dfdc" and key:
+                    if r.get("calibrated") is not calibrated:
+                        fail(f"{card}/{f}: the row on {r['data']} is {'not ' if calibrated else ''}calibrated")
+                    out[key] = r
+            missing = [s for s, _ in CALIBRATION_TESTS if s not in out]
+            if missing:
+                fail(f"{card}/{f}: no figures for the shipped file on {', '.join(missing)}")
+            return out
+        self.raw, self.at_09 = by_set("eval_raw.json", False), by_set("eval_at_0.9.json", True)
+        for s, _ in CALIBRATION_TESTS:
+            if self.rows[("fp16", s)].get("calibrated") is not True:
+                fail(f"{card}/eval.json: the shipped file's row on {s} is not calibrated")
+        # The share of fakes caught at each threshold: at 0.5 from eval.json (sola eval's default threshold),
+        # at 0.9 from the read-out at --threshold 0.9.
+        self.tpr = {}
+        for s, _ in CALIBRATION_TESTS:
+            self.tpr[(s, 0.5)] = caught(self.rows[("fp16", s)], 0.5, f"{card}/eval.json on {s}")
+            self.tpr[(s, 0.9)] = caught(self.at_09[s], 0.9, f"{card}/eval_at_0.9.json on {s}")
+
+    def has(self, key):
+        return any(s == key for s, _, _ in self.sets)
+
     def auc(self, key, kind="fp16"):
         return self.ev[(kind, key)]["auc"]
+
+    def methods(self, kind="fp16"):
+        """ffpp/test's frame AUC per manipulation (each method's fakes against all reals)."""
+        return self.rows[(kind, "ffpp_test")].get("per_method_auc", {})
+
+    def fitted_on(self):
+        """The sets the calibration was fitted on, by the name `sola eval` gives them (dfdc/val)."""
+        return " and ".join(f"`{'/'.join(p.split('/')[-3:-1])}`" for p in self.fit["fitted_on"])
+
+    def issue27_targets(self):
+        """Issue 27's targets against the measured figures (shipped file), where they were read out."""
+        parts = []
+        methods = self.methods() if self.has("ffpp_test") else {}
+        if methods:
+            mean = sum(methods.values()) / len(methods)
+            low_name = min(methods, key=methods.get)
+            parts.append(f"`ffpp/test` frame AUC >= {pct(FFPP_MEAN_TARGET)} as the mean over its {len(methods)} "
+                         f"manipulations ({pct(mean)}: {'met' if mean >= FFPP_MEAN_TARGET else 'not met'}) and >= "
+                         f"{pct(FFPP_MIN_TARGET)} for each (lowest {low_name} {pct(methods[low_name])}: "
+                         f"{'met' if methods[low_name] >= FFPP_MIN_TARGET else 'not met'})")
+        parts.append(f"`dfdc/test` >= {pct(TEST_TARGET)} ({pct(self.auc('test'))}: "
+                     f"{'met' if self.auc('test') >= TEST_TARGET else 'not met'})")
+        if self.calibrated:
+            parts.append("ECE <= " + pct(ECE_TARGET) + " on " + " and ".join(
+                f"{label} ({pct(self.rows[('fp16', s)]['ece'])}: "
+                f"{'met' if self.rows[('fp16', s)]['ece'] <= ECE_TARGET else 'not met'})"
+                for s, label in CALIBRATION_TESTS))
+        return "; ".join(parts)
 
     def hours(self):
         return sum(l["train_seconds"] for l in self.epochs) / 3600
@@ -162,7 +290,18 @@ def write_card(k):
     pseudo = t.get("pseudo_fake_share", 0)
     augment = ", ".join(n for n, key in (("flip", "aug_hflip"), ("colour", "aug_color"), ("JPEG re-encoding", "aug_jpeg"),
                                          ("resized crop", "aug_crop"), ("blur", "aug_blur"),
-                                         ("sharpening", "aug_sharpen")) if t.get("augment") and t.get(key))
+                                         ("sharpening", "aug_sharpen"), ("downscale-and-back", "aug_downscale"),
+                                         ("sensor noise", "aug_noise")) if t.get("augment") and t.get(key))
+    # Several sources, each in its share (source_weights, normalised), or one data set as it is.
+    weights = [float(x) for x in t.get("source_weights", "").split(",") if x.strip()]
+    if weights and len(weights) == len(k.prov["train_manifests"]):
+        total = sum(weights)
+        data = ("; ".join(f"`{m}` {100 * x / total:.1f}%" for m, x in zip(k.prov["train_manifests"], weights)) +
+                f" of each epoch ({images:,} images in all; a reals-only source's reals paired with a self-blend each)")
+    else:
+        data = f"{manifests}: {images:,} DFDC face crops (224 px, one or two per source video)"
+    start = (f"fine-tuned from `{t['init'].split(':', 1)[-1]}`" if t.get("init") else
+             "from scratch (no ImageNet weights can be had here)")
     w("# Model card: `sola-dfdc.pt`")
     w("")
     w("Generated by `scripts/ship_model.sh` (`scripts/make_model_card.py`) from the figures it measured, kept in "
@@ -175,17 +314,18 @@ def write_card(k):
       f"LEM, SOLA head; **input {cfg['input_size']} x {cfg['input_size']}**, grid {cfg['grid']} ({patch} x {patch}-pixel "
       f"patches), classifier reading the second-order map {'logits' if cfg['classifier_input'] == 'logits' else 'probabilities'} "
       f"({'the cells the losses constrain' if cfg.get('classifier_cells') == 'valid' else 'every cell'}); {params:,} parameters |")
-    w(f"| Weights | float16 in the file, float32 in memory (`sola info --model models/sola-dfdc.pt` prints the rest) |")
-    w(f"| Training data | {manifests}: {images:,} DFDC face crops (224 px, one or two per source video); nothing "
-      "from `dfdc/val`, `dfdc/test` or `gan-faces` |")
-    w(f"| Training | from scratch (no ImageNet weights can be had here); loss {t['loss']} (alpha = {t['alpha']:g}, "
+    w(f"| Weights | float16 in the file, float32 in memory (`sola info --model models/sola-dfdc.pt` prints the rest)"
+      + ("; the score's calibration (Platt scaling, \"Scores\" below) in its metadata |" if k.calibrated else " |"))
+    w(f"| Training data | {data}; nothing from the `val` or `test` splits or `gan-faces` |")
+    w(f"| Training | {start}; loss {t['loss']} (alpha = {t['alpha']:g}, "
       f"beta = {t['beta']:g}, gamma = {t['gamma']:g}); pseudo-fake share {pseudo:g} (that share of each batch's fakes "
       f"replaced by self-blends of the batch's reals, exact masks); {t.get('precision', 'fp32')} autocast; Adam lr "
       f"{t['lr']:g}, {schedule}; batch {t['batch_size']}; augmentation: {augment or 'none'}; seed {t['seed']} |")
     w(f"| Length | **epoch {epoch}** of a run planned for {planned} (`scripts/long_run.sh`, carried from sitting to "
       f"sitting); {k.hours():.1f} hours of training loop on 2 CPU cores (wall time, cores shared with other work) |")
+    reports = "`dfdc/test`, `ffpp/test` and `gan-faces`" if k.has("ffpp_test") else "`dfdc/test` and `gan-faces`"
     w(f"| Chosen | the best `dfdc/val` frame AUC so far ({pct(k.state['best'])} at epoch {epoch}), with the pseudo-forgery "
-      "validation set beside it; `dfdc/test` and `gan-faces` were read out after the choice, never used to make it |")
+      f"validation set beside it; {reports} were read out after the choice, never used to make it |")
     w(f"| Face crop | `sola detect`/`serve` crop faces at **{k.meta.get('crop_scale', 1.2):g} x** the dlib face box for "
       "this model (stored as `crop_scale` in its metadata, `--scale` overrides): the DFDC crops it was trained on are "
       "tight (dlib finds 187-248 px faces in the 224 px crops), so the paper's 2.6x would show it faces at a scale it "
@@ -193,15 +333,20 @@ def write_card(k):
     w("")
     w("## Figures")
     w("")
-    w("Frame AUC, AP, EER and accuracy at 0.5 in %; one crop per source video (gan-faces: one face per "
-      "portrait), so video AUC equals frame AUC. `pseudo-forgery val`: the `dfdc/val` reals and one self-blended "
-      "fake of each (`sola synth`, seed fixed). `gan-faces`: 200 StyleGAN2 faces against 200 FFHQ photographs, "
-      "faces cut by sola's detector.")
+    w("Frame AUC, AP, EER and accuracy at 0.5 in %" + (" (the shipped file's accuracy is that of its calibrated "
+      "score, what `sola detect` reports)" if k.calibrated else "") + "; one crop per source video (gan-faces: one face per "
+      "portrait), so video AUC equals frame AUC" + (" (FaceForensics++'s sets: several frames per video, frame AUC "
+      "still the figure)" if k.has("ffpp_test") else "") + ". `pseudo-forgery val`: the `dfdc/val` reals and one "
+      "self-blended fake of each (`sola synth`, seed fixed). `gan-faces`: 200 StyleGAN2 faces against 200 FFHQ "
+      "photographs, faces cut by sola's detector." + (f" `ffpp/val`, `ffpp/test`: FaceForensics++'s reals and its "
+      f"{len(k.methods())} manipulations" + (", `ffpp/val` with `dfdc/val` fitting the calibration" if k.calibrated
+                                              else "") + "." if k.has("ffpp_test") else ""))
     w("")
     w("| data | role | frame AUC, checkpoint (float32) | **frame AUC, shipped (float16)** | AP | EER | ACC@0.5 | "
       "AUC of the maps alone |")
     w("|---|---|---|---|---|---|---|---|")
-    for key, label, role in SETS:
+    for key, label, role in k.sets:
+        role = "calibrates" if key == "ffpp_val" and k.calibrated else role
         f = k.ev[("fp16", key)]
         m = k.maps.get(key)
         w(f"| {label} | {role} | {pct(k.auc(key, 'fp32'))} | **{pct(f['auc'])}** | {pct(f['ap'])} | {pct(f['eer'])} | "
@@ -212,12 +357,28 @@ def write_card(k):
       "Where the model looks, on the first four real and fake crops of `dfdc/val` and of `gan-faces` (no picking): "
       "[docs/figures/maps_shipped.jpg](../docs/figures/maps_shipped.jpg) (face | second-order anomaly map | Grad-CAM).")
     w("")
-    worst = max(abs(k.auc(s, "fp16") - k.auc(s, "fp32")) for s, _, _ in SETS)
+    worst = max(abs(k.auc(s, "fp16") - k.auc(s, "fp32")) for s, _, _ in k.sets)
     w(f"Halving the file's precision moves a frame AUC by at most {100 * worst:.2f} points. Targets of the project "
       f"(issue \"A detector worth shipping\"): `dfdc/test` >= {pct(TEST_TARGET)} "
       f"({'met' if k.auc('test') >= TEST_TARGET else 'not met'}), `gan-faces` >= {pct(GAN_TARGET)} "
       f"({'met' if k.auc('gan') >= GAN_TARGET else 'not met'}).")
     w("")
+    if k.has("ffpp_test") and k.methods():
+        names = list(k.methods())
+        w("`ffpp/test` per manipulation (frame AUC %, each method's fakes against all the reals):")
+        w("")
+        w("| model | " + " | ".join(names) + " | mean |")
+        w("|---|" + "---|" * (len(names) + 1))
+        for kind, label in (("fp32", "checkpoint (float32)"), ("fp16", "**shipped (float16)**")):
+            m = k.methods(kind)
+            vals = [m.get(n) for n in names]
+            mean = sum(vals) / len(vals) if None not in vals else None
+            w(f"| {label} | " + " | ".join(pct(v) for v in vals) + f" | {pct(mean)} |")
+        w("")
+        w(f"Targets of issue 27 (\"Scores that mean something\"), shipped file: {k.issue27_targets()}.")
+        w("")
+    if k.calibrated:
+        write_scores(w, k)
     w("Learning curve of the run up to the shipped epoch (frame AUC %; the whole run: `docs/RESULTS.md`, \"The long run\"):")
     w("")
     w("| epoch | " + " | ".join(str(l["epoch"]) for l in k.epochs) + " |")
@@ -239,7 +400,9 @@ def write_card(k):
     else:
         w(f"{' and '.join(wrong).capitalize()} {'is' if len(wrong) == 1 else 'are'} on the wrong side of the threshold. "
           "The photo is a still image, with the noise and compression of a camera JPEG rather than of the DFDC video "
-          "frames the model learned from, and the scores are not calibrated: read them against each other "
+          "frames the model learned from, and the scores are " + (
+              "calibrated on video frames (DFDC's and FaceForensics++'), not on photographs" if k.calibrated
+              else "not calibrated") + ": read them against each other "
           f"({'the pseudo-forgery scores higher' if fake['score'] > real['score'] else 'the pseudo-forgery does not even score higher'}) "
           "and pick a threshold on data like yours.")
     w("")
@@ -248,7 +411,7 @@ def write_card(k):
     w("```sh")
     w(f"# the training run (scripts/long_run.sh runs it and carries it from sitting to sitting):")
     w(k.command)
-    w(f"# then: export float16, read out, check the quickstart, write this card")
+    w(f"# then: export float16, {'calibrate, ' if k.calibrated else ''}read out, check the quickstart, write this card")
     w(f"bash scripts/ship_model.sh {k.meta['exported_from']} <run>/metrics.jsonl <run>.command.txt   # or: bash scripts/long_run.sh --ship")
     w("```")
     w("")
@@ -258,13 +421,20 @@ def write_card(k):
     w(f"- **Forgeries unlike DFDC's.** It learned from DFDC's face swaps (and self-blends of DFDC reals): on "
       f"entirely generated faces (`gan-faces`, StyleGAN2) its frame AUC is {pct(gan)}"
       f"{k.gan_verdict(gan)}.{k.map_sentence()} Expect lower accuracy on other methods and "
-      "datasets (FaceForensics++, Celeb-DF), on heavy compression, and on faces unlike DFDC's actors.")
+      "datasets (" + (f"FaceForensics++: frame AUC {pct(k.auc('ffpp_test'))} on `ffpp/test`" if k.has("ffpp_test")
+                      else "FaceForensics++") + ", Celeb-DF), on heavy compression, and on faces unlike DFDC's actors.")
     w(f"- **A CPU-sized training.** {epoch} epochs from scratch on {images:,} crops of one dataset; the paper starts from "
       "ImageNet weights and trains 50 epochs at 256 px. Treat its scores as a screening signal, not as evidence.")
     rob = k.robustness_sentence()
     if rob:
         w(f"- **Degraded images.** {rob}")
-    w("- **Scores are not calibrated.** The threshold 0.5 is arbitrary; pick one on data like yours (`--threshold`).")
+    if k.calibrated:
+        w(f"- **Calibrated on two validation sets.** A score is a probability of fake as far as data resembles "
+          f"{k.fitted_on()} (their sources, compression and share of fakes); elsewhere it drifts (the ECE of the test "
+          "sets in \"Scores\" says by how much on two of them): on data unlike them, pick a threshold on data like yours "
+          "(`--threshold`).")
+    else:
+        w("- **Scores are not calibrated.** The threshold 0.5 is arbitrary; pick one on data like yours (`--threshold`).")
     w(f"- **Low resolution.** Faces are resized to {cfg['input_size']} x {cfg['input_size']}, so small artefacts are "
       f"lost, and the anomaly maps are {cfg['grid']} x {cfg['grid']}.")
     w("- **Face detection first.** `sola detect` scores only faces dlib's HOG detector finds (frontal, not too small); "
@@ -275,12 +445,62 @@ def write_card(k):
     return "\n".join(out) + "\n"
 
 
+def write_scores(w, k):
+    """The "Scores" section of a calibrated card: the calibration, its ECE before and after on the test sets,
+    and what the thresholds 0.5 and 0.9 mean on each."""
+    fit = k.fit
+    w("## Scores")
+    w("")
+    w(f"`sola detect`, `sola serve` and `sola eval` report a calibrated probability of fake: p = sigmoid(a z + b) of the "
+      f"model's logit z, with **a = {fit['a']:.4f}, b = {fit['b']:.4f}**, fitted by Platt scaling (`sola calibrate`; "
+      f"`src/eval/calibration.h` says why Platt) on {k.fitted_on()} together ({fit['samples']:,} faces) and stored in "
+      "the model file (`--no-calibration` gives the raw sigmoid(z)). It keeps the ranking (the AUCs above are those of "
+      "the raw scores, ties among near-equal scores aside) and moves where the scores fall. On the faces it was fitted on, the expected calibration "
+      f"error (ECE, 15 bins, %) went from {pct(fit['before']['ece'])} to {pct(fit['after']['ece'])}; the test sets "
+      "below were read out after the fit, never used to make it.")
+    w("")
+    w("| data | ECE, raw scores | **ECE, calibrated** | target | " +
+      " | ".join(f"FPR at {t:g} | fakes caught at {t:g}" for t in THRESHOLDS) + " |")
+    w("|---|---|---|---|" + "---|---|" * len(THRESHOLDS))
+    for s, label in CALIBRATION_TESTS:
+        row = k.rows[("fp16", s)]
+        w(f"| {label} | {pct(k.raw[s]['ece'])} | **{pct(row['ece'])}** | <= {pct(ECE_TARGET)} "
+          f"({'met' if row['ece'] <= ECE_TARGET else 'not met'}) | " +
+          " | ".join(f"{pct(row[f'fpr_at_{t:g}'])} | {pct(k.tpr[(s, t)])}" for t in THRESHOLDS) + " |")
+    w("")
+    w("In %, of the shipped file's calibrated scores. What a threshold means on each test set:")
+    w("")
+    for s, label in CALIBRATION_TESTS:
+        row = k.rows[("fp16", s)]
+        (t0, t1) = THRESHOLDS
+        w(f"- {label}: flagging faces scored {t0:g} or more flags {pct(row[f'fpr_at_{t0:g}'])}% of the real faces "
+          f"(false positives) and catches {pct(k.tpr[(s, t0)])}% of the fakes; {t1:g} or more flags "
+          f"{pct(row[f'fpr_at_{t1:g}'])}% of the real faces and catches {pct(k.tpr[(s, t1)])}% of the fakes "
+          f"(raw scores: {pct(k.raw[s][f'fpr_at_{t0:g}'])}% and {pct(k.raw[s][f'fpr_at_{t1:g}'])}% of the real faces).")
+    w("")
+    w("FPR: the share of real faces scored at or above the threshold (`sola eval`'s `fpr_at_0.5` and `fpr_at_0.9`). "
+      "Fakes caught (the true-positive rate) is derived from `sola eval`'s accuracy at the threshold, "
+      "(ACC x n - (1 - FPR) x n_real) / n_fake: at 0.5 from the read-out above, at 0.9 from the same read-out run "
+      "with `--threshold 0.9` (`models/card/eval_at_0.9.json`), each checked against its reliability bins, which "
+      "bound it. The reliability diagram of both test sets, raw and calibrated (the share of fakes against the mean "
+      "score in each bin, the diagonal being a perfect calibration): "
+      "[docs/figures/reliability_shipped.png](../docs/figures/reliability_shipped.png).")
+    w("")
+
+
 def readme_block(k):
     return (f"The shipped model `models/sola-dfdc.pt` (model card: `models/README.md`) is a SOLA trained with sola "
             f"itself, from scratch on 2 CPU cores, on the {k.prov['data']['train']['images']:,} DFDC training crops of "
             f"`../shared/data` (epoch {k.state['epoch']} of the long run, {k.hours():.1f} hours): frame AUC "
-            f"**{pct(k.auc('test'))}% on `dfdc/test`** (DFDC videos it never saw) and **{pct(k.auc('gan'))}% on "
-            f"`gan-faces`** (StyleGAN2 faces against FFHQ photographs, a manipulation it never saw). "
+            f"**{pct(k.auc('test'))}% on `dfdc/test`** (DFDC videos it never saw)"
+            + (f", **{pct(k.auc('ffpp_test'))}% on `ffpp/test`** (FaceForensics++'s manipulations)" if k.has("ffpp_test")
+               else "") +
+            f" and **{pct(k.auc('gan'))}% on `gan-faces`** (StyleGAN2 faces against FFHQ photographs, a manipulation "
+            "it never saw). "
+            + ("Its scores are calibrated probabilities of fake (Platt scaling fitted on " + k.fitted_on() +
+               "; expected calibration error " + " and ".join(
+                   f"{pct(k.rows[('fp16', s)]['ece'])}% on {label}" for s, label in CALIBRATION_TESTS) + "). "
+               if k.calibrated else "") +
             "`sola detect` and `sola serve` use it by default.")
 
 
@@ -301,18 +521,20 @@ def rewrite_readme(path, k):
 
 def main(argv):
     if not argv or argv[0].startswith("-"):
-        fail("usage: make_model_card.py CARD_DIR [--check] [--readme README.md]")
-    card, check, readme = argv[0], False, None
+        fail("usage: make_model_card.py CARD_DIR [--check [--calibrated]] [--readme README.md]")
+    card, check, calibrated, readme = argv[0], False, False, None
     it = iter(argv[1:])
     for a in it:
         if a == "--check":
             check = True
+        elif a == "--calibrated":
+            calibrated = True
         elif a == "--readme":
             readme = next(it, None) or fail("--readme needs a file")
         else:
             fail(f"unknown argument {a}")
     try:
-        k = Card(card)
+        k = Card(card, require_calibration=calibrated)
         text = write_card(k)
     except KeyError as e:
         fail(f"{card}: a figure is missing from its files ({e})")

@@ -73,7 +73,9 @@ perturbed() {  # NAME MODEL CACHE_PREFIX
       --precision fp32 --json "$f.tmp" >&2
     mv "$f.tmp" "$f"
   done
-  /usr/bin/python3 - "$KEEP/$1.perturbed.json" "${PERTURBS[@]/#/$3.perturb-}" <<'PY'
+  local files=()
+  for p in "${PERTURBS[@]}"; do files+=("$3.perturb-$p.json"); done
+  /usr/bin/python3 - "$KEEP/$1.perturbed.json" "${files[@]}" <<'PY'
 import json, sys
 rows = []
 for path in sys.argv[2:]:

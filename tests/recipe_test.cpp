@@ -115,7 +115,8 @@ TEST(Recipes, EveryConfigOfTheRepositoryLoadsThroughConfigAndMakesATrainer) {
   auto named = [&](const std::string& name) {
     return std::any_of(recipes.begin(), recipes.end(), [&](const Recipe& r) { return r.name == name; });
   };
-  for (const char* name : {"long_run", "recipe/base", "recipe/resnet18", "dfdc/sola_supervised", "ffpp/sola_weak"})
+  for (const char* name : {"long_run", "recipe/base", "recipe/resnet18", "dfdc/sola_supervised", "ffpp/sola_weak",
+                           "sources/base", "sources/long_run"})
     EXPECT_TRUE(named(name)) << name;
 }
 

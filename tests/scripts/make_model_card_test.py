@@ -17,9 +17,48 @@ from checks import Checks
 SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
 SCRIPT = os.path.join(SOURCE, "scripts", "make_model_card.py")
 DATA = {"dfdc/val": 0.80, "runs/pseudo-val": 0.70, "dfdc/test": 0.81, "gan-faces-crops/all": 0.55}
+FFPP = {"ffpp/val": 0.75, "ffpp/test": 0.66}  # read out since issue 27 (a calibrated card)
+# A calibrated card's scores on the two test sets (reals, fakes), from which its figures are computed as
+# `sola eval` computes them: fakes at 0.88 and 0.92 share the reliability bin around 0.9, so that only the
+# accuracy at 0.9 tells how many fakes it catches. dfdc/test: FPR 20% at 0.5 and 10% at 0.9, 90% and 40% of
+# the fakes caught; ffpp/test: FPR 60% and 20%, 80% and 50% of the fakes.
+SCORES = {"dfdc/test": ([0.05] * 6 + [0.3] * 2 + [0.55, 0.95], [0.2, 0.6, 0.6, 0.6, 0.85, 0.88, 0.92, 0.92, 0.97, 0.97]),
+          "ffpp/test": ([0.1, 0.4, 0.6, 0.7, 0.95], [0.3, 0.45, 0.55, 0.8, 0.88, 0.91, 0.93, 0.96, 0.99, 0.99])}
+RAW = {"dfdc/test": ([0.3] * 8 + [0.7, 0.99], [0.6] * 4 + [0.99] * 6),
+       "ffpp/test": ([0.8, 0.9, 0.95, 0.97, 0.99], [0.9] * 5 + [0.99] * 5)}
+METHODS = {"Deepfakes": 0.97, "Face2Face": 0.93, "FaceSwap": 0.96, "NeuralTextures": 0.89}
+FIT = {"method": "platt", "a": 0.3679295502257265, "b": -0.5606646701115583, "samples": 1661,
+       "fitted_on": ["../shared/data/dfdc/val/manifest.csv", "../shared/data/ffpp/val/manifest.csv"],
+       "before": {"ece": 0.1418, "fpr_at_0.5": 0.32, "fpr_at_0.9": 0.23, "log_loss": 0.77},
+       "after": {"ece": 0.0435, "fpr_at_0.5": 0.26, "fpr_at_0.9": 0.022, "log_loss": 0.46}}
 
 
-def write_card(card, real_score=0.2, fake_score=0.9):
+def scored(reals, fakes, threshold=0.5):
+    """The calibration figures `sola eval --json` gives for these scores (src/eval/calibration.h): 15 bins."""
+    p, y = reals + fakes, [0] * len(reals) + [1] * len(fakes)
+    bins = []
+    for i in range(15):
+        lo, hi = i / 15, (i + 1) / 15
+        ins = [(q, l) for q, l in zip(p, y) if lo <= q < hi or (i == 14 and q == 1.0)]
+        bins.append({"lo": lo, "hi": hi, "count": len(ins), "mean_score": sum(q for q, _ in ins) / max(len(ins), 1),
+                     "fake_fraction": sum(l for _, l in ins) / max(len(ins), 1)})
+    ece = sum(b["count"] / len(p) * abs(b["fake_fraction"] - b["mean_score"]) for b in bins)
+    acc = sum((q >= threshold) == bool(l) for q, l in zip(p, y)) / len(p)
+    return {"ece": ece, "fpr_at_0.5": sum(q >= 0.5 for q in reals) / len(reals),
+            "fpr_at_0.9": sum(q >= 0.9 for q in reals) / len(reals), "reliability": bins,
+            "frame": {"acc": acc, "n": len(p), "n_real": len(reals), "n_fake": len(fakes)}}
+
+
+def test_rows(scores, calibrated, threshold, aucs):
+    rows = []
+    for data, (reals, fakes) in scores.items():
+        row = scored(reals, fakes, threshold)
+        row["frame"].update({"auc": aucs[data], "ap": 0.5, "eer": 0.3})
+        rows.append({"model": "sola-dfdc", "data": data, "calibrated": calibrated, **row})
+    return rows
+
+
+def write_card(card, real_score=0.2, fake_score=0.9, calibrated=False):
     os.makedirs(card)
     train = {"epochs": 50, "batch_size": 32, "alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lr": 0.001,
              "lr_schedule": "cosine", "warmup_epochs": 1.0, "augment": True, "aug_hflip": True, "aug_color": True,
@@ -31,18 +70,33 @@ def write_card(card, real_score=0.2, fake_score=0.9):
               "classifier_input": "logits", "classifier_cells": "valid"}
     json.dump({"config": config, "metadata": ckpt_meta, "parameters": {"total": 5823961}},
               open(os.path.join(card, "checkpoint_info.json"), "w"))
-    json.dump({"config": config, "parameters": {"total": 5823961},
-               "metadata": {"train": train, "provenance": prov, "crop_scale": 1.2, "exported_from": "runs/long-ship/best.pt"}},
+    meta = {"train": train, "provenance": prov, "crop_scale": 1.2, "exported_from": "runs/long-ship/best.pt"}
+    if calibrated:  # sola calibrate's record in the shipped file's metadata
+        meta.update(calibration=FIT, calibrated_from="runs/ship.x/export/sola-dfdc.pt")
+    json.dump({"config": config, "parameters": {"total": 5823961}, "metadata": meta},
               open(os.path.join(card, "info.json"), "w"))
     json.dump({"format": "sola-model float16"}, open(os.path.join(card, "export.json"), "w"))
     rows = []
     for model, shift in (("long-ship", 0.0), ("sola-dfdc", -0.0004)):
-        for data, auc in DATA.items():
+        for data, auc in {**DATA, **(FFPP if calibrated else {})}.items():
             rows.append({"model": model, "data": data,
                          "frame": {"auc": auc + shift, "ap": 0.5, "eer": 0.3, "acc": 0.6, "n": 10}})
             if data != "dfdc/val":  # the maps' figures where sola eval gave them
                 rows[-1]["map"] = {"auc": auc - 0.1 + shift, "real_mean_peak": 0.2, "fake_mean_peak": auc / 2}
+            if calibrated:  # sola eval's calibration figures (since issue 27), the test sets' from their scores
+                rows[-1]["calibrated"] = model == "sola-dfdc"
+                if data in SCORES:
+                    fig = scored(*(SCORES if model == "sola-dfdc" else RAW)[data])
+                    rows[-1].update({k: v for k, v in fig.items() if k != "frame"})
+                    rows[-1]["frame"].update(fig["frame"])
+                if data == "ffpp/test":
+                    rows[-1]["per_method_auc"] = {m: a + (0.01 if model == "long-ship" else 0.0) for m, a in METHODS.items()}
     json.dump(rows, open(os.path.join(card, "eval.json"), "w"))
+    if calibrated:
+        aucs = {d: FFPP.get(d, DATA.get(d)) - 0.0004 for d in SCORES}
+        json.dump({"out": "runs/ship.x/sola-dfdc.pt", "calibration": FIT}, open(os.path.join(card, "calibration.json"), "w"))
+        json.dump(test_rows(RAW, False, 0.5, aucs), open(os.path.join(card, "eval_raw.json"), "w"))
+        json.dump(test_rows(SCORES, True, 0.9, aucs), open(os.path.join(card, "eval_at_0.9.json"), "w"))
     with open(os.path.join(card, "epochs.jsonl"), "w") as f:
         for e in range(1, 8):
             f.write(json.dumps({"type": "epoch", "epoch": e, "train_seconds": 900.0,
@@ -117,6 +171,76 @@ def main():
                in text and "So can sharper ones" in text,
                "robustness bullet with ffpp/test: its figures, and its 15-point loss under sharpening said")
         os.remove(os.path.join(card, "robustness.json"))
+        # An old card (before issue 27): no calibration, no Scores section, the bullet that says so.
+        expect("## Scores" not in text and "- **Scores are not calibrated.**" in text and "reliability_shipped" not in text,
+               "an uncalibrated card says its scores are not calibrated")
+        expect(run(card, "--check").returncode == 0, "an old card passes --check")
+        bad = run(card, "--check", "--calibrated")
+        expect(bad.returncode != 0 and "not a calibrated model" in bad.stderr, f"--calibrated on an old card: {bad.stderr[-300:]}")
+        # A calibrated card (issue 27): the Scores section, what 0.5 and 0.9 mean, ffpp/test per method, the targets.
+        cal = os.path.join(tmp, "calibrated")
+        write_card(cal, calibrated=True)
+        open(readme, "w").write("<!-- model-figures:begin -->\n<!-- model-figures:end -->\n")
+        out = run(cal, "--readme", readme)
+        expect(out.returncode == 0, f"calibrated card failed: {out.stderr}")
+        text = out.stdout
+        expect(run(cal, "--check", "--calibrated").returncode == 0, "a calibrated card passes --check --calibrated")
+        ece = {d: scored(*SCORES[d])["ece"] for d in SCORES}
+        raw_ece = {d: scored(*RAW[d])["ece"] for d in RAW}
+        verdict = {d: "met" if ece[d] <= 0.05 else "not met" for d in ece}
+        expect("## Scores" in text and "**a = 0.3679, b = -0.5607**" in text and
+               "on `dfdc/val` and `ffpp/val` together (1,661 faces)" in text and "went from 14.18 to 4.35" in text,
+               "Scores section: the fit, on what, its validation ECE")
+        expect(f"| `dfdc/test` | {100 * raw_ece['dfdc/test']:.2f} | **{100 * ece['dfdc/test']:.2f}** | <= 5.00 "
+               f"({verdict['dfdc/test']}) | 20.00 | 90.00 | 10.00 | 40.00 |" in text, "Scores row of dfdc/test")
+        expect(f"| `ffpp/test` | {100 * raw_ece['ffpp/test']:.2f} | **{100 * ece['ffpp/test']:.2f}** | <= 5.00 "
+               f"({verdict['ffpp/test']}) | 60.00 | 80.00 | 20.00 | 50.00 |" in text, "Scores row of ffpp/test")
+        expect("- `dfdc/test`: flagging faces scored 0.5 or more flags 20.00% of the real faces (false positives) and "
+               "catches 90.00% of the fakes; 0.9 or more flags 10.00% of the real faces and catches 40.00% of the fakes "
+               "(raw scores: 20.00% and 10.00% of the real faces)." in text, "what 0.5 and 0.9 mean on dfdc/test")
+        expect("- `ffpp/test`: flagging faces scored 0.5 or more flags 60.00% of the real faces (false positives) and "
+               "catches 80.00% of the fakes; 0.9 or more flags 20.00% of the real faces and catches 50.00% of the fakes "
+               "(raw scores: 100.00% and 80.00% of the real faces)." in text, "what 0.5 and 0.9 mean on ffpp/test")
+        expect("[docs/figures/reliability_shipped.png](../docs/figures/reliability_shipped.png)" in text, "reliability figure")
+        expect("| **`ffpp/test`** | report: FaceForensics++'s manipulations | 66.00 | **65.96** |" in text and
+               "| `ffpp/val` | calibrates | 75.00 | **74.96** |" in text, "ffpp rows of the figures table")
+        expect("| model | Deepfakes | Face2Face | FaceSwap | NeuralTextures | mean |" in text and
+               "| checkpoint (float32) | 98.00 | 94.00 | 97.00 | 90.00 | 94.75 |" in text and
+               "| **shipped (float16)** | 97.00 | 93.00 | 96.00 | 89.00 | 93.75 |" in text, "ffpp/test per method")
+        expect("Targets of issue 27 (\"Scores that mean something\"), shipped file: `ffpp/test` frame AUC >= 95.00 as the "
+               "mean over its 4 manipulations (93.75: not met) and >= 90.00 for each (lowest NeuralTextures 89.00: not met); "
+               "`dfdc/test` >= 94.00 (80.96: not met); ECE <= 5.00 on "
+               f"`dfdc/test` ({100 * ece['dfdc/test']:.2f}: {verdict['dfdc/test']}) and "
+               f"`ffpp/test` ({100 * ece['ffpp/test']:.2f}: {verdict['ffpp/test']})." in text, "issue 27's targets")
+        expect("Scores are not calibrated" not in text and "- **Calibrated on two validation sets.**" in text,
+               "a calibrated card drops the not-calibrated bullet")
+        expect("`dfdc/test`, `ffpp/test` and `gan-faces` were read out after the choice" in text and
+               "frame AUC 65.96 on `ffpp/test`" in text, "ffpp/test among the read-outs")
+        new = open(readme).read()
+        expect("**65.96% on `ffpp/test`**" in new and "Its scores are calibrated probabilities of fake" in new and
+               f"{100 * ece['dfdc/test']:.2f}% on `dfdc/test`" in new, f"README block of a calibrated card: {new}")
+        # A calibrated card needs all its files and figures, and refuses figures that disagree.
+        bad_card = os.path.join(tmp, "bad")
+        for broken in ("eval_raw.json", "ffpp rows", "threshold", "fit"):
+            shutil.rmtree(bad_card, ignore_errors=True)
+            shutil.copytree(cal, bad_card)
+            if broken == "eval_raw.json":
+                os.remove(os.path.join(bad_card, "eval_raw.json"))
+                want = "eval_raw.json"
+            elif broken == "ffpp rows":
+                rows = json.load(open(os.path.join(bad_card, "eval.json")))
+                json.dump([r for r in rows if r["data"] != "ffpp/test"], open(os.path.join(bad_card, "eval.json"), "w"))
+                want = "ffpp_test"
+            elif broken == "threshold":  # the 0.9 read-out run at 0.5
+                json.dump(test_rows(SCORES, True, 0.5, {d: 0.8 for d in SCORES}),
+                          open(os.path.join(bad_card, "eval_at_0.9.json"), "w"))
+                want = "not at the threshold 0.9"
+            else:
+                json.dump({"calibration": {**FIT, "a": 0.5}}, open(os.path.join(bad_card, "calibration.json"), "w"))
+                want = "not the shipped file's calibration"
+            bad = run(bad_card, "--check")
+            expect(bad.returncode != 0 and want in bad.stderr and "Traceback" not in bad.stderr,
+                   f"calibrated card with {broken} broken: {bad.returncode} {bad.stderr[-300:]}")
         # A face on the wrong side is said so.
         wrong = os.path.join(tmp, "wrong")
         write_card(wrong, real_score=0.7, fake_score=0.6)

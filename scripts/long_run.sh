@@ -120,7 +120,8 @@ for r in rows:
             auc[key + "_map"] = r["map"]["auc"]
 info = json.loads(subprocess.run([sola, "info", "--model", ckpt], capture_output=True, text=True, check=True).stdout)
 state = info.get("metadata", {}).get("train_state", {})
-print(json.dumps({"checkpoint": ckpt, "epoch": state.get("epoch"), **{k: auc.get(k) for k in ("val", "pseudo_val", "test", "gan")},
+keys = ("val", "pseudo_val", "test", "gan") + tuple(k for k in ("ffpp_val", "ffpp_test") if k in auc)
+print(json.dumps({"checkpoint": ckpt, "epoch": state.get("epoch"), **{k: auc.get(k) for k in keys},
                   **{k: v for k, v in auc.items() if k.endswith("_map")},
                   **(json.loads(extra) if extra else {})}))
 PY
@@ -132,8 +133,11 @@ if [ "${1:-}" = "--readout" ]; then
   # models/longrun/evals.jsonl: done when a checkpoint is considered for shipping, never to choose one.
   ckpt=${2:-$RUNS/best.pt}
   GAN_MANIFEST=$(gan_crops_manifest)
+  ffpp=()  # the sources run learns from FF++ too: its validation and test sets are read out beside DFDC's
+  [ "$VARIANT" = sources ] && ffpp=(--data "$DATA/ffpp/val/manifest.csv" --data "$DATA/ffpp/test/manifest.csv")
   "$SOLA" eval --model "$ckpt" --data "$DATA/dfdc/val/manifest.csv" --data "$(pseudo_val_manifest)" \
-    --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" --threads "$THREADS" --precision fp32 --json "$RUNS/readout.json" >&2
+    --data "$DATA/dfdc/test/manifest.csv" --data "$GAN_MANIFEST" "${ffpp[@]}" --threads "$THREADS" --precision fp32 \
+    --json "$RUNS/readout.json" >&2
   mkdir -p "$STATE"
   readout_line "$RUNS/readout.json" "$ckpt" >> "$STATE/evals.jsonl"
   tail -n 1 "$STATE/evals.jsonl"

@@ -53,8 +53,8 @@ def fail(msg):
 
 
 def set_key(data):
-    """make_results.report_set's key of a `sola eval` data name, and "ffpp_val" for ffpp/val."""
-    return report_set(data) or ("ffpp_val" if data == "ffpp/val" else None)
+    """make_results.report_set's key of a `sola eval` data name."""
+    return report_set(data)
 
 
 def load(card, files=FILES):

@@ -25,7 +25,7 @@ from ffpp_results import write_ffpp  # noqa: E402
 from sources_results import write_sources  # noqa: E402
 from sola_json import default_sola, recipes, run_summaries  # noqa: E402
 
-VAL, TEST, FFPP_TEST = "dfdc/val", "dfdc/test", "ffpp/test"
+VAL, TEST, FFPP_VAL, FFPP_TEST = "dfdc/val", "dfdc/test", "ffpp/val", "ffpp/test"
 
 
 def load_jsonl(path):
@@ -34,13 +34,13 @@ def load_jsonl(path):
 
 
 def report_set(data):
-    """The evaluation set of a `sola eval` data name: "val", "pseudo_val", "test" (dfdc/test), "ffpp_test"
-    (ffpp/test), "gan" (the gan-faces crops), or None for another set."""
+    """The evaluation set of a `sola eval` data name: "val", "pseudo_val", "test" (dfdc/test), "ffpp_val"
+    (ffpp/val), "ffpp_test" (ffpp/test), "gan" (the gan-faces crops), or None for another set."""
     if data.startswith("gan-faces"):
         return "gan"
     if data.endswith("pseudo-val"):
         return "pseudo_val"
-    return {VAL: "val", TEST: "test", FFPP_TEST: "ffpp_test"}.get(data)
+    return {VAL: "val", TEST: "test", FFPP_VAL: "ffpp_val", FFPP_TEST: "ffpp_test"}.get(data)
 
 
 def pct(v):

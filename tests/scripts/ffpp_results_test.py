@@ -90,7 +90,20 @@ def main():
                   open(os.path.join(keep, "dfdc_shipped.eval.json"), "w"))
         md = render(keep)
         expect("the largest difference is 3.00 points" in md, "the noise of one cell:\n" + md)
-        expect("| 78.00 | 61.00 | 60.00 | 66.00 | – |" in md, "Table 5: the shipped model on ffpp/test:\n" + md)
+        expect("| 78.00 | 61.00 | 60.00 | 66.00 | 66.25 | – |" in md, "Table 5: the shipped model on ffpp/test:\n" + md)
+        # A DFDC-trained run of Table 5: its row reads ffpp/test per method and dfdc/test; it was chosen on dfdc/val.
+        write_run(keep, "dfdc_resnet18_eqtime", [0.70, 0.50, 0.55, 0.65], "", arch="resnet")
+        path = os.path.join(keep, "dfdc_resnet18_eqtime.eval.json")
+        rows = json.load(open(path))
+        rows = [r for r in rows if r["data"] == "ffpp/test"] + [
+            {"model": "dfdc_resnet18_eqtime", "data": "dfdc/val", "frame": {"auc": 0.93}},
+            {"model": "dfdc_resnet18_eqtime", "data": "dfdc/test", "frame": {"auc": 0.91}}]
+        json.dump(rows, open(path, "w"))
+        md = render(keep)
+        expect("| `dfdc_resnet18_eqtime`: ResNet18 at SOLA's CPU time, DFDC 2 epochs | 70.00 | 50.00 | 55.00 | 65.00 | "
+               "60.00 | 91.00 |" in md, "Table 5: a DFDC-trained run, per method and on dfdc/test:\n" + md)
+        expect("- `dfdc_resnet18_eqtime`: best epoch 2 of 2, 5 min; `dfdc/val` AUC 93.00;" in md,
+               "a DFDC-trained run is listed with the set it was chosen on:\n" + md)
     return checks.report()
 
 

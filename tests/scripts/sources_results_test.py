@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Test of scripts/sources_results.py (CTest `sources_results`): issue 27's recipe section of RESULTS.md made from
+a fixture of what scripts/recipe_sources.sh keeps, every figure traced to its file, and the choice made on the
+validation columns alone.
+
+    tests/scripts/sources_results_test.py SOURCE_DIR SOLA_BIN   (runs read through `sola runs --json`, the
+                                                                 descriptions through `sola info --recipes`)
+"""
+import json
+import os
+import sys
+import tempfile
+
+from checks import Checks
+
+SOURCE = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
+SOLA = sys.argv[2] if len(sys.argv) > 2 else os.path.join(SOURCE, "build", "sola")
+sys.path.insert(0, os.path.join(SOURCE, "scripts"))
+import sources_results  # noqa: E402
+
+METHODS = sources_results.METHODS
+PERTURBS = ["blur:1", "downscale:0.5", "noise:4", "jpeg:50", "sharpen:1"]
+
+
+def write_eval(keep, name, model, auc, ffpp_methods, test=None):
+    """NAME.eval.json: the best checkpoint (and, for a run, its last one, which must be ignored) on the six sets."""
+    rows = []
+    models = [(model, 0.0)] + ([(model + "/last", -0.3)] if model != "sola-dfdc" else [])
+    for m, shift in models:
+        for data, v in (("dfdc/val", auc["dfdc"]), ("ffpp/val", auc["ffpp"]), ("runs/pseudo-val", 0.95),
+                        ("dfdc/test", test if test is not None else auc["dfdc"]), ("gan-faces-crops/all", 0.45)):
+            rows.append({"model": m, "data": data, "frame": {"auc": v + shift}})
+        rows.append({"model": m, "data": "ffpp/test", "frame": {"auc": 0.7 + shift},
+                     "per_method_auc": {k: v + shift for k, v in zip(METHODS, ffpp_methods)}})
+    json.dump(rows, open(os.path.join(keep, name + ".eval.json"), "w"))
+
+
+def write_perturbed(keep, name, worst):
+    """NAME.perturbed.json: 0.8 everywhere but one cell, `worst` = (perturb, data, auc)."""
+    rows = [{"perturb": p, "data": d, "auc": worst[2] if (p, d) == worst[:2] else 0.8}
+            for p in PERTURBS for d in ("dfdc/val", "ffpp/val")]
+    json.dump(rows, open(os.path.join(keep, name + ".perturbed.json"), "w"))
+
+
+def write_run(keep, name, auc, ffpp_methods, worst):
+    os.makedirs(os.path.join(keep, name))
+    train = {"epochs": 3, "max_steps_per_epoch": 150, "batch_size": 32, "lr": 0.0005, "lr_schedule": "cosine",
+             "warmup_epochs": 0.25, "seed": 0}
+    json.dump({"train": train, "model": {"arch": "sola", "input_size": 128, "grid": 8}},
+              open(os.path.join(keep, name, "config.json"), "w"))
+    with open(os.path.join(keep, name, "metrics.jsonl"), "w") as f:
+        for e in (1, 2, 3):
+            f.write(json.dumps({"type": "epoch", "epoch": e, "train_seconds": 100.0, "validate_seconds": 20.0,
+                                "val": {"frame": {"auc": 0.7 + 0.01 * e}}}) + "\n")
+    open(os.path.join(keep, name + ".command.txt"), "w").write(
+        f"sola train --config configs/sources/{name}.json --out runs/sources/{name}\n")
+    write_eval(keep, name, name, auc, ffpp_methods)
+    write_perturbed(keep, name, worst)
+
+
+def render(keep, order):
+    out = []
+    sources_results.write_sources(out.append, keep, SOLA, order, os.path.join(SOURCE, "configs"))
+    return "\n".join(out)
+
+
+def main():
+    checks = Checks("sources_results_test")
+    expect = checks.expect
+    with tempfile.TemporaryDirectory() as keep:
+        expect(render(os.path.join(keep, "none"), ["base"]) == "", "no folder: no section")
+        expect(render(keep, ["base"]) == "", "an empty folder: no section")
+        # The reference row alone (the shipped model read out before any run).
+        write_eval(keep, "shipped", "sola-dfdc", {"dfdc": 0.9335, "ffpp": 0.7037}, [0.78, 0.61, 0.60, 0.66], test=0.9375)
+        write_perturbed(keep, "shipped", ("noise:4", "dfdc/val", 0.525))
+        md = render(keep, ["base", "no_degrade"])
+        expect("| shipped | the shipped model as it is (the start of every run) | 93.35 | 70.37 | 81.86 | 95.00 | "
+               "77.25 / 52.50 (noise:4, dfdc/val) | 93.75 | 78.00 / 61.00 / 60.00 / 66.00 (66.25) | 45.00 |" in md,
+               "the shipped model's row, its worst degraded cell named:\n" + md)
+        expect("On validation" not in md, "no choice without a run:\n" + md)
+        # Two runs: base has the better validation mean, no_degrade the better worst case under degradation;
+        # their last checkpoints (0.3 lower) are never read.
+        write_run(keep, "base", {"dfdc": 0.92, "ffpp": 0.84}, [0.9, 0.8, 0.85, 0.8], ("blur:1", "ffpp/val", 0.6))
+        write_run(keep, "no_degrade", {"dfdc": 0.93, "ffpp": 0.80}, [0.9, 0.8, 0.85, 0.8], ("noise:4", "dfdc/val", 0.7))
+        md = render(keep, ["base", "no_degrade"])
+        expect("| base | issue 27's base:" in md and "| 92.00 | 84.00 | 88.00 | 95.00 | 78.00 / 60.00 (blur:1, ffpp/val) |"
+               in md, "base's row, its description from configs/sources/base.json:\n" + md)
+        expect("| 93.00 | 80.00 | 86.50 |" in md, "no_degrade's validation columns:\n" + md)
+        expect("`base` has the best mean of dfdc/val and ffpp/val (88.00) and `no_degrade` the best worst case under "
+               "degradation (70.00)" in md, "the choice, on validation alone:\n" + md)
+        expect("Budget of every run: 3 epochs of 150 steps of batch 32 (14,400 images)" in md, "the budget:\n" + md)
+        expect("- `base`: best epoch 3 of 3, 6 min; `sola train --config configs/sources/base.json" in md,
+               "the run list with its command:\n" + md)
+        expect("62.00" not in md and "54.00" not in md, "the last checkpoints are not read:\n" + md)
+        # The order is the script's, whatever the folder holds.
+        expect(md.index("| base |") < md.index("| no_degrade |"), "rows in the script's order:\n" + md)
+        md = render(keep, ["no_degrade"])
+        expect("| base |" not in md, "a run left out of the order is not shown:\n" + md)
+    return checks.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

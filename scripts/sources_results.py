@@ -12,20 +12,12 @@ validation AUC under a degradation (the robustness target's). The test columns a
 import json
 import os
 
+from ffpp_results import mean, pct
 from sola_json import recipes, run_summaries
 
 # The targets (for the shipped model; read on the test sets, never chosen on).
 TARGET_DFDC, TARGET_FFPP_MEAN, TARGET_FFPP_MIN, TARGET_ROBUST, TARGET_GAN = 0.94, 0.95, 0.90, 0.85, 0.60
 METHODS = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"]
-
-
-def pct(v):
-    return "–" if v is None else f"{100 * v:.2f}"
-
-
-def mean(values):
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
 
 
 class SourcesRun:

@@ -388,6 +388,19 @@ void draw_titles(cv::Mat& image, const PlotOptions& opts, const Layout& layout) 
   }
 }
 
+/// The axes of a plot of two shares: both fixed to [0,1], with the dashed diagonal y = x (chance for a
+/// ROC curve, perfect calibration for a reliability diagram).
+PlotOptions unit_square_options(const std::string& title, const std::string& x_label, const std::string& y_label) {
+  PlotOptions opts;
+  opts.title = title;
+  opts.x_label = x_label;
+  opts.y_label = y_label;
+  opts.x_unit_range = true;
+  opts.y_unit_range = true;
+  opts.diagonal = true;
+  return opts;
+}
+
 }  // namespace
 
 cv::Scalar series_color(size_t index) {
@@ -446,14 +459,7 @@ cv::Mat plot_roc(const std::vector<std::pair<std::string, RocCurve>>& curves,
     std::snprintf(auc, sizeof auc, "%.3f", aucs[i]);
     series.push_back({name + " (AUC " + auc + ")", roc.fpr, roc.tpr});
   }
-  PlotOptions opts;
-  opts.title = title;
-  opts.x_label = "False positive rate";
-  opts.y_label = "True positive rate";
-  opts.x_unit_range = true;
-  opts.y_unit_range = true;
-  opts.diagonal = true;
-  return plot_lines(series, opts);
+  return plot_lines(series, unit_square_options(title, "False positive rate", "True positive rate"));
 }
 
 cv::Mat plot_reliability(const std::vector<ReliabilityCurve>& curves, const std::string& title) {
@@ -485,13 +491,7 @@ cv::Mat plot_reliability(const std::vector<ReliabilityCurve>& curves, const std:
     }
     series.push_back(std::move(s));
   }
-  PlotOptions opts;
-  opts.title = title;
-  opts.x_label = "Mean score of the bin";
-  opts.y_label = "Share of fakes in the bin";
-  opts.x_unit_range = true;
-  opts.y_unit_range = true;
-  opts.diagonal = true;
+  PlotOptions opts = unit_square_options(title, "Mean score of the bin", "Share of fakes in the bin");
   opts.markers = true;
   return plot_lines(series, opts);
 }

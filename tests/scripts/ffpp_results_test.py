@@ -72,6 +72,16 @@ def main():
                "off-diagonal mean >= 80.00: 80.00" in md and
                "ahead of ResNet18 on >= 10 of the 12 off-diagonal cells: 11 of 12" in md,
                "the targets beside the figures:\n" + md)
+        expect("at SOLA's CPU time) on" not in md, "no equal-time count before its runs exist:\n" + md)
+        # ResNet18 at equal CPU time on two methods, ahead of SOLA on every cell: its own count, over its 6 cells;
+        # the target's count stays the same-epochs baseline's.
+        for i, m in enumerate(METHODS[:2]):
+            write_run(keep, f"resnet18_eqtime_{m}", [0.98 if j == i else 0.90 for j in range(4)], m, arch="resnet")
+        md = render(keep)
+        expect("SOLA supervised is ahead of ResNet18 (at SOLA's CPU time) on 0 of the 6 off-diagonal cells both have; "
+               "it is not on DF -> F2F (80.00 against 90.00)" in md, "the count against the equal-time baseline:\n" + md)
+        expect("ahead of ResNet18 on >= 10 of the 12 off-diagonal cells: 11 of 12" in md,
+               "the target reads the same-epochs baseline:\n" + md)
         expect("The anomaly maps alone" not in md, "no map paragraph without map figures in the evaluations")
         # The maps alone, from the `map` block of the evaluation of ffpp/test.
         path = os.path.join(keep, "sola_supervised_Face2Face.eval.json")

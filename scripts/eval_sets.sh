@@ -5,10 +5,11 @@
 #   gan_crops_manifest    prints the manifest of the gan-faces face crops, making them first: faces cut
 #                         with sola's detector at the scale of the DFDC training crops (1.2x the dlib
 #                         box, models/README.md), 224 px like them, lossless
-#   run_kept NAME OUT KEEP DATA -- TRAIN_COMMAND...
+#   run_kept NAME OUT KEEP DATA [--best-only] -- TRAIN_COMMAND...
 #                         one run of a results table: trains OUT with the command unless OUT/done.json
 #                         says it finished (resuming from OUT/last.pt), evaluates OUT/best.pt (chosen on
-#                         --val) and OUT/last.pt on the manifests of DATA (";"-separated), and copies the
+#                         --val) and OUT/last.pt (not with --best-only) on the manifests of DATA
+#                         (";"-separated), and copies the
 #                         run's small files (command, config.json, metrics.jsonl, done.json, the
 #                         evaluation) into KEEP, the committed folder the tables are made from
 # They need SOLA (the sola binary), DATA (../shared/data) and THREADS set by the caller. gan-faces is a
@@ -39,8 +40,10 @@ gan_crops_manifest() {
 }
 
 run_kept() {
-  local name=$1 out=$2 keep=$3 data=$4
-  shift 5  # NAME OUT KEEP DATA --
+  local name=$1 out=$2 keep=$3 data=$4 models=(--model "$2/best.pt" --model "$2/last.pt")
+  shift 4
+  [ "$1" = --best-only ] && { models=(--model "$out/best.pt"); shift; }
+  shift  # --
   if [ ! -f "$out/done.json" ]; then
     local resume=()
     [ -f "$out/last.pt" ] && resume=(--resume)
@@ -53,7 +56,7 @@ run_kept() {
     local sets=() manifests=() m
     IFS=';' read -ra manifests <<< "$data"
     for m in "${manifests[@]}"; do sets+=(--data "$m"); done
-    "$SOLA" eval --model "$out/best.pt" --model "$out/last.pt" "${sets[@]}" --threads "$THREADS" --precision fp32 \
+    "$SOLA" eval "${models[@]}" "${sets[@]}" --threads "$THREADS" --precision fp32 \
       --json "$out.eval.json.tmp" >&2
     mv "$out.eval.json.tmp" "$out.eval.json"
   fi

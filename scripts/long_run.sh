@@ -26,7 +26,7 @@
 #                                 step is cheaper (results/recipe/costs.json), so it gets that many more
 #                                 epochs. Never shipped.
 #   VARIANT=sources scripts/long_run.sh [--readout|--save|--ship]
-#                                 issue 27's long run: SOLA fine-tuned from the shipped model on every
+#                                 issue 27's long run (shipped by --ship like sola's): SOLA fine-tuned from the shipped model on every
 #                                 source in its share (configs/sources/long_run.json: the winner of
 #                                 scripts/recipe_sources.sh's runs at equal CPU time), chosen on dfdc/val
 #                                 and ffpp/val pooled, in runs/long-sources and models/longrun-sources
@@ -145,7 +145,7 @@ if [ "${1:-}" = "--readout" ]; then
 fi
 
 if [ "${1:-}" = "--ship" ]; then
-  [ "$VARIANT" = sola ] || { echo "long_run.sh: the $VARIANT baseline is not shipped (--readout reads it out)" >&2; exit 2; }
+  [ "$VARIANT" != resnet18 ] || { echo "long_run.sh: the $VARIANT baseline is not shipped (--readout reads it out)" >&2; exit 2; }
   # Ships a checkpoint (default RUNS/best.pt, the best on dfdc/val so far) as models/sola-dfdc.pt with its
   # model card (scripts/ship_model.sh), from a copy in RUNS-ship/ (the run may replace best.pt meanwhile),
   # and appends its read-out to models/longrun/evals.jsonl.

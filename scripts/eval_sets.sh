@@ -5,6 +5,8 @@
 #   gan_crops_manifest    prints the manifest of the gan-faces face crops, making them first: faces cut
 #                         with sola's detector at the scale of the DFDC training crops (1.2x the dlib
 #                         box, models/README.md), 224 px like them, lossless
+#   eval_once FILE ARGS   `sola eval ARGS` (fp32, THREADS) into FILE unless it exists: the cache of every read-out
+#   data_args "A;B"       the --data arguments of ";"-separated manifests, one per line
 #   run_kept NAME OUT KEEP DATA [--best-only] -- TRAIN_COMMAND...
 #                         one run of a results table: trains OUT with the command unless OUT/done.json
 #                         says it finished (resuming from OUT/last.pt), evaluates OUT/best.pt (chosen on
@@ -39,6 +41,20 @@ gan_crops_manifest() {
   ls "$GAN_CROPS"/*/manifest.csv | head -n 1
 }
 
+eval_once() {  # FILE SOLA_EVAL_ARGS...: `sola eval ARGS --json FILE` (fp32) unless FILE exists; written whole
+  local file=$1
+  shift
+  [ -f "$file" ] && return 0
+  "$SOLA" eval "$@" --threads "$THREADS" --precision fp32 --json "$file.tmp" >&2
+  mv "$file.tmp" "$file"
+}
+
+data_args() {  # "A;B;..." -> one "--data" and one manifest per line (mapfile -t ARR < <(data_args ...))
+  local manifests=() m
+  IFS=';' read -ra manifests <<< "$1"
+  for m in "${manifests[@]}"; do printf -- '--data\n%s\n' "$m"; done
+}
+
 run_kept() {
   local name=$1 out=$2 keep=$3 data=$4 models=(--model "$2/best.pt" --model "$2/last.pt")
   shift 4
@@ -52,14 +68,9 @@ run_kept() {
     printf '%s\n' "$*" > "$out.command.txt"
     mv "$out.train.json.tmp" "$out/done.json"
   fi
-  if [ ! -f "$out.eval.json" ]; then
-    local sets=() manifests=() m
-    IFS=';' read -ra manifests <<< "$data"
-    for m in "${manifests[@]}"; do sets+=(--data "$m"); done
-    "$SOLA" eval "${models[@]}" "${sets[@]}" --threads "$THREADS" --precision fp32 \
-      --json "$out.eval.json.tmp" >&2
-    mv "$out.eval.json.tmp" "$out.eval.json"
-  fi
+  local sets=()
+  mapfile -t sets < <(data_args "$data")
+  eval_once "$out.eval.json" "${models[@]}" "${sets[@]}"
   mkdir -p "$keep/$name"
   cp "$out/config.json" "$out/metrics.jsonl" "$out/done.json" "$keep/$name/"
   cp "$out.command.txt" "$out.eval.json" "$keep/"

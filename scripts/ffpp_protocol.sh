@@ -110,9 +110,5 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
 done
 
 # Table 5: the shipped DFDC model on ffpp/test, once (its figures are the model's; no training here).
-if [ ! -f "$KEEP/dfdc_shipped.eval.json" ] && [ -f models/sola-dfdc.pt ]; then
-  "$SOLA" eval --model models/sola-dfdc.pt --data "$DATA/ffpp/test/manifest.csv" --threads "$THREADS" --precision fp32 \
-    --json "$KEEP/dfdc_shipped.eval.json.tmp" >&2
-  mv "$KEEP/dfdc_shipped.eval.json.tmp" "$KEEP/dfdc_shipped.eval.json"
-fi
+[ -f models/sola-dfdc.pt ] && eval_once "$KEEP/dfdc_shipped.eval.json" --model models/sola-dfdc.pt --data "$DATA/ffpp/test/manifest.csv"
 bash scripts/results_dfdc.sh --report

@@ -64,17 +64,11 @@ READ_SETS="$DFDC_VAL;$FFPP_VAL;$PSEUDO_MANIFEST;$DATA/dfdc/test/manifest.csv;$DA
 # The robustness of a checkpoint on the validation sets (chosen on, like the AUC): one evaluation per
 # degradation, both sets in each, cached beside the run, gathered into KEEP/NAME.perturbed.json.
 perturbed() {  # NAME MODEL CACHE_PREFIX
-  local p f
+  local p files=()
   for p in "${PERTURBS[@]}"; do
-    f=$3.perturb-$p.json
-    [ -f "$f" ] && continue
-    echo "== $1: dfdc/val and ffpp/val with $p" >&2
-    "$SOLA" eval --model "$2" --data "$DFDC_VAL" --data "$FFPP_VAL" --perturb "$p" --threads "$THREADS" \
-      --precision fp32 --json "$f.tmp" >&2
-    mv "$f.tmp" "$f"
+    files+=("$3.perturb-$p.json")
+    eval_once "$3.perturb-$p.json" --model "$2" --data "$DFDC_VAL" --data "$FFPP_VAL" --perturb "$p"
   done
-  local files=()
-  for p in "${PERTURBS[@]}"; do files+=("$3.perturb-$p.json"); done
   /usr/bin/python3 - "$KEEP/$1.perturbed.json" "${files[@]}" <<'PY'
 import json, sys
 rows = []
@@ -89,13 +83,8 @@ PY
 
 # The reference row: the shipped model itself, read out the same way (no training).
 if [ ! -f "$KEEP/shipped.perturbed.json" ]; then
-  sets=()
-  IFS=';' read -ra manifests <<< "$READ_SETS"
-  for m in "${manifests[@]}"; do sets+=(--data "$m"); done
-  if [ ! -f "$KEEP/shipped.eval.json" ]; then
-    "$SOLA" eval --model models/sola-dfdc.pt "${sets[@]}" --threads "$THREADS" --precision fp32 --json "$KEEP/shipped.eval.json.tmp" >&2
-    mv "$KEEP/shipped.eval.json.tmp" "$KEEP/shipped.eval.json"
-  fi
+  mapfile -t sets < <(data_args "$READ_SETS")
+  eval_once "$KEEP/shipped.eval.json" --model models/sola-dfdc.pt "${sets[@]}"
   perturbed shipped models/sola-dfdc.pt "$RUNS/shipped"
 fi
 

@@ -37,14 +37,9 @@ for i in "${!SET_KEYS[@]}"; do
   key=${SET_KEYS[$i]}
   mkdir -p "$CACHE/$key"
   for p in "${PERTURBS[@]}"; do
-    f=$CACHE/$key/$p.json
-    [ -f "$f" ] && continue
     args=()
     [ "$p" = none ] || args=(--perturb "$p")
-    echo "== $MODEL on $key (${SET_MANIFESTS[$i]}), ${p}" >&2
-    "$SOLA" eval --model "$MODEL" --data "${SET_MANIFESTS[$i]}" "${args[@]}" \
-      --threads "$THREADS" --precision fp32 --json "$f.tmp" >&2
-    mv "$f.tmp" "$f"
+    eval_once "$CACHE/$key/$p.json" --model "$MODEL" --data "${SET_MANIFESTS[$i]}" "${args[@]}"
   done
 done
 /usr/bin/python3 - "$MODEL" "$SHA" "$CACHE" "$OUT" "${SET_KEYS[*]}" "${PERTURBS[@]}" <<'PY'

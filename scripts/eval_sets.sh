@@ -62,7 +62,11 @@ run_kept() {
   shift  # --
   if [ ! -f "$out/done.json" ]; then
     local resume=()
-    [ -f "$out/last.pt" ] && resume=(--resume)
+    if [ -f "$out/last.pt" ]; then
+      resume=(--resume)
+    elif [ -f "$out/config.json" ]; then
+      resume=(--overwrite)  # stopped before its first checkpoint: nothing to resume from, start it again
+    fi
     echo "== $name: $* ${resume[*]}" >&2
     "$@" "${resume[@]}" > "$out.train.json.tmp"
     printf '%s\n' "$*" > "$out.command.txt"

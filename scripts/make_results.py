@@ -2,8 +2,9 @@
 """Writes docs/RESULTS.md from the outputs of scripts/results_dfdc.sh and scripts/long_run.sh (stdout).
 
 Usage: make_results.py RUNS_DIR [--sola BIN] [--configs DIR] [--gan PREPARE_JSON] [--longrun DIR]
-                       [--recipe DIR] [--ffpp DIR] --main NAME ... [--checks NAME ...] [--tried NAME ...]
-                       [--pseudo NAME ...] [--recipe-runs NAME ...]
+                       [--recipe DIR] [--ffpp DIR] [--calibration DIR] [--sharpness JSON] [--robustness JSON]
+                       [--sources DIR] [--sources-longrun DIR] --main NAME ... [--checks NAME ...]
+                       [--tried NAME ...] [--pseudo NAME ...] [--recipe-runs NAME ...] [--sources-runs NAME ...]
 Lays out tables; it derives nothing that `sola` gives. Per run folder RUNS_DIR/NAME (a run's small files,
 kept by scripts/eval_sets.sh) it reads `sola runs --json` (config, command, epochs once each, best epoch,
 stop reason, times) and RUNS_DIR/NAME.eval.json (`sola eval --json` of NAME/best.pt and NAME/last.pt on
@@ -12,13 +13,15 @@ configs/dfdc/NAME.json, configs/recipe/NAME.json; a check or a tried run is comp
 extends). For the long run, `sola runs --json` of DIR and DIR/evals.jsonl (scripts/long_run.sh); for the
 recipe table, the --recipe DIR that scripts/recipe_dfdc.sh fills (the runs of --recipe-runs, in that
 order, and costs.json); for the FaceForensics++ section, the --ffpp DIR that scripts/ffpp_protocol.sh fills
-(scripts/ffpp_results.py). No figure is typed by hand, and a conclusion drawn at a threshold states it.
+(scripts/ffpp_results.py); for issue 27's section, the --sources DIR of scripts/recipe_sources.sh and the
+--sources-longrun DIR of `VARIANT=sources scripts/long_run.sh` (scripts/sources_results.py). No figure is typed by hand, and a conclusion drawn at a threshold states it.
 BIN: the sola binary (default $SOLA_BIN, else ./build/sola); DIR of --configs: configs.
 """
 import hashlib
 import json
 import os
 import sys
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ffpp_results import write_ffpp  # noqa: E402
@@ -129,43 +132,28 @@ def diff(a, b):
 
 
 def parse_args(argv):
+    """RUNS_DIR and the options (module docstring) -> a namespace: one attribute per option (its dashes as
+    underscores; None when absent), `runs`, and `groups` (the run names after each of --main ... --sources-runs)."""
     groups = {"--main": [], "--checks": [], "--tried": [], "--pseudo": [], "--recipe-runs": [], "--sources-runs": []}
-    runs, gan_json, longrun, recipe, sharpness, robustness, current = argv[0], None, None, None, None, None, None
-    ffpp = calibration = sources = None
-    sola, configs = default_sola(), "configs"
+    paths = ("--gan", "--longrun", "--recipe", "--ffpp", "--calibration", "--sources", "--sources-longrun")
+    measured = ("--sharpness", "--robustness")  # JSON files read when they exist (measured once their data does)
+    a = types.SimpleNamespace(runs=argv[0], sola=default_sola(), configs="configs", groups=groups,
+                              **{k[2:].replace("-", "_"): None for k in paths + measured})
+    current = None
     it = iter(argv[1:])
-    for a in it:
-        if a == "--sola":
-            sola = next(it)
-        elif a == "--configs":
-            configs = next(it)
-        elif a == "--gan":
-            gan_json = next(it)
-        elif a == "--sharpness":
+    for arg in it:
+        if arg in ("--sola", "--configs") + paths:
+            setattr(a, arg[2:].replace("-", "_"), next(it))
+        elif arg in measured:
             path = next(it)
-            if os.path.exists(path):  # measured once the gan-faces crops exist (scripts/results_dfdc.sh)
-                sharpness = json.load(open(path))
-        elif a == "--robustness":
-            path = next(it)
-            if os.path.exists(path):  # scripts/robustness.sh, run on the shipped model
-                robustness = json.load(open(path))
-        elif a == "--longrun":
-            longrun = next(it)
-        elif a == "--recipe":
-            recipe = next(it)
-        elif a == "--ffpp":
-            ffpp = next(it)
-        elif a == "--calibration":
-            calibration = next(it)
-        elif a == "--sources":
-            sources = next(it)
-        elif a in groups:
-            current = a
+            setattr(a, arg[2:], json.load(open(path)) if os.path.exists(path) else None)
+        elif arg in groups:
+            current = arg
         elif current is None:
-            sys.exit(f"make_results.py: expected --main before {a}")
+            sys.exit(f"make_results.py: expected --main before {arg}")
         else:
-            groups[current].append(a)
-    return runs, sola, configs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, sources, groups
+            groups[current].append(arg)
+    return a
 
 
 def gan_data_name(runs, names):
@@ -681,8 +669,10 @@ def write_calibration(w, folder):
 
 
 def main():
-    runs, sola, configs, gan_json, longrun, recipe, sharpness, robustness, ffpp, calibration, sources, groups = \
-        parse_args(sys.argv[1:])
+    args = parse_args(sys.argv[1:])
+    runs, sola, configs, groups = args.runs, args.sola, args.configs, args.groups
+    gan_json, longrun, recipe, sharpness, robustness = args.gan, args.longrun, args.recipe, args.sharpness, args.robustness
+    ffpp, calibration, sources = args.ffpp, args.calibration, args.sources
     all_names = groups["--main"] + groups["--checks"] + groups["--tried"] + groups["--pseudo"]
     gan = gan_data_name(runs, all_names)
     loaded = load_runs(sola, runs, all_names, gan)
@@ -808,7 +798,7 @@ def main():
     write_robustness(w, robustness)
     if ffpp:
         write_ffpp(w, ffpp, sola)
-    write_sources(w, sources, sola, groups["--sources-runs"], configs)
+    write_sources(w, sources, sola, groups["--sources-runs"], configs, args.sources_longrun)
     write_calibration(w, calibration)
     w("## Commands and per-epoch validation")
     w("")

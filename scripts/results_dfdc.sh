@@ -88,6 +88,6 @@ fi
   --recipe results/recipe --ffpp results/ffpp --calibration results/calibration \
   --main $(done_runs "${MAIN[@]}") --checks $(done_runs "${CHECKS[@]}") --tried $(done_runs "${TRIED[@]}") \
   --pseudo $(done_runs "${PSEUDO[@]}") --recipe-runs $(bash scripts/recipe_dfdc.sh --list) \
-  --sources results/sources --sources-runs $(bash scripts/recipe_sources.sh --list) > docs/RESULTS.md.tmp
+  --sources results/sources --sources-longrun models/longrun-sources --sources-runs $(bash scripts/recipe_sources.sh --list) > docs/RESULTS.md.tmp
 mv docs/RESULTS.md.tmp docs/RESULTS.md
 echo "wrote docs/RESULTS.md" >&2

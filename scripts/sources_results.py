@@ -57,8 +57,87 @@ class SourcesRun:
         return mean([r["auc"] for r in self.perturbed])
 
 
-def write_sources(w, keep, sola, order, configs="configs"):
-    """The section, from the runs kept in `keep` (in `order`); `sola`: the sola binary."""
+def long_run_recipe(configs="configs"):
+    """The run whose recipe the long run carries: the name that configs/sources/long_run.json extends, or None."""
+    path = os.path.join(configs, "sources", "long_run.json")
+    if not os.path.exists(path):
+        return None
+    extends = json.load(open(path)).get("extends")
+    return os.path.splitext(os.path.basename(extends))[0] if extends else None
+
+
+def epoch_cells(e):
+    """(dfdc/val, ffpp/val, their mean, pseudo-val, pooled val) frame AUCs of one epoch line of metrics.jsonl."""
+    extra = e.get("val_extra", {})
+
+    def auc(k):
+        return extra.get(k, {}).get("frame", {}).get("auc")
+    d, f = auc("dfdc"), auc("ffpp")
+    return d, f, mean([d, f]), auc("pseudo"), e.get("val", {}).get("frame", {}).get("auc")
+
+
+def write_sources_longrun(w, sola, folder, shipped=None):
+    """The long run with every source (VARIANT=sources scripts/long_run.sh), from what it commits in `folder`:
+    its learning curve per validation set, where it stands against its stop rule and against the shipped model
+    (the mean of dfdc/val and ffpp/val: shipped when ahead), and the read-outs of the checkpoints considered."""
+    if not folder or not os.path.exists(os.path.join(folder, "metrics.jsonl")):
+        return
+    run = run_summaries(sola, [folder])[0]
+    t, epochs = run["config"]["train"], run["epochs"]
+    w("### The long run with every source")
+    w("")
+    w(f"The carried recipe at full length: epochs of {t['max_steps_per_epoch']} steps of batch {t['batch_size']} "
+      f"towards {t['epochs']}, Adam lr {t['lr']} ({t['lr_schedule']}), stopping when no validation AUC has improved "
+      f"for {t.get('patience', 0)} epochs. It goes on from sitting to sitting (`VARIANT=sources scripts/long_run.sh`: "
+      f"the committed compact state `{folder}/state.pt`); `best.pt` follows dfdc/val and ffpp/val pooled.")
+    w("")
+    w("```sh")
+    w(run["command"] or "")
+    w("```")
+    w("")
+    if epochs:
+        w("| epoch | train loss | dfdc/val | ffpp/val | mean | pseudo-val | pooled val | train img/s | minutes |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for e in epochs:
+            cells = " | ".join(pct(v) for v in epoch_cells(e))
+            w(f"| {e['epoch']}{' (best)' if e['epoch'] == run['best_epoch'] else ''} | {e['train_loss']:.4f} | {cells} | "
+              f"{e['train_images_per_second']:.1f} | {(e['train_seconds'] + e.get('validate_seconds', 0)) / 60:.1f} |")
+        w("")
+        hours = (run["train_seconds"] + run["validate_seconds"]) / 3600
+        ended = run["stop_reason"]
+        w(f"{len(epochs)} epochs of {t['epochs']}{'' if ended else ' so far'}, {hours:.1f} hours of training and "
+          f"validation (wall time on 2 shared cores); {run['epochs_since_improvement']} epochs since a validation AUC "
+          f"last improved (patience {t.get('patience', 0)})." + (f" The run has ended: {ended}." if ended else ""))
+        w("")
+        best = next((e for e in epochs if e["epoch"] == run["best_epoch"]), None)
+        if best and shipped:
+            d, f, m, _, _ = epoch_cells(best)
+            ref = shipped.val_mean()
+            if m is not None and ref is not None:
+                w(f"Its best checkpoint (epoch {best['epoch']}) against the shipped model on validation: dfdc/val "
+                  f"{pct(d)} against {pct(shipped.auc('dfdc/val'))}, ffpp/val {pct(f)} against "
+                  f"{pct(shipped.auc('ffpp/val'))}, mean {pct(m)} against {pct(ref)}: " +
+                  ("ahead: ship it (`VARIANT=sources scripts/long_run.sh --ship`)." if m > ref else
+                   "not ahead yet; the rule is to ship when the mean is ahead."))
+                w("")
+    evals_path = os.path.join(folder, "evals.jsonl")
+    evals = [json.loads(l) for l in open(evals_path) if l.strip()] if os.path.exists(evals_path) else []
+    if evals:
+        w("Read-outs of the checkpoints shipped or considered (frame AUC %; the test columns and gan-faces choose "
+          "nothing):")
+        w("")
+        w("| checkpoint | epoch | dfdc/val | ffpp/val | pseudo-val | **dfdc/test** | **ffpp/test** | **gan-faces** |")
+        w("|---|---|---|---|---|---|---|---|")
+        for e in evals:
+            w(f"| {e['checkpoint']}{' (shipped)' if e.get('shipped') else ''} | {e.get('epoch')} | {pct(e.get('val'))} | "
+              f"{pct(e.get('ffpp_val'))} | {pct(e.get('pseudo_val'))} | {pct(e.get('test'))} | "
+              f"{pct(e.get('ffpp_test'))} | {pct(e.get('gan'))} |")
+        w("")
+
+
+def write_sources(w, keep, sola, order, configs="configs", longrun=None):
+    """The section, from the runs kept in `keep` (in `order`); `sola`: the sola binary; `longrun`: the folder of
+    the long run with every source (models/longrun-sources), when it has begun."""
     if not keep or not os.path.isdir(keep):
         return
     names = [n for n in order if os.path.exists(os.path.join(keep, n + ".eval.json"))]
@@ -111,6 +190,17 @@ def write_sources(w, keep, sola, order, configs="configs"):
             w(f"- `{r.name}`: best epoch {s['best_epoch']} of {s['epochs_planned']}, "
               f"{(s['train_seconds'] + s['validate_seconds']) / 60:.0f} min; `{s['command']}`")
         w("")
+    if runs:
+        carried = long_run_recipe(configs)
+        if carried:
+            r = next((r for r in runs if r.name == carried), None)
+            figures = (f": dfdc/val and ffpp/val mean {pct(r.val_mean())}, degraded val worst "
+                       f"{pct((r.robust_worst() or (None,))[0])}" if r else "")
+            w(f"The long run carries `{carried}` (`configs/sources/long_run.json` extends `{carried}.json`){figures}. "
+              f"Its recipe: {rec.get('long_run', {}).get('description', '')}.")
+            w("")
+    if longrun:
+        write_sources_longrun(w, sola, longrun, shipped)
     w(f"Targets of the shipped model (on the test sets): dfdc/test ≥ {pct(TARGET_DFDC)}, ffpp/test ≥ "
       f"{pct(TARGET_FFPP_MEAN)} averaged over the four methods and none below {pct(TARGET_FFPP_MIN)}, every "
       f"degradation ≥ {pct(TARGET_ROBUST)} on both test sets (the robustness section), gan-faces ≥ {pct(TARGET_GAN)}, "

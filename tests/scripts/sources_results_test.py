@@ -58,9 +58,29 @@ def write_run(keep, name, auc, ffpp_methods, worst):
     write_perturbed(keep, name, worst)
 
 
-def render(keep, order):
+def write_longrun(folder, epochs, evals=()):
+    """What `VARIANT=sources scripts/long_run.sh --save` commits: config, command, the log of `epochs` =
+    [(dfdc/val, ffpp/val, pooled val)], and evals.jsonl (`--readout`/`--ship` lines)."""
+    os.makedirs(folder, exist_ok=True)
+    train = {"epochs": 40, "max_steps_per_epoch": 300, "batch_size": 32, "lr": 0.0005, "lr_schedule": "cosine",
+             "warmup_epochs": 0.5, "seed": 0, "patience": 6}
+    json.dump({"train": train, "model": {"arch": "sola", "input_size": 128, "grid": 8}},
+              open(os.path.join(folder, "config.json"), "w"))
+    open(os.path.join(folder, "command.txt"), "w").write("sola train --config configs/sources/long_run.json\n")
+    with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
+        for e, (d, ff, pooled) in enumerate(epochs, 1):
+            extra = {k: {"frame": {"auc": v}} for k, v in (("dfdc", d), ("ffpp", ff), ("pseudo", 0.9))}
+            f.write(json.dumps({"type": "epoch", "epoch": e, "best": True, "train_loss": 4.0 - 0.1 * e,
+                                "train_images_per_second": 40.0, "train_seconds": 240.0, "validate_seconds": 60.0,
+                                "val": {"frame": {"auc": pooled}}, "val_extra": extra}) + "\n")
+    with open(os.path.join(folder, "evals.jsonl"), "w") as f:
+        for e in evals:
+            f.write(json.dumps(e) + "\n")
+
+
+def render(keep, order, longrun=None):
     out = []
-    sources_results.write_sources(out.append, keep, SOLA, order, os.path.join(SOURCE, "configs"))
+    sources_results.write_sources(out.append, keep, SOLA, order, os.path.join(SOURCE, "configs"), longrun)
     return "\n".join(out)
 
 
@@ -96,6 +116,29 @@ def main():
         expect(md.index("| base |") < md.index("| no_degrade |"), "rows in the script's order:\n" + md)
         md = render(keep, ["no_degrade"])
         expect("| base |" not in md, "a run left out of the order is not shown:\n" + md)
+        # The long run carries the recipe configs/sources/long_run.json extends, with that run's figures.
+        md = render(keep, ["base", "no_degrade"])
+        expect("The long run carries `base` (`configs/sources/long_run.json` extends `base.json`): dfdc/val and "
+               "ffpp/val mean 88.00, degraded val worst 60.00. Its recipe: issue 27's long run" in md,
+               "the recipe carried into the long run:\n" + md)
+        # The long run: no folder, no subsection; then two epochs, the second best on pooled val but behind the
+        # shipped model on the mean of dfdc/val and ffpp/val (81.86); then a third ahead of it.
+        longrun = os.path.join(keep, "longrun-sources")
+        expect("### The long run" not in render(keep, ["base"], longrun), "no long run yet: no subsection")
+        write_longrun(longrun, [(0.92, 0.69, 0.85), (0.925, 0.70, 0.86)])
+        md = render(keep, ["base"], longrun)
+        expect("| 2 (best) | 3.8000 | 92.50 | 70.00 | 81.25 | 90.00 | 86.00 | 40.0 | 5.0 |" in md,
+               "the curve, one row per epoch, its validation sets from val_extra:\n" + md)
+        expect("2 epochs of 40 so far, 0.2 hours" in md and "patience 6" in md, "where the run stands:\n" + md)
+        expect("mean 81.25 against 81.86: not ahead yet" in md, "behind the shipped model on validation:\n" + md)
+        write_longrun(longrun, [(0.92, 0.69, 0.85), (0.925, 0.70, 0.86), (0.93, 0.75, 0.88)],
+                      [{"checkpoint": "runs/long-sources-ship/best.pt", "epoch": 3, "val": 0.93, "ffpp_val": 0.75,
+                        "pseudo_val": 0.9, "test": 0.94, "ffpp_test": 0.77, "gan": 0.5, "shipped": True}])
+        md = render(keep, ["base"], longrun)
+        expect("mean 84.00 against 81.86: ahead: ship it" in md, "ahead of the shipped model:\n" + md)
+        expect("| runs/long-sources-ship/best.pt (shipped) | 3 | 93.00 | 75.00 | 90.00 | 94.00 | 77.00 | 50.00 |" in md,
+               "the read-outs, with the FF++ columns:\n" + md)
+        expect(md.index("### The long run") < md.index("Targets of the shipped model"), "the subsection's place:\n" + md)
     return checks.report()
 
 

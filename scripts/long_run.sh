@@ -172,6 +172,8 @@ if [ -f "$RUNS/last.pt" ]; then
 elif [ -f "$STATE/state.pt" ]; then
   cp "$STATE/metrics.jsonl" "$RUNS/metrics.jsonl"
   how=(--continue "$STATE/state.pt")
+elif [ -f "$RUNS/config.json" ]; then
+  how=(--overwrite)  # a first start stopped before its first checkpoint: nothing to carry on from, start it again
 fi
 cmd=("$SOLA" train "${RECIPE[@]}" "${TRAIN[@]}" "${VAL[@]}"
      --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$RUNS" --threads "$THREADS")

@@ -11,7 +11,8 @@ CARD_DIR holds: checkpoint_info.json and info.json (`sola info` of the checkpoin
 file), export.json, eval.json (`sola eval --json` of both on dfdc/val, the pseudo-forgery validation set,
 dfdc/test and the gan-faces crops, and on ffpp/val and ffpp/test since issue 27), epochs.jsonl (the run's
 epoch lines up to the shipped one), command.txt (the training command), quickstart.jsonl (`sola detect
---json` on the quickstart's photo and pseudo-forgery).
+--json` on the quickstart's photo and pseudo-forgery); optional: robustness.json (scripts/robustness.sh) and
+ffpp_videos.jsonl (`sola detect --json` of the shipped file on ../shared/data/ffpp-videos, whole c23 videos).
 A calibrated card (issue 27: the shipped file's metadata has a calibration, or any of these files is there)
 also holds, and then needs, every one of: calibration.json (the line `sola calibrate` printed: Platt
 scaling fitted on dfdc/val + ffpp/val), eval_raw.json (`sola eval --no-calibration --json` of the shipped
@@ -50,6 +51,17 @@ THRESHOLDS = (0.5, 0.9)  # what the card says a score means at (sola eval's fpr_
 
 def fail(msg):
     sys.exit(f"make_model_card.py: {msg}")
+
+
+def data_set(manifest):
+    """"dfdc/train" for .../dfdc/train/manifest.csv (the name `sola eval` gives a manifest); else its folder."""
+    parts = manifest.replace("\\", "/").split("/")
+    return "/".join(parts[-3:-1]) if len(parts) >= 3 else parts[0]
+
+
+# What each source is, in words (by its data set's first component), for the card's first bullet.
+SOURCE_WORDS = {"dfdc": "DFDC's face swaps", "ffpp": "FaceForensics++'s four manipulations",
+                "faces-real": "real web photographs (UTKFace)"}
 
 
 def set_key(data):
@@ -114,6 +126,12 @@ class Card:
         self.train = self.ckpt_info["metadata"]["train"]
         self.state = self.ckpt_info["metadata"]["train_state"]
         self.prov = self.ckpt_info["metadata"]["provenance"]
+        # What it learned from and was chosen on: the data sets of its manifests ("dfdc/train", "ffpp/val").
+        self.train_sets = [data_set(m) for m in self.prov.get("train_manifests", [])]
+        self.val_sets = [data_set(m) for m in self.prov.get("val_manifests", [])] or ["dfdc/val"]
+        self.multi_source = len({d.split("/")[0] for d in self.train_sets}) > 1
+        vids = os.path.join(card, "ffpp_videos.jsonl")
+        self.videos = load_jsonl(vids) if os.path.exists(vids) else []
         rows = c["eval.json"]
         # The checkpoint is the first model of ship_model.sh's `sola eval` (then the float16 file, sola-dfdc).
         ckpt_name = rows[0]["model"] if rows else None
@@ -321,10 +339,14 @@ def write_card(k):
       f"beta = {t['beta']:g}, gamma = {t['gamma']:g}); pseudo-fake share {pseudo:g} (that share of each batch's fakes "
       f"replaced by self-blends of the batch's reals, exact masks); {t.get('precision', 'fp32')} autocast; Adam lr "
       f"{t['lr']:g}, {schedule}; batch {t['batch_size']}; augmentation: {augment or 'none'}; seed {t['seed']} |")
-    w(f"| Length | **epoch {epoch}** of a run planned for {planned} (`scripts/long_run.sh`, carried from sitting to "
-      f"sitting); {k.hours():.1f} hours of training loop on 2 CPU cores (wall time, cores shared with other work) |")
+    runner = "`VARIANT=sources scripts/long_run.sh`" if k.multi_source else "`scripts/long_run.sh`"
+    w(f"| Length | **epoch {epoch}** of a run planned for {planned} ({runner}, carried from sitting to "
+      f"sitting); {k.hours():.1f} hours of training loop on 2 CPU cores (wall time, cores shared with other work)" +
+      (f", on top of those of `{t['init'].split(':', 1)[-1]}`'s own training" if t.get("init") else "") + " |")
     reports = "`dfdc/test`, `ffpp/test` and `gan-faces`" if k.has("ffpp_test") else "`dfdc/test` and `gan-faces`"
-    w(f"| Chosen | the best `dfdc/val` frame AUC so far ({pct(k.state['best'])} at epoch {epoch}), with the pseudo-forgery "
+    chosen_on = (f"frame AUC so far on {' and '.join(f'`{v}`' for v in k.val_sets)} pooled" if len(k.val_sets) > 1
+                 else f"`{k.val_sets[0]}` frame AUC so far")
+    w(f"| Chosen | the best {chosen_on} ({pct(k.state['best'])} at epoch {epoch}), with the pseudo-forgery "
       f"validation set beside it; {reports} were read out after the choice, never used to make it |")
     w(f"| Face crop | `sola detect`/`serve` crop faces at **{k.meta.get('crop_scale', 1.2):g} x** the dlib face box for "
       "this model (stored as `crop_scale` in its metadata, `--scale` overrides): the DFDC crops it was trained on are "
@@ -379,14 +401,23 @@ def write_card(k):
         w("")
     if k.calibrated:
         write_scores(w, k)
-    w("Learning curve of the run up to the shipped epoch (frame AUC %; the whole run: `docs/RESULTS.md`, \"The long run\"):")
+    section = "The long run with every source" if k.multi_source else "The long run"
+    w(f"Learning curve of the run up to the shipped epoch (frame AUC %; the whole run: `docs/RESULTS.md`, \"{section}\"):")
     w("")
     w("| epoch | " + " | ".join(str(l["epoch"]) for l in k.epochs) + " |")
     w("|---|" + "---|" * len(k.epochs))
-    w("| dfdc/val | " + " | ".join(pct(l["val"]["frame"]["auc"]) for l in k.epochs) + " |")
-    w("| pseudo-forgery val | " + " | ".join(
-        pct(l["val_extra"]["pseudo"]["frame"]["auc"]) if "pseudo" in l.get("val_extra", {}) else "–" for l in k.epochs) + " |")
+    if len(k.val_sets) > 1:  # the pooled set chooses; each of its sets is logged alone (val_extra, by source)
+        w(f"| {' + '.join(k.val_sets)} pooled | " + " | ".join(pct(l["val"]["frame"]["auc"]) for l in k.epochs) + " |")
+        extras = [(v.split("/")[0], v) for v in k.val_sets]
+    else:
+        w(f"| {k.val_sets[0]} | " + " | ".join(pct(l["val"]["frame"]["auc"]) for l in k.epochs) + " |")
+        extras = []
+    for key, label in extras + [("pseudo", "pseudo-forgery val")]:
+        w(f"| {label} | " + " | ".join(
+            pct(l["val_extra"][key]["frame"]["auc"]) if key in l.get("val_extra", {}) else "–" for l in k.epochs) + " |")
     w("")
+    if k.videos:
+        write_videos(w, k)
     w("## The quickstart's two faces")
     w("")
     real, fake = k.quick_scores()
@@ -418,13 +449,29 @@ def write_card(k):
     w("## What it is not good at")
     w("")
     gan = k.auc("gan")
-    w(f"- **Forgeries unlike DFDC's.** It learned from DFDC's face swaps (and self-blends of DFDC reals): on "
-      f"entirely generated faces (`gan-faces`, StyleGAN2) its frame AUC is {pct(gan)}"
-      f"{k.gan_verdict(gan)}.{k.map_sentence()} Expect lower accuracy on other methods and "
-      "datasets (" + (f"FaceForensics++: frame AUC {pct(k.auc('ffpp_test'))} on `ffpp/test`" if k.has("ffpp_test")
-                      else "FaceForensics++") + ", Celeb-DF), on heavy compression, and on faces unlike DFDC's actors.")
-    w(f"- **A CPU-sized training.** {epoch} epochs from scratch on {images:,} crops of one dataset; the paper starts from "
-      "ImageNet weights and trains 50 epochs at 256 px. Treat its scores as a screening signal, not as evidence.")
+    if k.multi_source:
+        learned = []
+        for d in k.train_sets:
+            words = SOURCE_WORDS.get(d.split("/")[0], f"`{d}`")
+            if words not in learned:
+                learned.append(words)
+        w(f"- **Forgeries unlike those it learned from.** It learned from {', '.join(learned[:-1])} and {learned[-1]} "
+          f"(reals turned into fakes by self-blending beside them): on entirely generated faces (`gan-faces`, StyleGAN2) its frame AUC is "
+          f"{pct(gan)}{k.gan_verdict(gan)}.{k.map_sentence()} Expect lower accuracy on other methods and datasets "
+          "(Celeb-DF, DeeperForensics, diffusion-made faces), on heavy compression, and on faces unlike those sources' "
+          "people and cameras" + (f"; even on FaceForensics++, which it learned from, its frame AUC on `ffpp/test` is "
+                                 f"{pct(k.auc('ffpp_test'))}" if k.has("ffpp_test") else "") + ".")
+        w(f"- **A CPU-sized training.** {epoch} epochs of fine-tuning on 2 CPU cores, on top of a model trained from "
+          "scratch on DFDC alone; the paper starts from ImageNet weights and trains 50 epochs at 256 px on "
+          "FaceForensics++'s videos. Treat its scores as a screening signal, not as evidence.")
+    else:
+        w(f"- **Forgeries unlike DFDC's.** It learned from DFDC's face swaps (and self-blends of DFDC reals): on "
+          f"entirely generated faces (`gan-faces`, StyleGAN2) its frame AUC is {pct(gan)}"
+          f"{k.gan_verdict(gan)}.{k.map_sentence()} Expect lower accuracy on other methods and "
+          "datasets (" + (f"FaceForensics++: frame AUC {pct(k.auc('ffpp_test'))} on `ffpp/test`" if k.has("ffpp_test")
+                          else "FaceForensics++") + ", Celeb-DF), on heavy compression, and on faces unlike DFDC's actors.")
+        w(f"- **A CPU-sized training.** {epoch} epochs from scratch on {images:,} crops of one dataset; the paper starts "
+          "from ImageNet weights and trains 50 epochs at 256 px. Treat its scores as a screening signal, not as evidence.")
     rob = k.robustness_sentence()
     if rob:
         w(f"- **Degraded images.** {rob}")
@@ -440,8 +487,9 @@ def write_card(k):
     w("- **Face detection first.** `sola detect` scores only faces dlib's HOG detector finds (frontal, not too small); "
       "profile or occluded faces are reported as `no_face`.")
     w("- **Heat maps are explanations, not masks.** The second-order map and the Grad-CAM show where the model's "
-      "evidence is; they are not trained to segment the manipulated region precisely (DFDC's training masks are "
-      "approximate).")
+      "evidence is; they are not trained to segment the manipulated region precisely (" +
+      ("the DFDC and FaceForensics++ training masks are" if k.multi_source else "DFDC's training masks are") +
+      " approximate).")
     return "\n".join(out) + "\n"
 
 
@@ -488,10 +536,52 @@ def write_scores(w, k):
     w("")
 
 
+def write_videos(w, k):
+    """Whole videos as a user meets them: `sola detect` of the shipped file on FaceForensics++'s c23 videos
+    (ffpp_videos.jsonl), each video's truth read from the official folder layout."""
+    def truth(path):
+        parts = path.replace("\\", "/").split("/")
+        if "original_sequences" in parts:
+            return "real", "original"
+        if "manipulated_sequences" in parts:
+            i = parts.index("manipulated_sequences")
+            return "fake", parts[i + 1] if i + 1 < len(parts) else "fake"
+        return None, None
+    rows = [(v, *truth(v["path"])) for v in k.videos if v.get("kind") == "video"]
+    rows = [r for r in rows if r[1]]
+    if not rows:
+        return
+    thr = rows[0][0].get("threshold", 0.5)
+    w("## Whole videos")
+    w("")
+    w(f"`sola detect` on the {len(rows)} FaceForensics++ c23 videos of `../shared/data/ffpp-videos` (the first 4 seconds "
+      "of each, as FaceForensics++ published them; the originals are YouTube videos), as a user would run it: faces "
+      f"found and followed, {rows[0][0].get('aggregation', {}).get('frames_scored', 32)} frames sampled, the video's "
+      f"score the mean of its frames' {'calibrated ' if k.calibrated else ''}scores, threshold {thr:g}:")
+    w("")
+    w("| video | truth | score | label |")
+    w("|---|---|---|---|")
+    for v, label, what in sorted(rows, key=lambda r: (r[1] != "real", r[2], r[0]["path"])):
+        name = "/".join(v["path"].replace("\\", "/").split("/")[-1:])
+        score = v.get("score")
+        w(f"| {what} `{name}` | {label} | {'–' if score is None else f'{score:.3f}'} | {v.get('label', v.get('status'))} |")
+    w("")
+    right = {t: sum(1 for v, l, _ in rows if l == t and v.get("label") == t) for t in ("real", "fake")}
+    count = {t: sum(1 for _, l, _ in rows if l == t) for t in ("real", "fake")}
+    w(f"On the right side of {thr:g}: {right['real']} of {count['real']} originals and {right['fake']} of "
+      f"{count['fake']} fakes ({len(rows)} videos: an illustration of what a user sees, not a measurement).")
+    w("")
+
+
 def readme_block(k):
-    return (f"The shipped model `models/sola-dfdc.pt` (model card: `models/README.md`) is a SOLA trained with sola "
-            f"itself, from scratch on 2 CPU cores, on the {k.prov['data']['train']['images']:,} DFDC training crops of "
-            f"`../shared/data` (epoch {k.state['epoch']} of the long run, {k.hours():.1f} hours): frame AUC "
+    if k.multi_source:
+        how = (f"fine-tuned with sola itself on 2 CPU cores from a SOLA trained from scratch on DFDC, on every source of "
+               f"`../shared/data` in its share (" + ", ".join(f"`{d}`" for d in k.train_sets) +
+               f"; epoch {k.state['epoch']} of the long run with every source, {k.hours():.1f} hours)")
+    else:
+        how = (f"trained with sola itself, from scratch on 2 CPU cores, on the {k.prov['data']['train']['images']:,} "
+               f"DFDC training crops of `../shared/data` (epoch {k.state['epoch']} of the long run, {k.hours():.1f} hours)")
+    return (f"The shipped model `models/sola-dfdc.pt` (model card: `models/README.md`) is a SOLA {how}: frame AUC "
             f"**{pct(k.auc('test'))}% on `dfdc/test`** (DFDC videos it never saw)"
             + (f", **{pct(k.auc('ffpp_test'))}% on `ffpp/test`** (FaceForensics++'s manipulations)" if k.has("ffpp_test")
                else "") +

@@ -16,7 +16,8 @@
 # 0.9 (card/eval_at_0.9.json: its accuracy there gives the share of fakes caught at 0.9), that pass drawing
 # the reliability diagram, raw and calibrated (docs/figures/reliability_shipped.png); draw where it looks
 # (scripts/map_figure.sh -> docs/figures/maps_shipped.jpg); run the quickstart's photo and pseudo-forgery
-# through `sola detect`; keep every figure in models/card/ and generate the card from them
+# through `sola detect`, and FaceForensics++'s whole c23 videos (ffpp-videos, when the data has them:
+# card/ffpp_videos.jsonl); keep every figure in models/card/ and generate the card from them
 # (scripts/make_model_card.py). The shipped file and the figures are replaced only after all steps passed.
 #   SOLA_BIN (./build/sola), SOLA_DATA (../shared/data), THREADS (2)
 set -euo pipefail
@@ -83,6 +84,15 @@ SOLA_BIN=$SOLA SOLA_DATA=$DATA THREADS=$THREADS TITLE="models/sola-dfdc.pt (from
 echo "== the quickstart's photo and pseudo-forgery" >&2
 SOLA_BIN=$SOLA SOLA_MODEL=$STAGE/sola-dfdc.pt bash scripts/quickstart.sh --no-install --json "$STAGE/card/quickstart.jsonl" \
   "$STAGE/quickstart" >&2
+
+if [ -d "$DATA/ffpp-videos" ]; then
+  echo "== whole videos: sola detect on FaceForensics++'s c23 originals and fakes (ffpp-videos)" >&2
+  "$SOLA" detect --model "$STAGE/sola-dfdc.pt" --json --threads "$THREADS" --precision fp32 "$DATA/ffpp-videos" |
+    /usr/bin/python3 -c 'import json, sys
+for line in sys.stdin:  # each video'"'"'s verdict and aggregation; its per-frame faces and timeline stay out of the card
+    v = json.loads(line)
+    print(json.dumps({k: x for k, x in v.items() if k not in ("faces", "timeline")}))' > "$STAGE/card/ffpp_videos.jsonl"
+fi
 
 # Every figure the card needs is there, the calibration's included.
 /usr/bin/python3 scripts/make_model_card.py "$STAGE/card" --check --calibrated

@@ -424,6 +424,11 @@ TEST(Cli, EvalRefusesAManifestWhoseRealsAreNotCalledRealBeforeScoring) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("/proc/sola_eval_test.md: cannot write --markdown"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << r.out;
+  // The same for a folder of pictures (a probe file, as sola detect's --heatmaps): refused before scoring.
+  r = run_cli("eval --model " + model + " --data " + good + " --reliability /proc");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("/proc: cannot write --reliability files into this folder"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("frame AUC"), std::string::npos) << r.out;
 }
 
 TEST(Cli, CalibrateStoresPlattScalingThatEvalAndDetectApply) {

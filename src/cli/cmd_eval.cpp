@@ -1,12 +1,7 @@
 // sola eval: frame/video AUC, AP, EER, accuracy and per-method AUC of models on manifests;
 // with several models, a cross-domain matrix in the form of the paper's Table 2.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -66,34 +61,6 @@ std::string file_safe(std::string s) {
 
 std::string pct(double v) { return fmt::format("{:.2f}", 100 * v); }
 
-/// Refuses an output file that cannot be written, before any evaluation runs: a folder, a missing
-/// folder, or no write permission.
-void require_writable(const std::string& file, const std::string& option) {
-  if (file.empty()) return;
-  const fs::path path(file);
-  const fs::path folder = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) throw IoError(file, option + " names a folder; expected a file to write");
-  if (!fs::is_directory(folder, ec)) throw IoError(file, "cannot write " + option + ": the folder " + folder.string() + " does not exist");
-  // Opened for appending, as the write will (root passes access(2) where a write fails, e.g. in /proc).
-  const bool existed = fs::exists(path, ec);
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(file, "cannot write " + option + ": " + std::strerror(errno));
-  ::close(fd);
-  if (!existed) fs::remove(path, ec);
-}
-
-/// Refuses an output folder of PNG files that cannot be written (making it first if missing), before
-/// any evaluation runs.
-void require_folder(const std::string& folder, const std::string& option) {
-  if (folder.empty()) return;
-  std::error_code ec;
-  fs::create_directories(folder, ec);
-  if (ec || !fs::is_directory(folder) || ::access(folder.c_str(), W_OK) != 0)
-    throw IoError(folder, "cannot write " + option + " files into this folder: " +
-                              (ec ? ec.message() : std::string(std::strerror(errno))));
-}
-
 /// The one manipulation a model was trained on (its training options' `methods`), or "".
 std::string training_method(const nlohmann::json& metadata) {
   if (!metadata.is_object() || !metadata.contains("train") || !metadata["train"].is_object()) return "";
@@ -105,10 +72,10 @@ std::string training_method(const nlohmann::json& metadata) {
 
 int run_eval(const EvalOptions& opts) {
   // Every input and output is checked before anything is scored.
-  require_writable(opts.json_file, "--json");
-  require_writable(opts.markdown_file, "--markdown");
-  require_folder(opts.roc_dir, "--roc");
-  require_folder(opts.reliability_dir, "--reliability");
+  if (!opts.json_file.empty()) require_writable_file(opts.json_file, "--json");
+  if (!opts.markdown_file.empty()) require_writable_file(opts.markdown_file, "--markdown");
+  if (!opts.roc_dir.empty()) require_writable_folder(opts.roc_dir, "--roc");
+  if (!opts.reliability_dir.empty()) require_writable_folder(opts.reliability_dir, "--reliability");
   std::vector<data::Perturbation> perturbations;
   for (const auto& spec : opts.perturb) perturbations.push_back(data::parse_perturbation(spec));
   configure_threads(opts.threads);

@@ -1,5 +1,12 @@
 #include "cli/common.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -59,6 +66,34 @@ RunConfig resolve_config(const ModelConfigArgs& args) {
 }
 
 ModelOptions resolve_model_options(const ModelConfigArgs& args) { return resolve_config(args).model; }
+
+void require_writable_file(const std::string& file, const std::string& option) {
+  namespace fs = std::filesystem;
+  const fs::path path(file);
+  const fs::path folder = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw IoError(file, option + " names a folder; expected a file to write");
+  if (!fs::is_directory(folder, ec))
+    throw IoError(file, "cannot write " + option + ": the folder " + folder.string() + " does not exist");
+  const bool existed = fs::exists(path, ec);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError(file, "cannot write " + option + ": " + std::strerror(errno));
+  ::close(fd);
+  if (!existed) fs::remove(path, ec);
+}
+
+void require_writable_folder(const std::string& dir, const std::string& option) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir, ec))
+    throw IoError(dir, "cannot write " + option + " files: cannot create the folder" + (ec ? ": " + ec.message() : ""));
+  std::string probe = (fs::path(dir) / ".sola-write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw IoError(dir, "cannot write " + option + " files into this folder: " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
 
 std::string json_line(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -45,6 +45,17 @@ void add_precision_option(CLI::App* app, std::string& precision);
 PrecisionChoice resolve_inference_precision(const std::string& precision, const std::string& command,
                                             const CapabilityQuery& query = {});
 
+/// Refuses, before any work, an output file that cannot be written: a folder, a missing folder, or a
+/// file system or permission that takes no new file (checked by opening it for appending, as the
+/// write will; a file that was not there is removed again). Throws IoError naming `file` and the
+/// `option` that gave it ("--json").
+void require_writable_file(const std::string& file, const std::string& option);
+
+/// Makes the output folder `dir` (and its parents) and refuses it, before any work, when no file can
+/// be created in it (a probe file, removed again: root passes access(2) where a write fails, as in
+/// /proc). Throws IoError naming `dir` and the `option` that gave it ("--heatmaps").
+void require_writable_folder(const std::string& dir, const std::string& option);
+
 /// One line of machine-readable output: compact JSON in which bytes that are not UTF-8 (a file name
 /// from a foreign file system) become U+FFFD instead of aborting the output.
 std::string json_line(const nlohmann::json& j);

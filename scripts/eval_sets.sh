@@ -7,6 +7,10 @@
 #                         box, models/README.md), 224 px like them, lossless
 #   eval_once FILE ARGS   `sola eval ARGS` (fp32, THREADS) into FILE unless it exists: the cache of every read-out
 #   data_args "A;B"       the --data arguments of ";"-separated manifests, one per line
+#   degraded_val OUT MODEL CACHE_PREFIX
+#                         MODEL on dfdc/val and ffpp/val under each degradation of issue 27's robustness
+#                         target (ROBUST_PERTURBS), one cached evaluation each (CACHE_PREFIX.perturb-P.json),
+#                         gathered into OUT: [{"perturb", "data", "auc"}] (chosen on, like the AUC)
 #   run_kept NAME OUT KEEP DATA [--best-only] -- TRAIN_COMMAND...
 #                         one run of a results table: trains OUT with the command unless OUT/done.json
 #                         says it finished (resuming from OUT/last.pt), evaluates OUT/best.pt (chosen on
@@ -53,6 +57,28 @@ data_args() {  # "A;B;..." -> one "--data" and one manifest per line (mapfile -t
   local manifests=() m
   IFS=';' read -ra manifests <<< "$1"
   for m in "${manifests[@]}"; do printf -- '--data\n%s\n' "$m"; done
+}
+
+# The degradations of issue 27's robustness target, each kept at frame AUC >= 0.85 on both test sets.
+ROBUST_PERTURBS=(blur:1 downscale:0.5 noise:4 jpeg:50 sharpen:1)
+
+degraded_val() {  # OUT MODEL CACHE_PREFIX
+  local out=$1 model=$2 prefix=$3 p files=()
+  for p in "${ROBUST_PERTURBS[@]}"; do
+    files+=("$prefix.perturb-$p.json")
+    eval_once "$prefix.perturb-$p.json" --model "$model" --data "$DATA/dfdc/val/manifest.csv" \
+      --data "$DATA/ffpp/val/manifest.csv" --perturb "$p"
+  done
+  /usr/bin/python3 - "$out.tmp" "${files[@]}" <<'PY'
+import json, sys
+rows = []
+for path in sys.argv[2:]:
+    perturb = path.rsplit(".perturb-", 1)[1][:-len(".json")]
+    for r in json.load(open(path)):
+        rows.append({"perturb": perturb, "data": r["data"], "auc": r["frame"]["auc"]})
+json.dump(rows, open(sys.argv[1], "w"), indent=1)
+PY
+  mv "$out.tmp" "$out"
 }
 
 run_kept() {

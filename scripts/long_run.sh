@@ -25,11 +25,14 @@
 #                                 models/longrun-resnet18, given the same compute as SOLA's 50 epochs: its
 #                                 step is cheaper (results/recipe/costs.json), so it gets that many more
 #                                 epochs. Never shipped.
-#   VARIANT=sources scripts/long_run.sh [--readout|--save|--ship]
+#   VARIANT=sources scripts/long_run.sh [--readout|--save|--ship|--validate [CKPT]]
 #                                 issue 27's long run (shipped by --ship like sola's): SOLA fine-tuned from the shipped model on every
 #                                 source in its share (configs/sources/long_run.json: the winner of
 #                                 scripts/recipe_sources.sh's runs at equal CPU time), chosen on dfdc/val
-#                                 and ffpp/val pooled, in runs/long-sources and models/longrun-sources
+#                                 and ffpp/val pooled, in runs/long-sources and models/longrun-sources;
+#                                 --validate: CKPT's (best.pt's) combined validation, both sets as they are
+#                                 and degraded, into models/longrun-sources/validation.jsonl (RESULTS.md
+#                                 compares it with the shipped model's: ship when ahead)
 #   RUNS (default runs/long), SOLA_DATA (../shared/data), SOLA_BIN (./build/sola: use a copy so that
 #   rebuilds do not touch the running binary), THREADS (2)
 set -euo pipefail
@@ -144,6 +147,39 @@ if [ "${1:-}" = "--readout" ]; then
   exit 0
 fi
 
+if [ "${1:-}" = "--validate" ]; then
+  # Issue 27's combined validation of a checkpoint (default RUNS/best.pt): dfdc/val and ffpp/val as they are and
+  # under each degradation of the robustness target (scripts/eval_sets.sh, degraded_val), in float32, as a line
+  # of STATE/validation.jsonl (one per epoch: a later one replaces it). Validation sets only: it chooses.
+  [ "$VARIANT" = sources ] || { echo "long_run.sh: --validate is the sources run's (VARIANT=sources)" >&2; exit 2; }
+  ckpt=${2:-$RUNS/best.pt}
+  [ -f "$ckpt" ] || { echo "long_run.sh: $ckpt: no such checkpoint" >&2; exit 1; }
+  epoch=$("$SOLA" info --model "$ckpt" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["metadata"]["train_state"]["epoch"])')
+  cache=$RUNS-validate/epoch$epoch
+  mkdir -p "$RUNS-validate"
+  [ -f "$cache.pt" ] || { cp "$ckpt" "$cache.pt.tmp" && mv "$cache.pt.tmp" "$cache.pt"; }  # best.pt may move on meanwhile
+  eval_once "$cache.clean.json" --model "$cache.pt" --data "$DATA/dfdc/val/manifest.csv" --data "$DATA/ffpp/val/manifest.csv"
+  degraded_val "$cache.degraded.json" "$cache.pt" "$cache"
+  mkdir -p "$STATE"
+  touch "$STATE/validation.jsonl"
+  /usr/bin/python3 - "$STATE/validation.jsonl" "$ckpt" "$epoch" "$cache.clean.json" "$cache.degraded.json" <<'PY'
+import json, sys
+sys.path.insert(0, "scripts")
+from make_results import report_set
+path, ckpt, epoch, clean, degraded = sys.argv[1:6]
+auc = {report_set(r["data"]) or r["data"]: r["frame"]["auc"] for r in json.load(open(clean))}
+line = {"checkpoint": ckpt, "epoch": int(epoch), "dfdc_val": auc.get("val"), "ffpp_val": auc.get("ffpp_val"),
+        "degraded": json.load(open(degraded))}
+lines = [l for l in (json.loads(x) for x in open(path) if x.strip()) if l.get("epoch") != line["epoch"]]
+with open(path + ".tmp", "w") as f:
+    for l in sorted(lines + [line], key=lambda l: l["epoch"]):
+        f.write(json.dumps(l) + "\n")
+PY
+  mv "$STATE/validation.jsonl.tmp" "$STATE/validation.jsonl"
+  tail -n 1 "$STATE/validation.jsonl" | cut -c1-300
+  exit 0
+fi
+
 if [ "${1:-}" = "--ship" ]; then
   [ "$VARIANT" != resnet18 ] || { echo "long_run.sh: the $VARIANT baseline is not shipped (--readout reads it out)" >&2; exit 2; }
   # Ships a checkpoint (default RUNS/best.pt, the best on dfdc/val so far) as models/sola-dfdc.pt with its
@@ -153,6 +189,9 @@ if [ "${1:-}" = "--ship" ]; then
   mkdir -p "$RUNS-ship"
   snap=$RUNS-ship/$(basename "$ckpt")
   cp "$ckpt" "$snap.tmp" && mv "$snap.tmp" "$snap"
+  if [ "$VARIANT" = sources ]; then  # the shipped epoch's combined validation: what later checkpoints must beat
+    VARIANT=$VARIANT RUNS=$RUNS SOLA_BIN=$SOLA SOLA_DATA=$DATA THREADS=$THREADS bash scripts/long_run.sh --validate "$snap"
+  fi
   SOLA_BIN=$SOLA SOLA_DATA=$DATA THREADS=$THREADS bash scripts/ship_model.sh "$snap" "$RUNS/metrics.jsonl" "$RUNS.command.txt"
   mkdir -p "$STATE"
   readout_line models/card/eval.json "$snap" '{"shipped": true}' >> "$STATE/evals.jsonl"

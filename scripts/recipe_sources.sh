@@ -43,9 +43,6 @@ SOURCES=("$DATA/dfdc/train/manifest.csv" "$DATA/dfdc/train-extra/manifest.csv" "
          "$DATA/faces-real/utkface/manifest.csv")
 DFDC_VAL=$DATA/dfdc/val/manifest.csv
 FFPP_VAL=$DATA/ffpp/val/manifest.csv
-# The degradations of the robustness target (issue 27), applied to the validation sets.
-PERTURBS=(blur:1 downscale:0.5 noise:4 jpeg:50 sharpen:1)
-
 # The --train arguments of a run: as many sources as its source_weights has entries.
 train_args() {  # NAME
   local n
@@ -61,31 +58,11 @@ print(len(w.split(",")) if w else 0)' "$1")
 
 READ_SETS="$DFDC_VAL;$FFPP_VAL;$PSEUDO_MANIFEST;$DATA/dfdc/test/manifest.csv;$DATA/ffpp/test/manifest.csv;$GAN_MANIFEST"
 
-# The robustness of a checkpoint on the validation sets (chosen on, like the AUC): one evaluation per
-# degradation, both sets in each, cached beside the run, gathered into KEEP/NAME.perturbed.json.
-perturbed() {  # NAME MODEL CACHE_PREFIX
-  local p files=()
-  for p in "${PERTURBS[@]}"; do
-    files+=("$3.perturb-$p.json")
-    eval_once "$3.perturb-$p.json" --model "$2" --data "$DFDC_VAL" --data "$FFPP_VAL" --perturb "$p"
-  done
-  /usr/bin/python3 - "$KEEP/$1.perturbed.json" "${files[@]}" <<'PY'
-import json, sys
-rows = []
-for path in sys.argv[2:]:
-    perturb = path.rsplit(".perturb-", 1)[1][:-len(".json")]
-    for r in json.load(open(path)):
-        rows.append({"perturb": perturb, "data": r["data"], "auc": r["frame"]["auc"]})
-json.dump(rows, open(sys.argv[1] + ".tmp", "w"), indent=1)
-PY
-  mv "$KEEP/$1.perturbed.json.tmp" "$KEEP/$1.perturbed.json"
-}
-
 # The reference row: the shipped model itself, read out the same way (no training).
 if [ ! -f "$KEEP/shipped.perturbed.json" ]; then
   mapfile -t sets < <(data_args "$READ_SETS")
   eval_once "$KEEP/shipped.eval.json" --model models/sola-dfdc.pt "${sets[@]}"
-  perturbed shipped models/sola-dfdc.pt "$RUNS/shipped"
+  degraded_val "$KEEP/shipped.perturbed.json" models/sola-dfdc.pt "$RUNS/shipped"
 fi
 
 for name in ${ONLY:-"${ORDER[@]}"}; do
@@ -100,6 +77,6 @@ for name in ${ONLY:-"${ORDER[@]}"}; do
     "$SOLA" train --config "configs/sources/$name.json" --set max_steps_per_epoch="$STEPS" --skip-image-check \
     "${train[@]}" --val "$DFDC_VAL" --val "$FFPP_VAL" --val-extra "dfdc=$DFDC_VAL" --val-extra "ffpp=$FFPP_VAL" \
     --val-extra "pseudo=$PSEUDO_MANIFEST" --out "$out" --threads "$THREADS"
-  perturbed "$name" "$out/best.pt" "$out"
+  degraded_val "$KEEP/$name.perturbed.json" "$out/best.pt" "$out"
 done
 bash scripts/results_dfdc.sh --report

@@ -94,20 +94,23 @@ def main():
         write_eval(keep, "shipped", "sola-dfdc", {"dfdc": 0.9335, "ffpp": 0.7037}, [0.78, 0.61, 0.60, 0.66], test=0.9375)
         write_perturbed(keep, "shipped", ("noise:4", "dfdc/val", 0.525))
         md = render(keep, ["base", "no_degrade"])
-        expect("| shipped | the shipped model as it is (the start of every run) | 93.35 | 70.37 | 81.86 | 95.00 | "
-               "77.25 / 52.50 (noise:4, dfdc/val) | 93.75 | 78.00 / 61.00 / 60.00 / 66.00 (66.25) | 45.00 |" in md,
+        # Its combined validation: (93.35 + 70.37 + 9 x 80 + 52.5) / 12 = 78.02.
+        expect("| start | the model every run starts from: the DFDC model shipped before these runs "
+               "(`models/sola-dfdc.pt` then) | 93.35 | 70.37 | 81.86 | 95.00 | 77.25 / 52.50 (noise:4, dfdc/val) | "
+               "**78.02** | 93.75 | 78.00 / 61.00 / 60.00 / 66.00 (66.25) | 45.00 |" in md,
                "the shipped model's row, its worst degraded cell named:\n" + md)
-        expect("On validation" not in md, "no choice without a run:\n" + md)
-        # Two runs: base has the better validation mean, no_degrade the better worst case under degradation;
-        # their last checkpoints (0.3 lower) are never read.
+        expect("has the best" not in md, "no choice without a run:\n" + md)
+        # Two runs: base has the better validation mean, no_degrade the better worst case under degradation and
+        # the better combined validation ((93 + 80 + 9 x 80 + 70) / 12 = 80.25 against base's 79.67); their last
+        # checkpoints (0.3 lower) are never read.
         write_run(keep, "base", {"dfdc": 0.92, "ffpp": 0.84}, [0.9, 0.8, 0.85, 0.8], ("blur:1", "ffpp/val", 0.6))
         write_run(keep, "no_degrade", {"dfdc": 0.93, "ffpp": 0.80}, [0.9, 0.8, 0.85, 0.8], ("noise:4", "dfdc/val", 0.7))
         md = render(keep, ["base", "no_degrade"])
-        expect("| base | issue 27's base:" in md and "| 92.00 | 84.00 | 88.00 | 95.00 | 78.00 / 60.00 (blur:1, ffpp/val) |"
-               in md, "base's row, its description from configs/sources/base.json:\n" + md)
+        expect("| base | issue 27's base:" in md and "| 92.00 | 84.00 | 88.00 | 95.00 | 78.00 / 60.00 (blur:1, ffpp/val) | "
+               "**79.67** |" in md, "base's row, its description from configs/sources/base.json:\n" + md)
         expect("| 93.00 | 80.00 | 86.50 |" in md, "no_degrade's validation columns:\n" + md)
-        expect("`base` has the best mean of dfdc/val and ffpp/val (88.00) and `no_degrade` the best worst case under "
-               "degradation (70.00)" in md, "the choice, on validation alone:\n" + md)
+        expect("`no_degrade` has the best (80.25); `base` the best mean of dfdc/val and ffpp/val as they are (88.00) and "
+               "`no_degrade` the best worst case under degradation (70.00)" in md, "the choice, on validation alone:\n" + md)
         expect("Budget of every run: 3 epochs of 150 steps of batch 32 (14,400 images)" in md, "the budget:\n" + md)
         expect("- `base`: best epoch 3 of 3, 6 min; `sola train --config configs/sources/base.json" in md,
                "the run list with its command:\n" + md)
@@ -118,11 +121,12 @@ def main():
         expect("| base |" not in md, "a run left out of the order is not shown:\n" + md)
         # The long run carries the recipe configs/sources/long_run.json extends, with that run's figures.
         md = render(keep, ["base", "no_degrade"])
-        expect("The long run carries `base` (`configs/sources/long_run.json` extends `base.json`): dfdc/val and "
-               "ffpp/val mean 88.00, degraded val worst 60.00. Its recipe: issue 27's long run" in md,
-               "the recipe carried into the long run:\n" + md)
-        # The long run: no folder, no subsection; then two epochs, the second best on pooled val but behind the
-        # shipped model on the mean of dfdc/val and ffpp/val (81.86); then a third ahead of it.
+        expect("The long run carries `base` (`configs/sources/long_run.json` extends `base.json`): combined val 79.67; "
+               "the best combined validation is now `no_degrade`'s. Its recipe: issue 27's long run" in md,
+               "the recipe carried into the long run, and a better one said:\n" + md)
+        # The long run: no folder, no subsection; then two epochs, the second best on pooled val, not validated yet;
+        # then validated, behind the model it started from on the combined validation (78.02); then a third
+        # ahead of it, shipped; then a fourth ahead of the shipped third.
         longrun = os.path.join(keep, "longrun-sources")
         expect("### The long run" not in render(keep, ["base"], longrun), "no long run yet: no subsection")
         write_longrun(longrun, [(0.92, 0.69, 0.85), (0.925, 0.70, 0.86)])
@@ -130,14 +134,40 @@ def main():
         expect("| 2 (best) | 3.8000 | 92.50 | 70.00 | 81.25 | 90.00 | 86.00 | 40.0 | 5.0 |" in md,
                "the curve, one row per epoch, its validation sets from val_extra:\n" + md)
         expect("2 epochs of 40 so far, 0.2 hours" in md and "patience 6" in md, "where the run stands:\n" + md)
-        expect("mean 81.25 against 81.86: not ahead yet" in md, "behind the shipped model on validation:\n" + md)
-        write_longrun(longrun, [(0.92, 0.69, 0.85), (0.925, 0.70, 0.86), (0.93, 0.75, 0.88)],
-                      [{"checkpoint": "runs/long-sources-ship/best.pt", "epoch": 3, "val": 0.93, "ffpp_val": 0.75,
-                        "pseudo_val": 0.9, "test": 0.94, "ffpp_test": 0.77, "gan": 0.5, "shipped": True}])
+        expect("The best checkpoint so far (epoch 2) has no combined validation yet" in md and
+               "| the model the run started from (shipped then) | 93.35 | 70.37 | 77.25 / 52.50 (noise:4, dfdc/val) | "
+               "**78.02** |" in md, "not validated yet; the reference row:\n" + md)
+
+        def validated(epoch, d, f, degraded):
+            with open(os.path.join(longrun, "validation.jsonl"), "a") as out:
+                out.write(json.dumps({"checkpoint": "runs/long-sources/best.pt", "epoch": epoch, "dfdc_val": d,
+                                      "ffpp_val": f, "degraded": [{"perturb": p, "data": v, "auc": degraded}
+                                                                  for p in PERTURBS for v in ("dfdc/val", "ffpp/val")]})
+                          + "\n")
+        validated(2, 0.925, 0.70, 0.75)  # (92.5 + 70 + 10 x 75) / 12 = 76.04
         md = render(keep, ["base"], longrun)
-        expect("mean 84.00 against 81.86: ahead: ship it" in md, "ahead of the shipped model:\n" + md)
+        expect("| epoch 2 | 92.50 | 70.00 | 75.00 / 75.00 (blur:1, dfdc/val) | **76.04** |" in md and
+               "(epoch 2) against the model the run started from (shipped then): combined val 76.04 against 78.02: "
+               "not ahead" in md, "behind the model it started from:\n" + md)
+        validated(3, 0.93, 0.75, 0.85)  # (93 + 75 + 10 x 85) / 12 = 84.83
+        write_longrun(longrun, [(0.92, 0.69, 0.85), (0.925, 0.70, 0.86), (0.93, 0.75, 0.88)])
+        md = render(keep, ["base"], longrun)
+        expect("(epoch 3) against the model the run started from (shipped then): combined val 84.83 against 78.02: "
+               "ahead: ship it" in md, "ahead of it:\n" + md)
+        shipped3 = {"checkpoint": "runs/long-sources-ship/best.pt", "epoch": 3, "val": 0.93, "ffpp_val": 0.75,
+                    "pseudo_val": 0.9, "test": 0.94, "ffpp_test": 0.77, "gan": 0.5, "shipped": True}
+        write_longrun(longrun, [(0.92, 0.69, 0.85), (0.925, 0.70, 0.86), (0.93, 0.75, 0.88)], [shipped3])
+        md = render(keep, ["base"], longrun)
+        expect("The best checkpoint so far (epoch 3) is the one shipped." in md and "| epoch 3, shipped |" in md and
+               "| the model the run started from" not in md, "shipped:\n" + md)
         expect("| runs/long-sources-ship/best.pt (shipped) | 3 | 93.00 | 75.00 | 90.00 | 94.00 | 77.00 | 50.00 |" in md,
                "the read-outs, with the FF++ columns:\n" + md)
+        validated(4, 0.94, 0.78, 0.86)  # (94 + 78 + 10 x 86) / 12 = 86.00
+        write_longrun(longrun, [(0.92, 0.69, 0.85), (0.925, 0.70, 0.86), (0.93, 0.75, 0.88), (0.94, 0.78, 0.89)],
+                      [shipped3])
+        md = render(keep, ["base"], longrun)
+        expect("(epoch 4) against epoch 3, shipped: combined val 86.00 against 84.83: ahead: ship it" in md,
+               "a later checkpoint against the epoch shipped:\n" + md)
         expect(md.index("### The long run") < md.index("Targets of the shipped model"), "the subsection's place:\n" + md)
     return checks.report()
 

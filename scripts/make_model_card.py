@@ -25,7 +25,8 @@ import json
 import os
 import sys
 
-from make_results import load_jsonl, pct, report_set
+from make_results import pct, report_set
+from sola_json import load_jsonl
 
 BEGIN, END = "<!-- model-figures:begin -->", "<!-- model-figures:end -->"
 FILES = ["checkpoint_info.json", "info.json", "export.json", "eval.json", "epochs.jsonl", "command.txt",
@@ -210,7 +211,7 @@ class Card:
 
     def fitted_on(self):
         """The sets the calibration was fitted on, by the name `sola eval` gives them (dfdc/val)."""
-        return " and ".join(f"`{'/'.join(p.split('/')[-3:-1])}`" for p in self.fit["fitted_on"])
+        return " and ".join(f"`{data_set(p)}`" for p in self.fit["fitted_on"])
 
     def issue27_targets(self):
         """Issue 27's targets against the measured figures (shipped file), where they were read out."""

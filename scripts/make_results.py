@@ -26,14 +26,9 @@ import types
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ffpp_results import write_ffpp  # noqa: E402
 from sources_results import write_sources  # noqa: E402
-from sola_json import default_sola, recipes, run_summaries  # noqa: E402
+from sola_json import default_sola, load_jsonl, recipes, run_summaries  # noqa: E402
 
 VAL, TEST, FFPP_VAL, FFPP_TEST = "dfdc/val", "dfdc/test", "ffpp/val", "ffpp/test"
-
-
-def load_jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def report_set(data):

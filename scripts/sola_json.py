@@ -24,6 +24,12 @@ def sola_json(sola, *args):
     return json.loads(out.stdout)
 
 
+def load_jsonl(path):
+    """The JSON objects of a JSON-lines file, blank lines skipped."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def run_summaries(sola, dirs):
     """`sola runs --json` of the run folders, in their order (one call for all)."""
     return sola_json(sola, "runs", "--json", *dirs) if dirs else []

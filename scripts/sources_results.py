@@ -17,12 +17,26 @@ import json
 import os
 
 from ffpp_results import mean, pct
-from sola_json import recipes, run_summaries
+from sola_json import load_jsonl, recipes, run_summaries
 
 # The issue's targets (for the shipped model; read on the test sets, never chosen on).
 TARGET_DFDC, TARGET_FFPP_MEAN, TARGET_FFPP_MIN, TARGET_ROBUST, TARGET_GAN = 0.94, 0.95, 0.90, 0.85, 0.60
 METHODS = ["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"]
 CLEAN_CELLS, DEGRADED_CELLS = 2, 10  # dfdc/val and ffpp/val; each of them under the five degradations
+
+
+def worst_cell(degraded):
+    """(AUC, perturbation, set) of the lowest of the degraded validation cells ([{"perturb", "data", "auc"}]), or
+    None when there are none."""
+    if not degraded:
+        return None
+    r = min(degraded, key=lambda r: r["auc"])
+    return r["auc"], r["perturb"], r["data"]
+
+
+def worst_text(worst):
+    """"62.80 (downscale:0.5, ffpp/val)" for a worst_cell, "–" for None."""
+    return f"{pct(worst[0])} ({worst[1]}, {worst[2]})" if worst else "–"
 
 
 def combined_val(dfdc, ffpp, degraded):
@@ -60,10 +74,7 @@ class SourcesRun:
 
     def robust_worst(self):
         """(worst validation AUC under a degradation, its perturbation and set), or None."""
-        if not self.perturbed:
-            return None
-        r = min(self.perturbed, key=lambda r: r["auc"])
-        return r["auc"], r["perturb"], r["data"]
+        return worst_cell(self.perturbed)
 
     def robust_mean(self):
         return mean([r["auc"] for r in self.perturbed])
@@ -125,7 +136,7 @@ def write_sources_longrun(w, sola, folder, shipped=None):
           f"last improved (patience {t.get('patience', 0)})." + (f" The run has ended: {ended}." if ended else ""))
         w("")
     evals_path = os.path.join(folder, "evals.jsonl")
-    evals = [json.loads(l) for l in open(evals_path) if l.strip()] if os.path.exists(evals_path) else []
+    evals = load_jsonl(evals_path) if os.path.exists(evals_path) else []
     if epochs:
         write_longrun_choice(w, folder, run["best_epoch"], evals, shipped)
     if evals:
@@ -145,7 +156,7 @@ def write_longrun_choice(w, folder, best_epoch, evals, shipped):
     """The long run's checkpoints against the model shipped (the latest epoch shipped from this run, else the
     model the run started from) on the combined validation (validation.jsonl, `long_run.sh --validate`)."""
     path = os.path.join(folder, "validation.jsonl")
-    lines = {l["epoch"]: l for l in (json.loads(x) for x in open(path) if x.strip())} if os.path.exists(path) else {}
+    lines = {l["epoch"]: l for l in load_jsonl(path)} if os.path.exists(path) else {}
 
     def combined(l):
         return combined_val(l.get("dfdc_val"), l.get("ffpp_val"), l.get("degraded", []))
@@ -167,8 +178,7 @@ def write_longrun_choice(w, folder, best_epoch, evals, shipped):
         w("|---|---|---|---|---|")
 
         def row(name, d, f, degraded, c):
-            worst = min(degraded, key=lambda r: r["auc"]) if degraded else None
-            worst_s = f"{pct(worst['auc'])} ({worst['perturb']}, {worst['data']})" if worst else "–"
+            worst_s = worst_text(worst_cell(degraded))
             w(f"| {name} | {pct(d)} | {pct(f)} | {pct(mean([r['auc'] for r in degraded]))} / {worst_s} | **{pct(c)}** |")
         if ref and not shipped_epochs:
             row(ref_name, *ref)
@@ -227,8 +237,7 @@ def write_sources(w, keep, sola, order, configs="configs", longrun=None):
                         "(`models/sola-dfdc.pt` then)", shipped)] if shipped else []) + \
            [(r.name, rec.get(r.name, {}).get("description", ""), r) for r in runs]
     for name, what, r in rows:
-        worst = r.robust_worst()
-        worst_s = f"{pct(worst[0])} ({worst[1]}, {worst[2]})" if worst else "–"
+        worst_s = worst_text(r.robust_worst())
         per = r.ffpp_methods()
         w(f"| {name} | {what} | {pct(r.auc('dfdc/val'))} | {pct(r.auc('ffpp/val'))} | {pct(r.val_mean())} | "
           f"{pct(r.auc('pseudo-val'))} | {pct(r.robust_mean())} / {worst_s} | **{pct(r.combined())}** | "
